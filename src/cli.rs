@@ -1,0 +1,87 @@
+//! The command line: a thin layer over the library.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::{bench, demo, store};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "herald",
+    version,
+    about = "Webhook delivery worker that lives next to PostgreSQL"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create or upgrade the schema `herald` (safe to run from several replicas at once).
+    Migrate,
+    /// Run the delivery worker and the admin HTTP API until SIGINT/SIGTERM.
+    Run(crate::app::RunArgs),
+    /// The first thing to try: a throwaway PostgreSQL, a worker, a receiver and live events.
+    Demo(demo::DemoArgs),
+    /// Benchmarks of SPEC §6 (drain, idle-latency, steady, producer-overhead, fan-out).
+    Bench(bench::BenchArgs),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Migrate => runtime().and_then(|rt| rt.block_on(migrate())),
+        Command::Run(args) => crate::app::run_cli(args),
+        Command::Demo(args) => demo::run(args),
+        Command::Bench(args) => bench::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("herald: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Installs the tracing subscriber (text or JSON, filtered by `RUST_LOG`, default `info`).
+pub fn init_tracing(format: crate::config::LogFormat) {
+    use tracing_subscriber::{fmt, EnvFilter};
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        crate::config::LogFormat::Json => builder.json().try_init(),
+        crate::config::LogFormat::Text => builder.try_init(),
+    };
+}
+
+async fn migrate() -> anyhow::Result<()> {
+    let url = std::env::var("DATABASE_URL")
+        .map_err(|_| anyhow::anyhow!("DATABASE_URL: not set; give a PostgreSQL URL"))?;
+    init_tracing(crate::config::LogFormat::Text);
+    let (mut client, _conn) = store::connect_one(&url, "herald-migrate", None)
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!("cannot connect to {}: {e}", crate::config::redact_url(&url))
+        })?;
+    let report = store::migrate::run(&mut client).await?;
+    if report.changed_nothing() {
+        println!("herald migrate: schema is up to date");
+    } else {
+        for m in &report.applied {
+            println!("applied migration {m}");
+        }
+        for t in &report.triggers_applied {
+            println!("applied triggers {t}");
+        }
+    }
+    Ok(())
+}

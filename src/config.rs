@@ -1,0 +1,326 @@
+//! Configuration: parsed once at start from the environment into typed values. A bad value
+//! is an error that names the variable.
+
+use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
+
+use crate::domain::{duration::parse_duration, retry::RetrySchedule};
+
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {reason}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Everything `herald run` needs, with the defaults of SPEC §4.
+#[derive(Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub listen: SocketAddr,
+    pub admin_token: Option<String>,
+    pub retry_schedule: RetrySchedule,
+    pub breaker_threshold: u32,
+    pub http_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub lease: Duration,
+    pub poll_interval: Duration,
+    pub max_in_flight: usize,
+    pub max_in_flight_per_webhook: usize,
+    pub retention: Duration,
+    pub allow_private_targets: bool,
+    pub allow_http: bool,
+    pub ca_file: Option<PathBuf>,
+    pub shutdown_grace: Duration,
+    pub log_format: LogFormat,
+    pub pool_size: usize,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("database_url", &redact_url(&self.database_url))
+            .field("listen", &self.listen)
+            .field(
+                "admin_token",
+                &self.admin_token.as_ref().map(|_| "<redacted>"),
+            )
+            .field("retry_schedule", &self.retry_schedule.to_string())
+            .field("breaker_threshold", &self.breaker_threshold)
+            .field("http_timeout", &self.http_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("lease", &self.lease)
+            .field("poll_interval", &self.poll_interval)
+            .field("max_in_flight", &self.max_in_flight)
+            .field("max_in_flight_per_webhook", &self.max_in_flight_per_webhook)
+            .field("retention", &self.retention)
+            .field("allow_private_targets", &self.allow_private_targets)
+            .field("allow_http", &self.allow_http)
+            .field("ca_file", &self.ca_file)
+            .field("shutdown_grace", &self.shutdown_grace)
+            .field("log_format", &self.log_format)
+            .field("pool_size", &self.pool_size)
+            .finish()
+    }
+}
+
+/// Hides the password of a `postgres://user:password@host/db` URL (or `password=` in a
+/// key/value connection string).
+pub fn redact_url(url: &str) -> String {
+    if let Ok(mut parsed) = url::Url::parse(url) {
+        if parsed.password().is_some() {
+            let _ = parsed.set_password(Some("redacted"));
+        }
+        return parsed.to_string();
+    }
+    url.split_whitespace()
+        .map(|kv| {
+            if kv.starts_with("password=") {
+                "password=redacted"
+            } else {
+                kv
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+impl Config {
+    /// Defaults for everything but the database.
+    pub fn with_database(database_url: impl Into<String>) -> Self {
+        Self {
+            database_url: database_url.into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            admin_token: None,
+            retry_schedule: RetrySchedule::standard(),
+            breaker_threshold: 10,
+            http_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            lease: Duration::from_secs(300),
+            poll_interval: Duration::from_secs(1),
+            max_in_flight: 256,
+            max_in_flight_per_webhook: 16,
+            retention: Duration::from_secs(7 * 24 * 3600),
+            allow_private_targets: false,
+            allow_http: false,
+            ca_file: None,
+            shutdown_grace: Duration::from_secs(30),
+            log_format: LogFormat::Text,
+            pool_size: 8,
+        }
+    }
+
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let database_url = get("DATABASE_URL").ok_or_else(|| ConfigError {
+            var: "DATABASE_URL",
+            reason: "not set; give a PostgreSQL URL like postgres://user@localhost/app".into(),
+        })?;
+        let mut c = Self::with_database(database_url);
+        if let Some(v) = get("HERALD_LISTEN") {
+            c.listen = v.trim().parse().map_err(|_| ConfigError {
+                var: "HERALD_LISTEN",
+                reason: format!("{v:?} is not an address like 127.0.0.1:8080"),
+            })?;
+        }
+        c.admin_token = get("HERALD_ADMIN_TOKEN");
+        if let Some(t) = &c.admin_token {
+            if t.len() < 16 {
+                return Err(ConfigError {
+                    var: "HERALD_ADMIN_TOKEN",
+                    reason: "too short; use at least 16 characters".into(),
+                });
+            }
+        }
+        if let Some(v) = get("HERALD_RETRY_SCHEDULE") {
+            c.retry_schedule = v
+                .parse()
+                .map_err(|e: crate::domain::retry::ScheduleError| ConfigError {
+                    var: "HERALD_RETRY_SCHEDULE",
+                    reason: e.to_string(),
+                })?;
+        }
+        let duration = |var: &'static str, default: Duration| -> Result<Duration, ConfigError> {
+            match get(var) {
+                None => Ok(default),
+                Some(v) => parse_duration(&v).map_err(|reason| ConfigError { var, reason }),
+            }
+        };
+        c.http_timeout = positive(
+            "HERALD_HTTP_TIMEOUT",
+            duration("HERALD_HTTP_TIMEOUT", c.http_timeout)?,
+        )?;
+        c.connect_timeout = positive(
+            "HERALD_CONNECT_TIMEOUT",
+            duration("HERALD_CONNECT_TIMEOUT", c.connect_timeout)?,
+        )?;
+        c.lease = positive("HERALD_LEASE", duration("HERALD_LEASE", c.lease)?)?;
+        c.poll_interval = positive(
+            "HERALD_POLL_INTERVAL",
+            duration("HERALD_POLL_INTERVAL", c.poll_interval)?,
+        )?;
+        c.retention = positive(
+            "HERALD_RETENTION",
+            duration("HERALD_RETENTION", c.retention)?,
+        )?;
+        c.shutdown_grace = duration("HERALD_SHUTDOWN_GRACE", c.shutdown_grace)?;
+        let number =
+            |var: &'static str, default: usize, max: usize| -> Result<usize, ConfigError> {
+                match get(var) {
+                    None => Ok(default),
+                    Some(v) => match v.trim().parse::<usize>() {
+                        Ok(n) if (1..=max).contains(&n) => Ok(n),
+                        _ => Err(ConfigError {
+                            var,
+                            reason: format!("{v:?} is not a whole number between 1 and {max}"),
+                        }),
+                    },
+                }
+            };
+        c.breaker_threshold = number("HERALD_BREAKER_THRESHOLD", 10, 1_000_000)? as u32;
+        c.max_in_flight = number("HERALD_MAX_IN_FLIGHT", c.max_in_flight, 100_000)?;
+        c.max_in_flight_per_webhook = number(
+            "HERALD_MAX_IN_FLIGHT_PER_WEBHOOK",
+            c.max_in_flight_per_webhook,
+            100_000,
+        )?;
+        c.pool_size = number("HERALD_DB_POOL_SIZE", c.pool_size, 1_000)?;
+        let flag = |var: &'static str| -> Result<bool, ConfigError> {
+            match get(var).map(|v| v.trim().to_ascii_lowercase()) {
+                None => Ok(false),
+                Some(v) if ["1", "true", "yes", "on"].contains(&v.as_str()) => Ok(true),
+                Some(v) if ["0", "false", "no", "off"].contains(&v.as_str()) => Ok(false),
+                Some(v) => Err(ConfigError {
+                    var,
+                    reason: format!("{v:?} is not true or false"),
+                }),
+            }
+        };
+        c.allow_private_targets = flag("HERALD_ALLOW_PRIVATE_TARGETS")?;
+        c.allow_http = flag("HERALD_ALLOW_HTTP")?;
+        c.ca_file = get("HERALD_CA_FILE").map(PathBuf::from);
+        if let Some(path) = &c.ca_file {
+            if !path.is_file() {
+                return Err(ConfigError {
+                    var: "HERALD_CA_FILE",
+                    reason: format!("{} is not a readable file", path.display()),
+                });
+            }
+        }
+        c.log_format = match get("HERALD_LOG_FORMAT").map(|v| v.trim().to_ascii_lowercase()) {
+            None => LogFormat::Text,
+            Some(v) if v == "text" => LogFormat::Text,
+            Some(v) if v == "json" => LogFormat::Json,
+            Some(v) => {
+                return Err(ConfigError {
+                    var: "HERALD_LOG_FORMAT",
+                    reason: format!("{v:?} is not text or json"),
+                })
+            }
+        };
+        if c.lease <= c.http_timeout {
+            return Err(ConfigError {
+                var: "HERALD_LEASE",
+                reason: format!(
+                    "the lease ({}) must be longer than HERALD_HTTP_TIMEOUT ({})",
+                    humantime::format_duration(c.lease),
+                    humantime::format_duration(c.http_timeout)
+                ),
+            });
+        }
+        Ok(c)
+    }
+}
+
+fn positive(var: &'static str, d: Duration) -> Result<Duration, ConfigError> {
+    if d.is_zero() {
+        return Err(ConfigError {
+            var,
+            reason: "must be longer than zero".into(),
+        });
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn parse(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        map.entry("DATABASE_URL".into())
+            .or_insert_with(|| "postgres://localhost/x".into());
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn config_defaults_match_the_spec() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.retry_schedule, RetrySchedule::standard());
+        assert_eq!(c.breaker_threshold, 10);
+        assert_eq!(c.http_timeout, Duration::from_secs(30));
+        assert_eq!(c.lease, Duration::from_secs(300));
+        assert_eq!(c.poll_interval, Duration::from_secs(1));
+        assert_eq!(c.max_in_flight, 256);
+        assert_eq!(c.max_in_flight_per_webhook, 16);
+        assert_eq!(c.retention, Duration::from_secs(7 * 86400));
+        assert!(!c.allow_private_targets);
+    }
+
+    #[test]
+    fn config_bad_values_name_the_variable() {
+        let cases = [
+            ("HERALD_HTTP_TIMEOUT", "soon"),
+            ("HERALD_POLL_INTERVAL", "0s"),
+            ("HERALD_RETRY_SCHEDULE", "0,x"),
+            ("HERALD_MAX_IN_FLIGHT", "0"),
+            ("HERALD_MAX_IN_FLIGHT_PER_WEBHOOK", "many"),
+            ("HERALD_BREAKER_THRESHOLD", "-1"),
+            ("HERALD_LISTEN", "localhost"),
+            ("HERALD_ALLOW_PRIVATE_TARGETS", "maybe"),
+            ("HERALD_LOG_FORMAT", "xml"),
+            ("HERALD_LEASE", "10s"),
+            ("HERALD_CA_FILE", "/nonexistent/ca.pem"),
+            ("HERALD_ADMIN_TOKEN", "short"),
+        ];
+        for (var, value) in cases {
+            let err = parse(&[(var, value)])
+                .err()
+                .unwrap_or_else(|| panic!("{var}={value} accepted"));
+            assert_eq!(err.var, var, "{err}");
+        }
+    }
+
+    #[test]
+    fn config_requires_database_url() {
+        let err = Config::from_lookup(|_| None).err().unwrap();
+        assert_eq!(err.var, "DATABASE_URL");
+    }
+
+    #[test]
+    fn config_debug_redacts_secrets() {
+        let c = parse(&[
+            ("DATABASE_URL", "postgres://app:hunter2@db/app"),
+            ("HERALD_ADMIN_TOKEN", "super-secret-token-123"),
+        ])
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains("super-secret-token-123"), "{shown}");
+    }
+}

@@ -1,0 +1,20 @@
+//! Herald: a webhook delivery worker that lives next to PostgreSQL.
+//!
+//! See ARCHITECTURE.md for the bird's-eye view and the codemap.
+
+pub mod api;
+pub mod app;
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod domain;
+pub mod http;
+pub mod leader;
+pub mod metrics;
+pub mod pgcluster;
+pub mod pipeline;
+pub mod store;
+
+/// `herald/<version>`, sent as `user-agent`.
+pub const USER_AGENT: &str = concat!("herald/", env!("CARGO_PKG_VERSION"));

@@ -1,0 +1,135 @@
+//! Prometheus metrics. The names are a contract (SPEC, admin API issue); one `Metrics` is
+//! shared by the pipeline, the leader and the admin API, which renders it at `/metrics`.
+
+use std::sync::{atomic::AtomicU64, Arc};
+
+use prometheus_client::{
+    encoding::{text::encode, EncodeLabelSet},
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    registry::Registry,
+};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabel {
+    pub source: &'static str,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    /// `outcome` = `delivered`, `failed` or `exhausted`.
+    pub deliveries: Family<OutcomeLabel, Counter>,
+    pub attempt_duration: Histogram,
+    pub delivery_latency: Histogram,
+    pub in_flight: Gauge,
+    pub queue_due: Gauge,
+    pub queue_oldest_due_seconds: Gauge<f64, AtomicU64>,
+    /// `source` = `notify`, `poll`, `due` or `capacity`.
+    pub wakeups: Family<SourceLabel, Counter>,
+    pub breaker_trips: Counter,
+    pub leader: Gauge,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+const LATENCY_BUCKETS: [f64; 16] = [
+    0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+];
+
+impl Metrics {
+    pub fn new() -> Arc<Self> {
+        let mut registry = Registry::default();
+        let deliveries = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "herald_deliveries",
+            "Delivery attempts by outcome: delivered, failed (will retry), exhausted",
+            deliveries.clone(),
+        );
+        let attempt_duration = Histogram::new(LATENCY_BUCKETS.into_iter());
+        registry.register(
+            "herald_attempt_duration_seconds",
+            "Duration of one HTTP attempt",
+            attempt_duration.clone(),
+        );
+        let delivery_latency = Histogram::new(LATENCY_BUCKETS.into_iter());
+        registry.register(
+            "herald_delivery_latency_seconds",
+            "From the event's creation to its successful delivery",
+            delivery_latency.clone(),
+        );
+        let in_flight = Gauge::default();
+        registry.register(
+            "herald_in_flight",
+            "Deliveries claimed by this replica and not yet recorded",
+            in_flight.clone(),
+        );
+        let queue_due = Gauge::default();
+        registry.register(
+            "herald_queue_due",
+            "Deliveries due now (measured by the leader)",
+            queue_due.clone(),
+        );
+        let queue_oldest_due_seconds = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "herald_queue_oldest_due_seconds",
+            "Age of the oldest due delivery (measured by the leader)",
+            queue_oldest_due_seconds.clone(),
+        );
+        let wakeups = Family::<SourceLabel, Counter>::default();
+        registry.register(
+            "herald_wakeups",
+            "Claimer wake-ups by source: notify, poll, due, capacity",
+            wakeups.clone(),
+        );
+        let breaker_trips = Counter::default();
+        registry.register(
+            "herald_breaker_trips",
+            "Webhooks disabled by the circuit breaker",
+            breaker_trips.clone(),
+        );
+        let leader = Gauge::default();
+        registry.register(
+            "herald_leader",
+            "1 while this replica is the leader",
+            leader.clone(),
+        );
+        Arc::new(Self {
+            registry,
+            deliveries,
+            attempt_duration,
+            delivery_latency,
+            in_flight,
+            queue_due,
+            queue_oldest_due_seconds,
+            wakeups,
+            breaker_trips,
+            leader,
+        })
+    }
+
+    pub fn outcome(&self, outcome: &'static str) -> Counter {
+        self.deliveries
+            .get_or_create(&OutcomeLabel { outcome })
+            .clone()
+    }
+
+    pub fn wakeup(&self, source: &'static str) {
+        self.wakeups.get_or_create(&SourceLabel { source }).inc();
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}

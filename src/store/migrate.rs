@@ -1,0 +1,139 @@
+//! `herald migrate`: forward-only schema migrations and idempotent trigger functions, applied
+//! under an advisory lock so several replicas may start at once.
+
+use ring::digest;
+use tokio_postgres::Client;
+
+use super::StoreError;
+
+/// Schema history, applied once each, in order. Never edit an applied file.
+pub const MIGRATIONS: &[(&str, &str)] = &[("0001_init", include_str!("../../sql/0001_init.sql"))];
+
+/// Trigger functions, re-applied whenever their text changes.
+pub const TRIGGERS: &[(&str, &str)] = &[
+    ("0_emit", include_str!("../../triggers/0_emit.sql")),
+    ("1_fan_out", include_str!("../../triggers/1_fan_out.sql")),
+    (
+        "2_scope_guard",
+        include_str!("../../triggers/2_scope_guard.sql"),
+    ),
+    ("3_watch", include_str!("../../triggers/3_watch.sql")),
+];
+
+/// Key of the advisory lock that serialises migrations (any constant; "herald:migrate").
+const MIGRATE_LOCK: i64 = 0x6865_7261_6c64_6d67;
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct MigrateReport {
+    pub applied: Vec<String>,
+    pub triggers_applied: Vec<String>,
+}
+
+impl MigrateReport {
+    pub fn changed_nothing(&self) -> bool {
+        self.applied.is_empty() && self.triggers_applied.is_empty()
+    }
+}
+
+fn checksum(sql: &str) -> String {
+    digest::digest(&digest::SHA256, sql.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A short hash of every embedded SQL file: names the test template database, so a change to
+/// any migration or trigger makes a fresh template.
+pub fn fingerprint() -> String {
+    let all: String = MIGRATIONS
+        .iter()
+        .chain(TRIGGERS)
+        .map(|(name, sql)| format!("{name}\n{sql}\n"))
+        .collect();
+    checksum(&all)[..16].to_owned()
+}
+
+/// Applies what is missing, in one transaction under an advisory lock. Refuses to go on if an
+/// applied migration's text changed.
+pub async fn run(client: &mut Client) -> Result<MigrateReport, StoreError> {
+    let tx = client.transaction().await?;
+    tx.execute("select pg_advisory_xact_lock($1)", &[&MIGRATE_LOCK])
+        .await?;
+    tx.batch_execute(
+        "create schema if not exists herald;
+         create table if not exists herald.schema_migrations (
+             name       text primary key,
+             kind       text not null check (kind in ('migration', 'trigger')),
+             checksum   text not null,
+             applied_at timestamptz not null default now()
+         );",
+    )
+    .await?;
+    let applied: std::collections::HashMap<String, (String, String)> = tx
+        .query(
+            "select name, kind, checksum from herald.schema_migrations",
+            &[],
+        )
+        .await?
+        .into_iter()
+        .map(|r| (r.get(0), (r.get(1), r.get(2))))
+        .collect();
+
+    let mut report = MigrateReport::default();
+    for (name, sql) in MIGRATIONS {
+        let sum = checksum(sql);
+        match applied.get(*name) {
+            Some((_, old)) if *old == sum => continue,
+            Some(_) => {
+                return Err(StoreError::Migration {
+                    name: name.to_string(),
+                    reason: "was applied with different text; migrations are forward-only, \
+                             add a new sql/NNNN_*.sql file instead of editing an applied one"
+                        .into(),
+                })
+            }
+            None => {}
+        }
+        tx.batch_execute(sql)
+            .await
+            .map_err(|e| StoreError::Migration {
+                name: name.to_string(),
+                reason: db_error_text(&e),
+            })?;
+        tx.execute(
+            "insert into herald.schema_migrations (name, kind, checksum) values ($1, 'migration', $2)",
+            &[name, &sum],
+        )
+        .await?;
+        report.applied.push(name.to_string());
+    }
+    for (name, sql) in TRIGGERS {
+        let sum = checksum(sql);
+        if matches!(applied.get(*name), Some((_, old)) if *old == sum) {
+            continue;
+        }
+        tx.batch_execute(sql)
+            .await
+            .map_err(|e| StoreError::Migration {
+                name: name.to_string(),
+                reason: db_error_text(&e),
+            })?;
+        tx.execute(
+            "insert into herald.schema_migrations (name, kind, checksum) values ($1, 'trigger', $2)
+             on conflict (name) do update set checksum = excluded.checksum, applied_at = now()",
+            &[name, &sum],
+        )
+        .await?;
+        report.triggers_applied.push(name.to_string());
+    }
+    tx.commit().await?;
+    Ok(report)
+}
+
+fn db_error_text(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    }
+}
