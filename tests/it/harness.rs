@@ -1,1 +1,203 @@
-//! (to be written)
+//! Test databases: one per test, cloned from a migrated template whose name is a hash of the
+//! embedded SQL (created once, under an advisory lock, by whichever test process gets there
+//! first). NOTIFY channels and advisory locks are per database, so tests never see each other.
+
+use std::{future::Future, sync::OnceLock, time::Duration};
+
+use herald::store::{self, migrate, Pool};
+use tokio_postgres::NoTls;
+
+/// The server the tests use: `HERALD_TEST_DATABASE_URL`, else `DATABASE_URL`, else a throwaway
+/// cluster started from the local PostgreSQL binaries (once per test process).
+pub fn server_url() -> &'static str {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        std::env::var("HERALD_TEST_DATABASE_URL")
+            .or_else(|_| std::env::var("DATABASE_URL"))
+            .ok()
+            .filter(|u| !u.trim().is_empty())
+            .unwrap_or_else(|| herald::pgcluster::shared_for_tests().url().to_owned())
+    })
+}
+
+/// `url` with its database name replaced.
+pub fn with_database(url: &str, db: &str) -> String {
+    let mut cfg: tokio_postgres::Config = url.parse().expect("database URL parses");
+    cfg.dbname(db);
+    // Rebuild as a key/value string: works for URL and key/value inputs alike.
+    let mut parts = vec![format!("dbname={db}")];
+    for host in cfg.get_hosts() {
+        if let tokio_postgres::config::Host::Tcp(h) = host {
+            parts.push(format!("host={h}"));
+        }
+        #[cfg(unix)]
+        if let tokio_postgres::config::Host::Unix(p) = host {
+            parts.push(format!("host={}", p.display()));
+        }
+    }
+    if let Some(port) = cfg.get_ports().first() {
+        parts.push(format!("port={port}"));
+    }
+    if let Some(user) = cfg.get_user() {
+        parts.push(format!("user={user}"));
+    }
+    if let Some(pw) = cfg.get_password() {
+        parts.push(format!("password={}", String::from_utf8_lossy(pw)));
+    }
+    parts.join(" ")
+}
+
+async fn admin_client() -> tokio_postgres::Client {
+    let url = server_url();
+    let (client, conn) = tokio_postgres::connect(url, NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to the test server {url}: {e}"));
+    tokio::spawn(conn);
+    client
+}
+
+async fn template_name() -> String {
+    let name = format!("herald_tpl_{}", migrate::fingerprint());
+    let admin = admin_client().await;
+    admin
+        .execute("select pg_advisory_lock(8675309)", &[])
+        .await
+        .expect("template lock");
+    let exists = admin
+        .query_opt("select 1 from pg_database where datname = $1", &[&name])
+        .await
+        .expect("look up template")
+        .is_some();
+    if !exists {
+        let building = format!("{name}_building");
+        admin
+            .batch_execute(&format!("drop database if exists {building}"))
+            .await
+            .expect("drop half-built template");
+        admin
+            .batch_execute(&format!("create database {building}"))
+            .await
+            .expect("create template");
+        {
+            let (mut c, conn) =
+                tokio_postgres::connect(&with_database(server_url(), &building), NoTls)
+                    .await
+                    .expect("connect to template");
+            let task = tokio::spawn(conn);
+            migrate::run(&mut c).await.expect("migrate the template");
+            drop(c);
+            let _ = task.await;
+        }
+        admin
+            .batch_execute(&format!("alter database {building} rename to {name}"))
+            .await
+            .expect("publish template");
+    }
+    admin
+        .execute("select pg_advisory_unlock(8675309)", &[])
+        .await
+        .expect("template unlock");
+    name
+}
+
+/// A fresh, migrated database of its own, dropped when the value is dropped.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    pub async fn new() -> TestDb {
+        static TEMPLATE: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+        let template = TEMPLATE.get_or_init(template_name).await.clone();
+        let name = format!(
+            "herald_test_{}",
+            uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
+        );
+        let admin = admin_client().await;
+        // CREATE DATABASE ... TEMPLATE fails if another session is connected to the template
+        // for a moment (e.g. another process publishing it); retry briefly.
+        let mut tries = 0;
+        loop {
+            match admin
+                .batch_execute(&format!("create database {name} template {template}"))
+                .await
+            {
+                Ok(()) => break,
+                Err(e) if tries < 50 => {
+                    tries += 1;
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("cannot create test database {name}: {e}"),
+            }
+        }
+        TestDb {
+            url: with_database(server_url(), &name),
+            name,
+        }
+    }
+
+    pub async fn client(&self) -> tokio_postgres::Client {
+        let (client, conn) = tokio_postgres::connect(&self.url, NoTls)
+            .await
+            .expect("connect to test database");
+        tokio::spawn(conn);
+        client
+    }
+
+    pub fn pool(&self) -> Pool {
+        store::connect_pool(&self.url, 8).expect("test pool")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let url = server_url().to_owned();
+        // Drop runs inside the test's runtime; use a thread with its own small runtime.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                if let Ok((client, conn)) = tokio_postgres::connect(&url, NoTls).await {
+                    tokio::spawn(conn);
+                    let _ = client
+                        .batch_execute(&format!("drop database if exists {name} with (force)"))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// Waits until `check` returns true, polling every few milliseconds; panics with `what` when
+/// `timeout` passes first. The way tests wait: never a bare sleep.
+pub async fn eventually<F, Fut>(what: &str, timeout: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if check().await {
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Counts rows: `count(db, "select count(*) from herald.events")`.
+pub async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
+    client
+        .query_one(sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .get(0)
+}
