@@ -1,8 +1,157 @@
-//! `herald run`: wires the pipeline, the leader and the admin API (to be written).
+//! `herald run`: one process = the delivery pipeline, the leader's chores and the admin API.
+//! `App::start` returns a handle, so `main` and the tests drive the same runtime.
+
+use std::{
+    net::SocketAddr,
+    sync::{atomic::AtomicBool, Arc},
+};
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::{
+    config::Config,
+    http::{Sender, SenderConfig},
+    metrics::Metrics,
+    pipeline::{self, PipelineSettings},
+    store,
+};
 
 #[derive(Debug, clap::Args)]
-pub struct RunArgs {}
+pub struct RunArgs {
+    /// Apply migrations before starting (same as `herald migrate` first).
+    #[arg(long)]
+    pub migrate: bool,
+    /// Serve the admin API without a token. Only allowed when HERALD_LISTEN is a loopback
+    /// address; logs a warning.
+    #[arg(long)]
+    pub insecure_no_auth: bool,
+}
 
-pub fn run_cli(_args: RunArgs) -> anyhow::Result<()> {
-    anyhow::bail!("herald run is not written yet")
+/// A running Herald.
+pub struct AppHandle {
+    pub worker_id: Uuid,
+    pub api_addr: Option<SocketAddr>,
+    pub metrics: Arc<Metrics>,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl AppHandle {
+    /// Graceful shutdown (SPEC §3): stop claiming, finish in-flight requests within the grace
+    /// period, record their results. Returns when everything has stopped.
+    pub async fn shutdown(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
+
+    pub fn stop_token(&self) -> CancellationToken {
+        self.stop.clone()
+    }
+}
+
+/// Options that are not configuration of the deployment.
+#[derive(Debug, Clone, Default)]
+pub struct StartOptions {
+    pub insecure_no_auth: bool,
+}
+
+pub struct App;
+
+impl App {
+    pub async fn start(config: Config, _opts: StartOptions) -> anyhow::Result<AppHandle> {
+        let worker_id = Uuid::new_v4();
+        let metrics = Metrics::new();
+        let worker_pool = store::connect_pool(&config.database_url, config.pool_size)?;
+        // Fail fast, with a clear message, when the database or the schema is missing.
+        {
+            let client = worker_pool.get().await.with_context(|| {
+                format!(
+                    "cannot connect to {}",
+                    crate::config::redact_url(&config.database_url)
+                )
+            })?;
+            let migrated = client
+                .query_one(
+                    "select to_regclass('herald.webhook_deliveries') is not null",
+                    &[],
+                )
+                .await?
+                .get::<_, bool>(0);
+            anyhow::ensure!(
+                migrated,
+                "the schema herald is missing: run `herald migrate` first"
+            );
+        }
+        let sender = Sender::new(&SenderConfig {
+            http_timeout: config.http_timeout,
+            connect_timeout: config.connect_timeout,
+            allow_private_targets: config.allow_private_targets,
+            ca_file: config.ca_file.clone(),
+            max_response_excerpt: 1024,
+        })
+        .context("HERALD_CA_FILE")?;
+        let listener_connected = Arc::new(AtomicBool::new(false));
+        let stop = CancellationToken::new();
+        let settings = PipelineSettings::from_config(&config, worker_id);
+        let task = tokio::spawn(pipeline::run(
+            settings,
+            worker_pool,
+            sender,
+            Arc::clone(&metrics),
+            listener_connected,
+            stop.clone(),
+        ));
+        Ok(AppHandle {
+            worker_id,
+            api_addr: None,
+            metrics,
+            stop,
+            task,
+        })
+    }
+}
+
+pub fn run_cli(args: RunArgs) -> anyhow::Result<()> {
+    let config = Config::from_env()?;
+    crate::cli::init_tracing(config.log_format);
+    let rt = crate::cli::runtime()?;
+    rt.block_on(async move {
+        if args.migrate {
+            let (mut client, _conn) =
+                store::connect_one(&config.database_url, "herald-migrate", None).await?;
+            store::migrate::run(&mut client).await?;
+        }
+        tracing::info!(settings = ?config, version = env!("CARGO_PKG_VERSION"), "herald starting");
+        let app = App::start(
+            config,
+            StartOptions {
+                insecure_no_auth: args.insecure_no_auth,
+            },
+        )
+        .await?;
+        tracing::info!(worker_id = %app.worker_id, api = ?app.api_addr, "herald running");
+        shutdown_signal().await;
+        tracing::info!("shutdown requested; finishing in-flight deliveries");
+        app.shutdown().await;
+        tracing::info!("herald stopped");
+        Ok(())
+    })
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
 }

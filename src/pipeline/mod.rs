@@ -1,1 +1,164 @@
-//! (to be written)
+//! The delivery pipeline. This module is the one place that shows the data flow:
+//!
+//! ```text
+//! listener ──wake──▶ claimer ──claimed──▶ sender (a task per delivery) ──results──▶ writer
+//!    ▲                  ▲                                                           │
+//!    └── sleep/awake ───┘◀──────────── due times, freed capacity ─────────────────────┘
+//! ```
+//!
+//! Shutdown order: stop the claimer (no new claims); let in-flight requests finish until the
+//! grace period ends; the writer records their results and exits when the last sender is done.
+//! Past the grace period, unsent and unwritten rows are left to their lease.
+
+pub mod backoff;
+pub mod capacity;
+pub mod claimer;
+pub mod listener;
+pub mod sender;
+pub mod writer;
+
+use std::{
+    sync::{atomic::AtomicBool, Arc},
+    time::Duration,
+};
+
+use tokio::sync::{mpsc, Notify};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use uuid::Uuid;
+
+use crate::{config::Config, http::Sender, metrics::Metrics, store::Pool};
+
+/// Settings of one pipeline, from [`Config`].
+#[derive(Debug, Clone)]
+pub struct PipelineSettings {
+    pub database_url: String,
+    pub worker_id: Uuid,
+    pub lease: Duration,
+    pub poll_interval: Duration,
+    pub max_in_flight: usize,
+    pub max_in_flight_per_webhook: usize,
+    pub breaker_threshold: u32,
+    pub retry_schedule: crate::domain::retry::RetrySchedule,
+    pub shutdown_grace: Duration,
+}
+
+impl PipelineSettings {
+    pub fn from_config(c: &Config, worker_id: Uuid) -> Self {
+        Self {
+            database_url: c.database_url.clone(),
+            worker_id,
+            lease: c.lease,
+            poll_interval: c.poll_interval,
+            max_in_flight: c.max_in_flight,
+            max_in_flight_per_webhook: c.max_in_flight_per_webhook,
+            breaker_threshold: c.breaker_threshold,
+            retry_schedule: c.retry_schedule.clone(),
+            shutdown_grace: c.shutdown_grace,
+        }
+    }
+}
+
+/// Runs the pipeline until `stop` is cancelled, then shuts down in order (see the module doc).
+pub async fn run(
+    settings: PipelineSettings,
+    pool: Pool,
+    sender: Sender,
+    metrics: Arc<Metrics>,
+    listener_connected: Arc<AtomicBool>,
+    stop: CancellationToken,
+) {
+    let capacity = capacity::Capacity::new(
+        settings.max_in_flight,
+        settings.max_in_flight_per_webhook,
+        Arc::clone(&metrics),
+    );
+    let wake = Arc::new(Notify::new());
+    let (claimed_tx, claimed_rx) = mpsc::channel(settings.max_in_flight);
+    let (results_tx, results_rx) = mpsc::unbounded_channel();
+    let (due_tx, due_rx) = mpsc::unbounded_channel();
+
+    let stop_listener = CancellationToken::new();
+    let stop_claiming = stop.child_token();
+    let give_up_writes = CancellationToken::new();
+    let senders = TaskTracker::new();
+
+    let (listener, gate) = listener::Listener::new(
+        settings.database_url.clone(),
+        settings.worker_id,
+        Arc::clone(&wake),
+        listener_connected,
+    );
+    let listener_task = tokio::spawn(listener.run(stop_listener.clone()));
+
+    let claimer = claimer::Claimer {
+        pool: pool.clone(),
+        capacity: Arc::clone(&capacity),
+        lease: settings.lease,
+        batch_max: settings.max_in_flight,
+        poll_interval: settings.poll_interval,
+        gate,
+        wake,
+        due_rx,
+        claimed_tx,
+        metrics: Arc::clone(&metrics),
+    };
+    let claimer_task = tokio::spawn(claimer.run(stop_claiming));
+
+    let dispatcher = sender::Dispatcher {
+        sender,
+        claimed_rx,
+        results_tx,
+        metrics: Arc::clone(&metrics),
+        abandon: give_up_writes.clone(),
+    };
+    let dispatcher_task = tokio::spawn(dispatcher.run(senders.clone()));
+
+    let writer = writer::Writer {
+        pool,
+        schedule: settings.retry_schedule.clone(),
+        breaker_threshold: settings.breaker_threshold,
+        results_rx,
+        due_tx,
+        capacity,
+        metrics,
+    };
+    let writer_task = tokio::spawn(writer.run(give_up_writes.clone()));
+
+    stop.cancelled().await;
+    // 1. No new claims. The claimer drops its channel, so the dispatcher ends too.
+    let _ = claimer_task.await;
+    let _ = dispatcher_task.await;
+    senders.close();
+    // 2. In-flight requests finish, up to the grace period.
+    let in_flight = senders.len();
+    if in_flight > 0 {
+        tracing::info!(in_flight, grace = ?settings.shutdown_grace, "waiting for in-flight deliveries");
+    }
+    if tokio::time::timeout(settings.shutdown_grace, senders.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            unfinished = senders.len(),
+            "grace period over; unfinished deliveries are left to their lease"
+        );
+        give_up_writes.cancel();
+    }
+    // 3. The writer records what came back, then ends with the last result sender. Past the
+    // deadline it gets a short moment for what is already in hand.
+    let writer_deadline = if give_up_writes.is_cancelled() {
+        Duration::from_secs(2)
+    } else {
+        settings.shutdown_grace.max(Duration::from_secs(2))
+    };
+    let writer_abort = writer_task.abort_handle();
+    if tokio::time::timeout(writer_deadline, writer_task)
+        .await
+        .is_err()
+    {
+        give_up_writes.cancel();
+        writer_abort.abort();
+    }
+    stop_listener.cancel();
+    let _ = listener_task.await;
+}

@@ -1,4 +1,210 @@
-//! (to be written)
+//! Deliveries as the pipeline sees them: claim a batch, record a batch of results.
 
-/// Runtime queries of this module, by name; `tests/it/queries.rs` prepares every one.
-pub const QUERIES: &[(&str, &str)] = &[];
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::StoreError;
+
+const CLAIM: &str = include_str!("queries/deliveries_claim.sql");
+const RECORD_RESULTS: &str = include_str!("queries/deliveries_record_results.sql");
+
+pub const QUERIES: &[(&str, &str)] = &[
+    ("deliveries_claim", CLAIM),
+    ("deliveries_record_results", RECORD_RESULTS),
+];
+
+/// A delivery claimed by this worker, with what the sender needs.
+#[derive(Debug, Clone)]
+pub struct ClaimedDelivery {
+    pub id: Uuid,
+    pub webhook_id: Uuid,
+    pub event_id: Uuid,
+    /// The payload exactly as it will be sent and signed.
+    pub body: Bytes,
+    /// Attempts made before this claim.
+    pub attempt_count: i32,
+    /// The claim's lease end, also its fencing token.
+    pub lease: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub url: Option<String>,
+    pub secret: Option<String>,
+    /// Still signing while the rotation's grace period lasts.
+    pub previous_secret: Option<String>,
+    /// False when the webhook is disabled, tripped or deleted: such a delivery is not sent.
+    pub active: bool,
+}
+
+/// How many of this worker's deliveries are in flight for a webhook.
+#[derive(Debug, Clone, Copy)]
+pub struct Busy {
+    pub webhook_id: Uuid,
+    pub in_flight: i64,
+}
+
+/// Claims up to `limit` due deliveries, oldest due first, leaving each webhook at most
+/// `per_webhook` in flight (counting `busy`).
+pub async fn claim_batch(
+    client: &super::Client,
+    limit: usize,
+    lease: Duration,
+    per_webhook: usize,
+    busy: &[Busy],
+) -> Result<Vec<ClaimedDelivery>, StoreError> {
+    let stmt = client.prepare_cached(CLAIM).await?;
+    let busy_ids: Vec<Uuid> = busy.iter().map(|b| b.webhook_id).collect();
+    let busy_n: Vec<i64> = busy.iter().map(|b| b.in_flight).collect();
+    let limit = limit as i64;
+    // Scan a few times the batch so that rows past a busy webhook's share are reachable.
+    let scan = (limit * 4).max(64);
+    let rows = client
+        .query(
+            &stmt,
+            &[
+                &limit,
+                &lease.as_secs_f64(),
+                &(per_webhook as i64),
+                &busy_ids,
+                &busy_n,
+                &scan,
+            ],
+        )
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ClaimedDelivery {
+            id: r.get("id"),
+            webhook_id: r.get("webhook_id"),
+            event_id: r.get("event_id"),
+            body: Bytes::from(r.get::<_, String>("body")),
+            attempt_count: r.get("attempt_count"),
+            lease: r.get("lease"),
+            created_at: r.get("created_at"),
+            url: r.get("url"),
+            secret: r.get("secret"),
+            previous_secret: r.get("previous_secret"),
+            active: r.get("active"),
+        })
+        .collect())
+}
+
+/// The new state of one claimed delivery.
+#[derive(Debug, Clone)]
+pub struct ResultRow {
+    pub id: Uuid,
+    pub claimed_attempt_count: i32,
+    pub lease: DateTime<Utc>,
+    pub status: &'static str,
+    /// When it may be claimed again; `None` for terminal states.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub status_code: Option<i32>,
+    pub error: Option<String>,
+    /// Whether an HTTP attempt was made (false for deliveries of disabled webhooks).
+    pub attempted: bool,
+}
+
+/// One row of the delivery log.
+#[derive(Debug, Clone)]
+pub struct AttemptRow {
+    pub delivery_id: Uuid,
+    pub webhook_id: Uuid,
+    /// 1-based attempt number.
+    pub attempt: i32,
+    pub started_at: DateTime<Utc>,
+    pub duration_ms: f64,
+    pub status_code: Option<i32>,
+    pub error: Option<String>,
+    pub response_excerpt: Option<String>,
+}
+
+/// A batch's effect on one webhook's circuit breaker.
+#[derive(Debug, Clone, Default)]
+pub struct BreakerUpdate {
+    pub webhook_id: Uuid,
+    /// A success came after the failures counted before this batch.
+    pub reset: bool,
+    /// Failures after the last success of the batch.
+    pub failures: i32,
+    /// The receiver answered 410 Gone: disable the webhook.
+    pub gone: bool,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Recorded {
+    /// Results that applied; the others lost their lease to a newer claim.
+    pub applied: Vec<Uuid>,
+    /// Webhooks disabled by the breaker in this batch.
+    pub trips: i64,
+}
+
+/// Records a batch of results, their attempts and breaker updates in one statement.
+pub async fn record_results(
+    client: &super::Client,
+    results: &[ResultRow],
+    attempts: &[AttemptRow],
+    breaker: &[BreakerUpdate],
+    breaker_threshold: u32,
+) -> Result<Recorded, StoreError> {
+    let stmt = client.prepare_cached(RECORD_RESULTS).await?;
+    let ids: Vec<Uuid> = results.iter().map(|r| r.id).collect();
+    let claimed: Vec<i32> = results.iter().map(|r| r.claimed_attempt_count).collect();
+    let leases: Vec<DateTime<Utc>> = results.iter().map(|r| r.lease).collect();
+    let statuses: Vec<&str> = results.iter().map(|r| r.status).collect();
+    let next: Vec<Option<DateTime<Utc>>> = results.iter().map(|r| r.next_attempt_at).collect();
+    let codes: Vec<Option<i32>> = results.iter().map(|r| r.status_code).collect();
+    let errors: Vec<Option<&str>> = results.iter().map(|r| r.error.as_deref()).collect();
+    let attempted: Vec<i32> = results.iter().map(|r| i32::from(r.attempted)).collect();
+
+    let a_ids: Vec<Uuid> = attempts.iter().map(|a| a.delivery_id).collect();
+    let a_webhooks: Vec<Uuid> = attempts.iter().map(|a| a.webhook_id).collect();
+    let a_numbers: Vec<i32> = attempts.iter().map(|a| a.attempt).collect();
+    let a_started: Vec<DateTime<Utc>> = attempts.iter().map(|a| a.started_at).collect();
+    let a_durations: Vec<f64> = attempts.iter().map(|a| a.duration_ms).collect();
+    let a_codes: Vec<Option<i32>> = attempts.iter().map(|a| a.status_code).collect();
+    let a_errors: Vec<Option<&str>> = attempts.iter().map(|a| a.error.as_deref()).collect();
+    let a_excerpts: Vec<Option<&str>> = attempts
+        .iter()
+        .map(|a| a.response_excerpt.as_deref())
+        .collect();
+
+    let b_ids: Vec<Uuid> = breaker.iter().map(|b| b.webhook_id).collect();
+    let b_reset: Vec<bool> = breaker.iter().map(|b| b.reset).collect();
+    let b_failures: Vec<i32> = breaker.iter().map(|b| b.failures).collect();
+    let b_gone: Vec<bool> = breaker.iter().map(|b| b.gone).collect();
+    let threshold = breaker_threshold.min(i32::MAX as u32) as i32;
+
+    let row = client
+        .query_one(
+            &stmt,
+            &[
+                &ids,
+                &claimed,
+                &leases,
+                &statuses,
+                &next,
+                &codes,
+                &errors,
+                &attempted,
+                &a_ids,
+                &a_webhooks,
+                &a_numbers,
+                &a_started,
+                &a_durations,
+                &a_codes,
+                &a_errors,
+                &a_excerpts,
+                &b_ids,
+                &b_reset,
+                &b_failures,
+                &b_gone,
+                &threshold,
+            ],
+        )
+        .await?;
+    Ok(Recorded {
+        applied: row.get(0),
+        trips: row.get(1),
+    })
+}

@@ -2,6 +2,7 @@
 
 mod api;
 mod app;
+mod claim;
 mod fanout;
 mod harness;
 mod migrate;

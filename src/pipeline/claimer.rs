@@ -1,0 +1,186 @@
+//! The claimer: claims due deliveries in batches sized to free capacity and hands each one,
+//! with its capacity slot, to the sender. It wakes on a notification, the jittered safety poll,
+//! the next known due time, and freed capacity.
+
+use std::{collections::BTreeSet, sync::Arc, time::Duration};
+
+use chrono::{DateTime, Utc};
+use tokio::{
+    sync::{mpsc, Notify},
+    time::Instant,
+};
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    backoff::{jitter, Backoff},
+    capacity::{Capacity, Slot},
+    listener::WakeGate,
+};
+use crate::{
+    metrics::Metrics,
+    store::{deliveries, Pool, StoreError},
+};
+
+/// A claimed delivery and its share of the capacity.
+#[derive(Debug)]
+pub struct Claimed {
+    pub delivery: deliveries::ClaimedDelivery,
+    pub slot: Slot,
+}
+
+pub struct Claimer {
+    pub pool: Pool,
+    pub capacity: Arc<Capacity>,
+    pub lease: Duration,
+    pub batch_max: usize,
+    pub poll_interval: Duration,
+    pub gate: WakeGate,
+    pub wake: Arc<Notify>,
+    /// Times at which retries written by this worker become due.
+    pub due_rx: mpsc::UnboundedReceiver<DateTime<Utc>>,
+    pub claimed_tx: mpsc::Sender<Claimed>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Most known due times kept; later ones are left to the safety poll.
+const MAX_DUE_TIMES: usize = 4096;
+
+impl Claimer {
+    /// Claims one batch of at most `limit` deliveries and passes them on. Returns how many.
+    pub async fn claim_once(&self, limit: usize) -> Result<usize, StoreError> {
+        if limit == 0 {
+            return Ok(0);
+        }
+        let client = self.pool.get().await?;
+        let busy = self.capacity.busy();
+        let batch = deliveries::claim_batch(
+            &client,
+            limit,
+            self.lease,
+            self.capacity.per_webhook_max(),
+            &busy,
+        )
+        .await?;
+        drop(client);
+        let n = batch.len();
+        for delivery in batch {
+            let Some(slot) = self.capacity.take(delivery.webhook_id) else {
+                // Cannot happen while the claimer is the only taker; the row returns after
+                // its lease if it ever does.
+                tracing::error!(delivery_id = %delivery.id, "no capacity for a claimed delivery");
+                continue;
+            };
+            if self
+                .claimed_tx
+                .send(Claimed { delivery, slot })
+                .await
+                .is_err()
+            {
+                break; // the sender is gone: shutting down
+            }
+        }
+        Ok(n)
+    }
+
+    pub async fn run(mut self, stop: CancellationToken) {
+        let mut due: BTreeSet<DateTime<Utc>> = BTreeSet::new();
+        let mut asleep = false;
+        let mut next_poll = Instant::now() + jitter(self.poll_interval, 0.2);
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+        let mut db_down = false;
+        while !stop.is_cancelled() {
+            let limit = self.capacity.free().min(self.batch_max);
+            let claimed = match self.claim_once(limit).await {
+                Ok(n) => {
+                    if db_down {
+                        tracing::info!("claimer: database reachable again");
+                        db_down = false;
+                    }
+                    backoff.reset();
+                    n
+                }
+                Err(e) => {
+                    if !db_down {
+                        tracing::warn!(error = %e, "claimer: cannot claim; retrying with backoff");
+                        db_down = true;
+                    }
+                    tokio::select! {
+                        _ = stop.cancelled() => break,
+                        _ = tokio::time::sleep(backoff.next_delay()) => {}
+                    }
+                    continue;
+                }
+            };
+            if claimed > 0 {
+                if asleep {
+                    self.gate.declare_awake();
+                    asleep = false;
+                }
+                if claimed == limit {
+                    continue; // more may be due
+                }
+            }
+            // About to wait. Declare it, then look once more (SPEC §2: the gated wake).
+            if !asleep && self.gate.declare_sleeping().await {
+                asleep = true;
+                let limit = self.capacity.free().min(self.batch_max);
+                if let Ok(n) = self.claim_once(limit).await {
+                    if n > 0 {
+                        self.gate.declare_awake();
+                        asleep = false;
+                        continue;
+                    }
+                }
+            }
+            if self.capacity.free() == 0 || self.capacity.any_webhook_full() {
+                self.capacity.want_wakeup();
+            }
+            // Wait; due-time announcements only update the timer.
+            loop {
+                while let Ok(t) = self.due_rx.try_recv() {
+                    remember(&mut due, t);
+                }
+                let due_at = due.first().map(|t| instant_of(*t));
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = self.wake.notified() => {
+                        self.metrics.wakeup("notify");
+                    }
+                    _ = tokio::time::sleep_until(next_poll) => {
+                        self.metrics.wakeup("poll");
+                        next_poll = Instant::now() + jitter(self.poll_interval, 0.2);
+                    }
+                    _ = tokio::time::sleep_until(due_at.unwrap_or(next_poll)), if due_at.is_some() => {
+                        self.metrics.wakeup("due");
+                        let now = Utc::now();
+                        while due.first().is_some_and(|t| *t <= now) {
+                            due.pop_first();
+                        }
+                    }
+                    _ = self.capacity.freed() => {
+                        self.metrics.wakeup("capacity");
+                    }
+                    Some(t) = self.due_rx.recv() => {
+                        remember(&mut due, t);
+                        continue;
+                    }
+                }
+                break;
+            }
+        }
+    }
+}
+
+fn remember(due: &mut BTreeSet<DateTime<Utc>>, t: DateTime<Utc>) {
+    due.insert(t);
+    while due.len() > MAX_DUE_TIMES {
+        due.pop_last();
+    }
+}
+
+/// The tokio instant of a wall-clock time (now if it has passed), a millisecond late so the
+/// database's rounding to microseconds never makes the row look not yet due.
+fn instant_of(t: DateTime<Utc>) -> Instant {
+    let ahead = (t - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+    Instant::now() + ahead + Duration::from_millis(1)
+}

@@ -1,0 +1,102 @@
+//! The sender stage: one task per claimed delivery, sending it over HTTP. It never touches the
+//! database and holds no connection; each result goes to the writer with its capacity slot.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use super::claimer::Claimed;
+use crate::{
+    domain::secret::WebhookSecret,
+    http::{AttemptOutcome, Outgoing, Sender},
+    metrics::Metrics,
+};
+
+/// What happened to one claimed delivery.
+#[derive(Debug)]
+pub struct Sent {
+    pub claimed: Claimed,
+    /// `None` when the webhook was disabled or deleted and nothing was sent.
+    pub outcome: Option<AttemptOutcome>,
+}
+
+pub struct Dispatcher {
+    pub sender: Sender,
+    pub claimed_rx: mpsc::Receiver<Claimed>,
+    pub results_tx: mpsc::UnboundedSender<Sent>,
+    pub metrics: Arc<Metrics>,
+    /// Cancelled when the shutdown grace period is over: unfinished requests are dropped and
+    /// their rows return after their lease.
+    pub abandon: CancellationToken,
+}
+
+impl Dispatcher {
+    /// Spawns a task per delivery on `tracker` until the claimer closes its channel.
+    pub async fn run(mut self, tracker: TaskTracker) {
+        while let Some(claimed) = self.claimed_rx.recv().await {
+            let sender = self.sender.clone();
+            let results_tx = self.results_tx.clone();
+            let metrics = Arc::clone(&self.metrics);
+            let abandon = self.abandon.clone();
+            let span = tracing::debug_span!(
+                "attempt",
+                delivery_id = %claimed.delivery.id,
+                webhook_id = %claimed.delivery.webhook_id,
+                attempt = claimed.delivery.attempt_count + 1,
+            );
+            tracker.spawn(
+                async move {
+                    let outcome = tokio::select! {
+                        outcome = send_one(&sender, &claimed) => outcome,
+                        _ = abandon.cancelled() => return,
+                    };
+                    if let Some(o) = &outcome {
+                        metrics.attempt_duration.observe(o.duration.as_secs_f64());
+                        tracing::debug!(
+                            status = o.status_code,
+                            latency_ms = o.duration.as_secs_f64() * 1000.0,
+                            error = o.error.as_deref(),
+                            "attempt finished"
+                        );
+                    }
+                    // The writer outlives every sender task; if it is gone we are shutting
+                    // down hard and the row returns after its lease.
+                    let _ = results_tx.send(Sent { claimed, outcome });
+                }
+                .instrument(span),
+            );
+        }
+    }
+}
+
+async fn send_one(sender: &Sender, claimed: &Claimed) -> Option<AttemptOutcome> {
+    let d = &claimed.delivery;
+    if !d.active {
+        return None;
+    }
+    let url = d.url.as_ref()?;
+    let mut secrets = Vec::with_capacity(2);
+    for s in [d.secret.as_deref(), d.previous_secret.as_deref()]
+        .into_iter()
+        .flatten()
+    {
+        match WebhookSecret::parse(s) {
+            Ok(secret) => secrets.push(secret),
+            Err(_) => {
+                return Some(AttemptOutcome::not_sent(
+                    "the webhook's signing secret is malformed; rotate it",
+                ))
+            }
+        }
+    }
+    let outgoing = Outgoing {
+        url: url.clone(),
+        event_id: d.event_id,
+        body: d.body.clone(),
+        secrets,
+    };
+    Some(sender.send(&outgoing).await)
+}

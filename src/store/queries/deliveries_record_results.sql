@@ -1,0 +1,58 @@
+-- Writes a batch of results in one round trip:
+--  * each result is applied only if the row is still as it was claimed (same attempt_count and
+--    the claim's lease as next_attempt_at): a worker that lost its lease overwrites nothing;
+--  * one attempt row per HTTP attempt made;
+--  * the breaker counters, aggregated per webhook, and trips at threshold $21.
+with results as (
+    select *
+      from unnest($1::uuid[], $2::int4[], $3::timestamptz[], $4::text[], $5::timestamptz[],
+                  $6::int4[], $7::text[], $8::int4[])
+           as r (id, claimed_attempts, lease, status, next_attempt_at, status_code, error, attempted)
+),
+applied as (
+    update herald.webhook_deliveries d
+       set status = r.status,
+           attempt_count = d.attempt_count + r.attempted,
+           next_attempt_at = coalesce(r.next_attempt_at, now()),
+           last_status_code = coalesce(r.status_code, case when r.attempted = 0 then d.last_status_code end),
+           last_error = r.error,
+           delivered_at = case when r.status = 'delivered' then now() else d.delivered_at end,
+           updated_at = now()
+      from results r
+     where d.id = r.id
+       and d.attempt_count = r.claimed_attempts
+       and d.next_attempt_at = r.lease
+    returning d.id
+),
+attempts as (
+    insert into herald.delivery_attempts
+           (delivery_id, webhook_id, attempt, started_at, duration_ms, status_code, error, response_excerpt)
+    select a.delivery_id, a.webhook_id, a.attempt, a.started_at, a.duration_ms, a.status_code,
+           a.error, a.excerpt
+      from unnest($9::uuid[], $10::uuid[], $11::int4[], $12::timestamptz[], $13::float8[],
+                  $14::int4[], $15::text[], $16::text[])
+           as a (delivery_id, webhook_id, attempt, started_at, duration_ms, status_code, error, excerpt)
+     where exists (select 1 from herald.webhook_deliveries d where d.id = a.delivery_id)
+),
+counts as (
+    select b.webhook_id, b.gone,
+           case when b.reset then 0 else w.consecutive_failures end + b.failures as failures,
+           w.enabled and w.disabled_at is null as was_active
+      from unnest($17::uuid[], $18::bool[], $19::int4[], $20::bool[])
+           as b (webhook_id, reset, failures, gone)
+      join herald.user_webhooks w on w.id = b.webhook_id
+     where b.failures > 0 or b.gone or w.consecutive_failures <> 0
+),
+breaker as (
+    update herald.user_webhooks w
+       set consecutive_failures = c.failures,
+           enabled = case when c.gone or c.failures >= $21::int4 then false else w.enabled end,
+           disabled_at = case when c.was_active and (c.gone or c.failures >= $21::int4)
+                              then now() else w.disabled_at end,
+           updated_at = now()
+      from counts c
+     where w.id = c.webhook_id
+    returning w.id, c.was_active and not c.gone and c.failures >= $21::int4 as tripped
+)
+select array(select id from applied) as applied,
+       (select count(*) from breaker where tripped) as trips

@@ -1,0 +1,237 @@
+//! The claim and the fenced result write, against a real database.
+
+use std::{collections::HashSet, time::Duration};
+
+use chrono::Utc;
+use herald::store::deliveries::{self, ResultRow};
+use uuid::Uuid;
+
+use crate::harness::{count, TestDb};
+
+/// One `own` event type, one user with one webhook, and `n` due deliveries.
+pub async fn seed(db: &TestDb, n: i64) -> (Uuid, Uuid) {
+    let c = db.client().await;
+    let user = Uuid::new_v4();
+    c.execute(
+        "insert into herald.event_types (name, scope) values ('order.created', 'own') on conflict do nothing",
+        &[],
+    )
+    .await
+    .unwrap();
+    let webhook: Uuid = c
+        .query_one(
+            "insert into herald.user_webhooks (user_id, url, secret) values ($1, 'http://127.0.0.1:9/', 'whsec_dGVzdA==') returning id",
+            &[&user],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    c.execute(
+        "insert into herald.events (event_type, user_id, data)
+         select 'order.created', $1, jsonb_build_object('n', g) from generate_series(1, $2::int8) g",
+        &[&user, &n],
+    )
+    .await
+    .unwrap();
+    (user, webhook)
+}
+
+const LEASE: Duration = Duration::from_secs(300);
+
+#[tokio::test]
+async fn claim_concurrent_claimers_never_share_a_row() {
+    let db = TestDb::new().await;
+    seed(&db, 2000).await;
+    let pool = db.pool();
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let pool = pool.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            loop {
+                let c = pool.get().await.unwrap();
+                let batch = deliveries::claim_batch(&c, 50, LEASE, 100_000, &[])
+                    .await
+                    .unwrap();
+                if batch.is_empty() {
+                    return got;
+                }
+                got.extend(batch.into_iter().map(|d| d.id));
+            }
+        }));
+    }
+    let mut seen = HashSet::new();
+    let mut total = 0;
+    for t in tasks {
+        for id in t.await.unwrap() {
+            total += 1;
+            assert!(seen.insert(id), "delivery {id} claimed twice");
+        }
+    }
+    assert_eq!(total, 2000);
+}
+
+#[tokio::test]
+async fn claim_skips_future_delivered_and_exhausted_rows() {
+    let db = TestDb::new().await;
+    seed(&db, 4).await;
+    let c = db.client().await;
+    c.batch_execute(
+        "with r as (select id, row_number() over (order by id) n from herald.webhook_deliveries)
+         update herald.webhook_deliveries d set
+            status = case r.n when 1 then 'delivered' when 2 then 'exhausted' else d.status end,
+            next_attempt_at = case r.n when 3 then now() + interval '1 hour' else d.next_attempt_at end
+           from r where r.id = d.id",
+    )
+    .await
+    .unwrap();
+    let pool = db.pool();
+    let pc = pool.get().await.unwrap();
+    let batch = deliveries::claim_batch(&pc, 10, LEASE, 16, &[])
+        .await
+        .unwrap();
+    assert_eq!(batch.len(), 1, "only the pending, due row is claimable");
+}
+
+#[tokio::test]
+async fn claim_moves_the_lease_forward_and_a_second_claim_finds_nothing() {
+    let db = TestDb::new().await;
+    let (_, webhook) = seed(&db, 3).await;
+    let pool = db.pool();
+    let pc = pool.get().await.unwrap();
+    let before = Utc::now();
+    let batch = deliveries::claim_batch(&pc, 10, LEASE, 16, &[])
+        .await
+        .unwrap();
+    assert_eq!(batch.len(), 3);
+    for d in &batch {
+        let ahead = (d.lease - before).num_seconds();
+        assert!(
+            (295..=305).contains(&ahead),
+            "lease {ahead}s ahead, expected ~300s"
+        );
+        assert_eq!(d.webhook_id, webhook);
+        assert!(d.active);
+        assert_eq!(d.url.as_deref(), Some("http://127.0.0.1:9/"));
+        let body: serde_json::Value = serde_json::from_slice(&d.body).unwrap();
+        assert_eq!(body["type"], "order.created");
+    }
+    let again = deliveries::claim_batch(&pc, 10, LEASE, 16, &[])
+        .await
+        .unwrap();
+    assert!(again.is_empty(), "leased rows must not be claimed again");
+}
+
+#[tokio::test]
+async fn claim_respects_the_per_webhook_limit() {
+    let db = TestDb::new().await;
+    let (_, webhook) = seed(&db, 40).await;
+    let pool = db.pool();
+    let pc = pool.get().await.unwrap();
+    let batch = deliveries::claim_batch(&pc, 100, LEASE, 16, &[])
+        .await
+        .unwrap();
+    assert_eq!(batch.len(), 16);
+    let busy = [deliveries::Busy {
+        webhook_id: webhook,
+        in_flight: 10,
+    }];
+    let batch = deliveries::claim_batch(&pc, 100, LEASE, 16, &busy)
+        .await
+        .unwrap();
+    assert_eq!(batch.len(), 6, "16 allowed, 10 already in flight");
+}
+
+#[tokio::test]
+async fn claim_orders_oldest_due_first() {
+    let db = TestDb::new().await;
+    seed(&db, 20).await;
+    let c = db.client().await;
+    c.batch_execute(
+        "update herald.webhook_deliveries set next_attempt_at = now() - (random() * interval '1 hour')",
+    )
+    .await
+    .unwrap();
+    let pool = db.pool();
+    let pc = pool.get().await.unwrap();
+    let batch = deliveries::claim_batch(&pc, 5, LEASE, 100, &[])
+        .await
+        .unwrap();
+    let claimed: Vec<Uuid> = batch.iter().map(|d| d.id).collect();
+    // The five oldest due (as they were before the claim moved them) are exactly these.
+    let remaining_min: chrono::DateTime<Utc> = c
+        .query_one(
+            "select min(next_attempt_at) from herald.webhook_deliveries where not (id = any($1))",
+            &[&claimed],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(remaining_min <= Utc::now());
+    let oldest_claimed_due: i64 = c
+        .query_one(
+            "select count(*) from herald.webhook_deliveries where not (id = any($1)) and next_attempt_at < $2",
+            &[&claimed, &remaining_min],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(oldest_claimed_due, 0);
+    assert_eq!(batch.len(), 5);
+}
+
+#[tokio::test]
+async fn record_results_ignores_a_stale_fenced_write() {
+    let db = TestDb::new().await;
+    seed(&db, 1).await;
+    let c = db.client().await;
+    let pool = db.pool();
+    let pc = pool.get().await.unwrap();
+    let first = deliveries::claim_batch(&pc, 1, LEASE, 16, &[])
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 1);
+    // The lease runs out; another worker claims the row again.
+    c.execute(
+        "update herald.webhook_deliveries set next_attempt_at = now() - interval '1 second'",
+        &[],
+    )
+    .await
+    .unwrap();
+    let second = deliveries::claim_batch(&pc, 1, LEASE, 16, &[])
+        .await
+        .unwrap();
+    assert_eq!(second.len(), 1);
+    let result = |d: &deliveries::ClaimedDelivery, status: &'static str| ResultRow {
+        id: d.id,
+        claimed_attempt_count: d.attempt_count,
+        lease: d.lease,
+        status,
+        next_attempt_at: None,
+        status_code: Some(200),
+        error: None,
+        attempted: true,
+    };
+    // The stale worker's result changes nothing.
+    let stale = deliveries::record_results(&pc, &[result(&first[0], "exhausted")], &[], &[], 10)
+        .await
+        .unwrap();
+    assert!(stale.applied.is_empty());
+    assert_eq!(
+        count(
+            &c,
+            "select count(*) from herald.webhook_deliveries where status = 'pending'"
+        )
+        .await,
+        1
+    );
+    // The current one applies.
+    let fresh = deliveries::record_results(&pc, &[result(&second[0], "delivered")], &[], &[], 10)
+        .await
+        .unwrap();
+    assert_eq!(fresh.applied, vec![second[0].id]);
+    assert_eq!(
+        count(&c, "select count(*) from herald.webhook_deliveries where status = 'delivered' and attempt_count = 1").await,
+        1
+    );
+}
