@@ -13,6 +13,7 @@ use uuid::Uuid;
 use crate::{
     config::Config,
     http::{Sender, SenderConfig},
+    leader::{chores::Chores, Elector, LeaderState},
     metrics::Metrics,
     pipeline::{self, PipelineSettings},
     store,
@@ -34,6 +35,7 @@ pub struct AppHandle {
     pub worker_id: Uuid,
     pub api_addr: Option<SocketAddr>,
     pub metrics: Arc<Metrics>,
+    pub leader: Arc<LeaderState>,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<()>,
 }
@@ -63,7 +65,7 @@ impl App {
     pub async fn start(config: Config, _opts: StartOptions) -> anyhow::Result<AppHandle> {
         let worker_id = Uuid::new_v4();
         let metrics = Metrics::new();
-        let worker_pool = store::connect_pool(&config.database_url, config.pool_size)?;
+        let worker_pool = store::connect_worker_pool(&config.database_url, config.pool_size)?;
         // Fail fast, with a clear message, when the database or the schema is missing.
         {
             let client = worker_pool.get().await.with_context(|| {
@@ -93,9 +95,21 @@ impl App {
         })
         .context("HERALD_CA_FILE")?;
         let listener_connected = Arc::new(AtomicBool::new(false));
+        let leader_state = Arc::new(LeaderState::default());
         let stop = CancellationToken::new();
+
+        let elector = Elector {
+            database_url: config.database_url.clone(),
+            worker_id,
+            state: Arc::clone(&leader_state),
+            metrics: Arc::clone(&metrics),
+            chores: Chores::new(worker_pool.clone(), config.retention, Arc::clone(&metrics)),
+        };
+        let stop_elector = CancellationToken::new();
+        let elector_task = tokio::spawn(elector.run(stop_elector.clone()));
+
         let settings = PipelineSettings::from_config(&config, worker_id);
-        let task = tokio::spawn(pipeline::run(
+        let pipeline_task = tokio::spawn(pipeline::run(
             settings,
             worker_pool,
             sender,
@@ -103,10 +117,18 @@ impl App {
             listener_connected,
             stop.clone(),
         ));
+        // Shutdown order: the pipeline drains first; then leadership is resigned, so another
+        // replica takes over the chores at once.
+        let task = tokio::spawn(async move {
+            let _ = pipeline_task.await;
+            stop_elector.cancel();
+            let _ = elector_task.await;
+        });
         Ok(AppHandle {
             worker_id,
             api_addr: None,
             metrics,
+            leader: leader_state,
             stop,
             task,
         })

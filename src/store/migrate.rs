@@ -18,6 +18,7 @@ pub const TRIGGERS: &[(&str, &str)] = &[
         include_str!("../../triggers/2_scope_guard.sql"),
     ),
     ("3_watch", include_str!("../../triggers/3_watch.sql")),
+    ("4_leader", include_str!("../../triggers/4_leader.sql")),
 ];
 
 /// Key of the advisory lock that serialises migrations (any constant; "herald:migrate").

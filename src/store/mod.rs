@@ -3,6 +3,7 @@
 
 pub mod deliveries;
 pub mod events;
+pub mod maintenance;
 pub mod migrate;
 pub mod queries;
 pub mod webhooks;
@@ -72,6 +73,17 @@ impl StoreError {
 
 /// A pool of connections to `database_url`. Connections are made lazily.
 pub fn connect_pool(database_url: &str, size: usize) -> Result<Pool, StoreError> {
+    build_pool(database_url, size, false)
+}
+
+/// The worker's pool: its commits use `synchronous_commit = off` (SPEC §3: a crash then means
+/// a duplicate delivery, never a lost one, because a lost claim or result only makes the row
+/// due again).
+pub fn connect_worker_pool(database_url: &str, size: usize) -> Result<Pool, StoreError> {
+    build_pool(database_url, size, true)
+}
+
+fn build_pool(database_url: &str, size: usize, async_commit: bool) -> Result<Pool, StoreError> {
     let mut pg: tokio_postgres::Config = database_url
         .parse()
         .map_err(|e: tokio_postgres::Error| StoreError::Config(e.to_string()))?;
@@ -82,6 +94,10 @@ pub fn connect_pool(database_url: &str, size: usize) -> Result<Pool, StoreError>
         pg.connect_timeout(Duration::from_secs(5));
     }
     pg.keepalives_idle(Duration::from_secs(30));
+    if async_commit {
+        let options = pg.get_options().unwrap_or_default().to_owned();
+        pg.options(format!("{options} -c synchronous_commit=off").trim());
+    }
     let manager = Manager::from_config(
         pg,
         NoTls,

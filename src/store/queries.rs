@@ -6,4 +6,5 @@ pub fn all() -> impl Iterator<Item = &'static (&'static str, &'static str)> {
         .iter()
         .chain(super::events::QUERIES)
         .chain(super::webhooks::QUERIES)
+        .chain(super::maintenance::QUERIES)
 }
