@@ -1,0 +1,129 @@
+//! Leader election and the leader's chores.
+
+use std::time::{Duration, Instant};
+
+use herald::{
+    leader::chores::{Chores, PRUNE_BATCH},
+    metrics::Metrics,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    harness::{count, eventually, eventually_some, TestDb},
+    process::HeraldProcess,
+};
+
+async fn leader_name(c: &tokio_postgres::Client) -> Option<String> {
+    c.query_opt("select application_name from herald.leader", &[])
+        .await
+        .unwrap()
+        .map(|r| r.get(0))
+}
+
+#[tokio::test]
+async fn leader_is_replaced_within_three_seconds_when_killed() {
+    let db = TestDb::new().await;
+    let c = db.client().await;
+    let replicas: Vec<HeraldProcess> = (0..3).map(|_| HeraldProcess::spawn(&db.url, &[])).collect();
+    let mut ids = Vec::new();
+    for r in &replicas {
+        ids.push(r.worker_id().await);
+    }
+    let first = eventually_some("a leader is elected", Duration::from_secs(10), || {
+        leader_name(&c)
+    })
+    .await;
+    assert_eq!(
+        count(&c, "select count(*) from herald.leader").await,
+        1,
+        "exactly one leader"
+    );
+    let index = ids
+        .iter()
+        .position(|id| first.ends_with(id.as_str()))
+        .expect("the leader is one of ours");
+    replicas[index].signal(libc::SIGKILL);
+    let killed_at = Instant::now();
+    eventually_some("another replica leads", Duration::from_secs(3), || async {
+        leader_name(&c).await.filter(|n| *n != first)
+    })
+    .await;
+    let took = killed_at.elapsed();
+    assert!(took < Duration::from_secs(3), "takeover took {took:?}");
+    assert_eq!(count(&c, "select count(*) from herald.leader").await, 1);
+}
+
+#[tokio::test]
+async fn leader_is_replaced_when_its_connection_is_cut() {
+    let db = TestDb::new().await;
+    let c = db.client().await;
+    let _a = HeraldProcess::spawn(&db.url, &[]);
+    let _b = HeraldProcess::spawn(&db.url, &[]);
+    eventually("a leader is elected", Duration::from_secs(10), || async {
+        leader_name(&c).await.is_some()
+    })
+    .await;
+    c.execute("select pg_terminate_backend(pid) from herald.leader", &[])
+        .await
+        .unwrap();
+    let cut_at = Instant::now();
+    eventually("a leader again", Duration::from_secs(3), || async {
+        leader_name(&c).await.is_some()
+    })
+    .await;
+    assert!(cut_at.elapsed() < Duration::from_secs(3));
+}
+
+#[tokio::test]
+async fn retention_deletes_only_old_terminal_rows_in_batches() {
+    let db = TestDb::new().await;
+    let (_, _webhook) = crate::claim::seed(&db, 0).await;
+    let c = db.client().await;
+    // 2,500 old delivered, 10 old exhausted, 10 old pending, 10 old failed, 10 recent delivered.
+    c.batch_execute(
+        "insert into herald.webhook_deliveries (webhook_id, event_id, event_type, payload, status, updated_at)
+         select w.id, gen_random_uuid(), 'order.created', '{}',
+                case when g <= 2500 then 'delivered' when g <= 2510 then 'exhausted'
+                     when g <= 2520 then 'pending' when g <= 2530 then 'failed' else 'delivered' end,
+                case when g <= 2530 then now() - interval '8 days' else now() end
+           from herald.user_webhooks w, generate_series(1, 2540) g;
+         insert into herald.delivery_attempts (delivery_id, webhook_id, attempt, started_at, duration_ms)
+         select id, webhook_id, 1, updated_at, 1 from herald.webhook_deliveries;
+         insert into herald.events (event_type, user_id, data, created_at)
+         select 'order.created', w.user_id, '{}', case when g <= 5 then now() - interval '8 days' else now() end
+           from herald.user_webhooks w, generate_series(1, 8) g;",
+    )
+    .await
+    .unwrap();
+    let chores = Chores::new(db.pool(), Duration::from_secs(7 * 86400), Metrics::new());
+    let pruned = chores.prune(&CancellationToken::new()).await.unwrap();
+    assert_eq!(pruned.deliveries, 2510);
+    assert_eq!(pruned.events, 5);
+    assert!(
+        pruned.batches as i64 >= 2510 / PRUNE_BATCH + 1,
+        "deleted in batches of {PRUNE_BATCH}: {pruned:?}"
+    );
+    let left = |status: &'static str| {
+        let c = &c;
+        async move {
+            count(
+                c,
+                &format!(
+                    "select count(*) from herald.webhook_deliveries where status = '{status}'"
+                ),
+            )
+            .await
+        }
+    };
+    assert_eq!(left("delivered").await, 10);
+    assert_eq!(left("exhausted").await, 0);
+    // 10 old pending, plus 8 fanned out from the events inserted above.
+    assert_eq!(left("pending").await, 18);
+    assert_eq!(left("failed").await, 10);
+    assert_eq!(
+        count(&c, "select count(*) from herald.delivery_attempts").await,
+        30,
+        "attempts go with their deliveries"
+    );
+    assert_eq!(count(&c, "select count(*) from herald.events").await, 3);
+}
