@@ -73,7 +73,6 @@ impl Elector {
             };
             if down {
                 tracing::info!("elector reconnected");
-                down = false;
             }
             backoff.reset();
             match self.session(&client, conn, &stop).await {
