@@ -63,6 +63,7 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ClusterError {
     move |source| ClusterError::Io { what, source }
 }
 
+/// How to run the cluster. The default is a throwaway one: not durable, 100 connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClusterOptions {
     /// `false` turns off `fsync`, `synchronous_commit` and `full_page_writes`: fast, and a

@@ -189,6 +189,7 @@ impl TestDb {
         client
     }
 
+    #[allow(dead_code)] // for the pipeline and API tests
     pub fn pool(&self) -> Pool {
         store::connect_pool(&self.url, 8).expect("test pool")
     }
@@ -219,6 +220,7 @@ impl Drop for TestDb {
 
 /// Waits until `check` returns true, polling every few milliseconds; panics with `what` when
 /// `timeout` passes first. The way tests wait: never a bare sleep.
+#[allow(dead_code)] // for the pipeline and API tests
 pub async fn eventually<F, Fut>(what: &str, timeout: Duration, mut check: F)
 where
     F: FnMut() -> Fut,
