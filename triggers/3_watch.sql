@@ -42,6 +42,8 @@ declare
     v_query   text;
     v_scope   text;
     v_from    text;
+    v_column  text;
+    v_type    regtype;
 begin
     select t.scope into v_scope from herald.event_types t where t.name = p_event_type;
     if v_scope is null then
@@ -59,14 +61,19 @@ begin
         raise exception 'herald.watch: event type "%" has scope own; give user_column', p_event_type
             using errcode = 'HR002';
     end if;
-    if user_column is not null and not exists (select 1 from pg_attribute
-                  where attrelid = p_table and attname = user_column and attnum > 0 and not attisdropped) then
-        raise exception 'herald.watch: table % has no column "%"', p_table, user_column using errcode = '42703';
-    end if;
-    if resource_column is not null and not exists (select 1 from pg_attribute
-                  where attrelid = p_table and attname = resource_column and attnum > 0 and not attisdropped) then
-        raise exception 'herald.watch: table % has no column "%"', p_table, resource_column using errcode = '42703';
-    end if;
+    -- Both columns must be uuid: a cast from, say, text would be accepted now and then fail
+    -- the application's write at the first row that does not hold a uuid.
+    foreach v_column in array array[user_column, resource_column] loop
+        continue when v_column is null;
+        select a.atttypid::regtype into v_type from pg_attribute a
+         where a.attrelid = p_table and a.attname = v_column and a.attnum > 0 and not a.attisdropped;
+        if v_type is null then
+            raise exception 'herald.watch: table % has no column "%"', p_table, v_column using errcode = '42703';
+        elsif v_type <> 'uuid'::regtype then
+            raise exception 'herald.watch: column "%" of table % is %, not uuid', v_column, p_table, v_type
+                using errcode = '42804';
+        end if;
+    end loop;
 
     v_trigger := left('herald_watch_' || on_op || '_' || regexp_replace(p_event_type, '[^A-Za-z0-9_]', '_', 'g'), 63);
     v_from := case on_op

@@ -115,12 +115,46 @@ fn build_pool(database_url: &str, size: usize, async_commit: bool) -> Result<Poo
         .map_err(|e| StoreError::Config(e.to_string()))
 }
 
+/// A NOTIFY received on a dedicated connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    pub channel: String,
+    pub payload: String,
+}
+
 /// One dedicated connection (not pooled), for LISTEN and for the leader's session lock.
 /// The connection task is spawned; the returned handle ends when the connection does.
+/// Each notification is signalled as `()` on `on_notification`; [`connect_listener`] passes
+/// the channel and payload instead.
 pub async fn connect_one(
     database_url: &str,
     application_name: &str,
     on_notification: Option<tokio::sync::mpsc::UnboundedSender<()>>,
+) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), StoreError> {
+    connect_dedicated(database_url, application_name, move |_| {
+        if let Some(tx) = &on_notification {
+            let _ = tx.send(());
+        }
+    })
+    .await
+}
+
+/// Like [`connect_one`], sending every notification with its channel and payload.
+pub async fn connect_listener(
+    database_url: &str,
+    application_name: &str,
+    notifications_tx: tokio::sync::mpsc::UnboundedSender<Notification>,
+) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), StoreError> {
+    connect_dedicated(database_url, application_name, move |n| {
+        let _ = notifications_tx.send(n);
+    })
+    .await
+}
+
+async fn connect_dedicated(
+    database_url: &str,
+    application_name: &str,
+    mut on_notification: impl FnMut(Notification) + Send + 'static,
 ) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), StoreError> {
     use futures_util::StreamExt;
 
@@ -137,10 +171,11 @@ pub async fn connect_one(
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
         while let Some(message) = messages.next().await {
             match message {
-                Ok(tokio_postgres::AsyncMessage::Notification(_)) => {
-                    if let Some(tx) = &on_notification {
-                        let _ = tx.send(());
-                    }
+                Ok(tokio_postgres::AsyncMessage::Notification(n)) => {
+                    on_notification(Notification {
+                        channel: n.channel().to_owned(),
+                        payload: n.payload().to_owned(),
+                    });
                 }
                 Ok(_) => {}
                 Err(e) => {

@@ -1,1 +1,611 @@
-//! (to be written)
+//! The fan-out triggers against a real database: who gets a delivery, bulk inserts as one set,
+//! bad input refused without leftovers, herald.watch, and the gated wake.
+
+use std::time::Duration;
+
+use herald::store::{self, Notification};
+use tokio_postgres::{error::SqlState, Client};
+use uuid::Uuid;
+
+use crate::harness::{count, TestDb};
+
+async fn event_type(c: &Client, name: &str, scope: &str) {
+    c.execute(
+        "insert into herald.event_types (name, scope) values ($1, $2)",
+        &[&name, &scope],
+    )
+    .await
+    .expect("register event type");
+}
+
+async fn grant_manager(c: &Client, user: Uuid) {
+    c.execute(
+        "insert into herald.user_roles (user_id, role) values ($1, 'PLATFORMMANAGER')",
+        &[&user],
+    )
+    .await
+    .expect("grant PLATFORMMANAGER");
+}
+
+/// A webhook of `user`; `filter` is the `event_types` JSON text (None = every type).
+async fn webhook(c: &Client, user: Uuid, scope: &str, filter: Option<&str>) -> Uuid {
+    c.query_one(
+        "insert into herald.user_webhooks (user_id, url, secret, scope, event_types)
+         values ($1, 'https://example.com/hook', 'whsec_dGVzdA==', $2, $3::text::jsonb)
+         returning id",
+        &[&user, &scope, &filter],
+    )
+    .await
+    .expect("create webhook")
+    .get(0)
+}
+
+async fn emit(c: &Client, ty: &str, user: Option<Uuid>, resource: Option<Uuid>) -> Uuid {
+    c.query_one(
+        "select herald.emit($1, $2, $3, '{\"n\": 1}')",
+        &[&ty, &user, &resource],
+    )
+    .await
+    .expect("emit")
+    .get(0)
+}
+
+async fn deliveries_of(c: &Client, webhook: Uuid) -> i64 {
+    c.query_one(
+        "select count(*) from herald.webhook_deliveries where webhook_id = $1",
+        &[&webhook],
+    )
+    .await
+    .expect("count deliveries")
+    .get(0)
+}
+
+fn sqlstate(e: &tokio_postgres::Error) -> &str {
+    e.code().map(|c| c.code()).unwrap_or("(none)")
+}
+
+fn message(e: &tokio_postgres::Error) -> String {
+    e.as_db_error()
+        .map(|d| d.message().to_owned())
+        .unwrap_or_else(|| e.to_string())
+}
+
+#[tokio::test]
+async fn fanout_own_event_reaches_only_the_owners_matching_webhooks() {
+    let db = TestDb::new().await;
+    let c = db.client().await;
+    event_type(&c, "order.created", "own").await;
+    event_type(&c, "order.paid", "own").await;
+    let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
+    let every = webhook(&c, alice, "own", None).await;
+    let listed = webhook(&c, alice, "own", Some(r#"["order.paid", "order.created"]"#)).await;
+    let other_type = webhook(&c, alice, "own", Some(r#"["order.paid"]"#)).await;
+    let empty = webhook(&c, alice, "own", Some("[]")).await;
+    let bobs = webhook(&c, bob, "own", None).await;
+
+    let event = emit(&c, "order.created", Some(alice), None).await;
+
+    assert_eq!(deliveries_of(&c, every).await, 1);
+    assert_eq!(deliveries_of(&c, listed).await, 1);
+    assert_eq!(deliveries_of(&c, other_type).await, 0);
+    assert_eq!(
+        deliveries_of(&c, empty).await,
+        0,
+        "an empty filter matches nothing"
+    );
+    assert_eq!(deliveries_of(&c, bobs).await, 0);
+
+    let row = c
+        .query_one(
+            "select event_id, event_type, payload, status, attempt_count
+               from herald.webhook_deliveries where webhook_id = $1",
+            &[&every],
+        )
+        .await
+        .expect("delivery");
+    assert_eq!(row.get::<_, Uuid>(0), event);
+    assert_eq!(row.get::<_, String>(1), "order.created");
+    assert_eq!(row.get::<_, String>(3), "pending");
+    assert_eq!(row.get::<_, i32>(4), 0);
+    let payload: serde_json::Value = row.get(2);
+    let keys: Vec<&str> = payload
+        .as_object()
+        .expect("payload is an object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, ["data", "timestamp", "type"]);
+    assert_eq!(payload["type"], "order.created");
+    assert_eq!(payload["data"], serde_json::json!({"n": 1}));
+    let ts = payload["timestamp"]
+        .as_str()
+        .expect("timestamp is a string");
+    chrono::DateTime::parse_from_rfc3339(ts).expect("timestamp is RFC 3339");
+}
+
+#[tokio::test]
+async fn fanout_platform_event_reaches_only_current_platform_managers() {
+    let db = TestDb::new().await;
+    let c = db.client().await;
+    event_type(&c, "tenant.created", "platform").await;
+    let (manager, other_manager, user) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    grant_manager(&c, manager).await;
+    grant_manager(&c, other_manager).await;
+    let platform = webhook(&c, manager, "platform", None).await;
+    let filtered_out = webhook(&c, other_manager, "platform", Some(r#"["x.y"]"#)).await;
+    let managers_own = webhook(&c, manager, "own", None).await;
+    let users_own = webhook(&c, user, "own", None).await;
+
+    emit(&c, "tenant.created", None, None).await;
+    assert_eq!(deliveries_of(&c, platform).await, 1);
+    assert_eq!(deliveries_of(&c, filtered_out).await, 0);
+    assert_eq!(deliveries_of(&c, managers_own).await, 0);
+    assert_eq!(deliveries_of(&c, users_own).await, 0);
+
+    // Demoted: the webhook stops at once...
+    c.execute(
+        "delete from herald.user_roles where user_id = $1",
+        &[&manager],
+    )
+    .await
+    .expect("demote");
+    emit(&c, "tenant.created", None, None).await;
+    assert_eq!(deliveries_of(&c, platform).await, 1);
+
+    // ...and the breaker and the admin can still update it.
+    c.execute(
+        "update herald.user_webhooks
+            set consecutive_failures = consecutive_failures + 1, enabled = false,
+                disabled_at = now(), updated_at = now()
+          where id = $1",
+        &[&platform],
+    )
+    .await
+    .expect("a demoted manager's webhook can still be updated");
+}
+
+#[tokio::test]
+async fn fanout_skips_disabled_and_tripped_webhooks() {
+    let db = TestDb::new().await;
+    let c = db.client().await;
+    event_type(&c, "order.created", "own").await;
+    let user = Uuid::new_v4();
+    let live = webhook(&c, user, "own", None).await;
+    let disabled = webhook(&c, user, "own", None).await;
+    let tripped = webhook(&c, user, "own", None).await;
+    c.execute(
+        "update herald.user_webhooks set enabled = false where id = $1",
+        &[&disabled],
+    )
+    .await
+    .expect("disable");
+    c.execute(
+        "update herald.user_webhooks set disabled_at = now() where id = $1",
+        &[&tripped],
+    )
+    .await
+    .expect("trip");
+
+    emit(&c, "order.created", Some(user), None).await;
+
+    assert_eq!(deliveries_of(&c, live).await, 1);
+    assert_eq!(deliveries_of(&c, disabled).await, 0);
+    assert_eq!(deliveries_of(&c, tripped).await, 0);
+}
+
+#[tokio::test]
+async fn fanout_same_resource_twice_gives_one_delivery() {
+    let db = TestDb::new().await;
+    let c = db.client().await;
+    event_type(&c, "order.created", "own").await;
+    let user = Uuid::new_v4();
+    let hook = webhook(&c, user, "own", None).await;
+    let (order, other_order) = (Uuid::new_v4(), Uuid::new_v4());
+
+    emit(&c, "order.created", Some(user), Some(order)).await;
+    emit(&c, "order.created", Some(user), Some(order)).await;
+    assert_eq!(deliveries_of(&c, hook).await, 1);
+
+    emit(&c, "order.created", Some(user), Some(other_order)).await;
+    // Without a resource there is no idempotency key: each event is delivered.
+    emit(&c, "order.created", Some(user), None).await;
+    emit(&c, "order.created", Some(user), None).await;
+    assert_eq!(deliveries_of(&c, hook).await, 4);
+    // Duplicates in one statement collapse too.
+    let twin = Uuid::new_v4();
+    c.execute(
+        "insert into herald.events (event_type, user_id, resource_id, data)
+         select 'order.created', $1, $2, '{}' from generate_series(1, 2)",
+        &[&user, &twin],
+    )
+    .await
+    .expect("insert twins");
+    assert_eq!(deliveries_of(&c, hook).await, 5);
+}
+
+#[tokio::test]
+async fn fanout_bulk_insert_fans_out_as_one_statement() {
+    let db = TestDb::new().await;
+    let mut c = db.client().await;
+    event_type(&c, "row.imported", "own").await;
+    let user = Uuid::new_v4();
+    let hook = webhook(&c, user, "own", None).await;
+
+    // The trigger is declared FOR EACH STATEMENT (bit 0 of tgtype is ROW).
+    let tgtype: i16 = c
+        .query_one(
+            "select tgtype from pg_trigger
+              where tgrelid = 'herald.events'::regclass and tgname = 'fan_out'",
+            &[],
+        )
+        .await
+        .expect("fan_out trigger")
+        .get(0);
+    assert_eq!(tgtype & 1, 0, "fan_out must be a statement-level trigger");
+
+    let tx = c.transaction().await.expect("begin");
+    tx.batch_execute("set local track_functions = 'pl'")
+        .await
+        .expect("track functions");
+    let inserted = tx
+        .execute(
+            "insert into herald.events (event_type, user_id, resource_id, data)
+             select 'row.imported', $1, gen_random_uuid(), jsonb_build_object('i', i)
+               from generate_series(1, 10000) i",
+            &[&user],
+        )
+        .await
+        .expect("bulk insert");
+    assert_eq!(inserted, 10_000);
+    let calls: i64 = tx
+        .query_one(
+            "select pg_stat_get_xact_function_calls('herald.fan_out_events'::regproc)",
+            &[],
+        )
+        .await
+        .expect("function calls")
+        .get(0);
+    assert_eq!(calls, 1, "one fan-out call for the whole statement");
+    tx.commit().await.expect("commit");
+
+    assert_eq!(deliveries_of(&c, hook).await, 10_000);
+}
+
+/// Runs `sql`, expects `code`, and checks that none of the counted tables changed.
+async fn assert_refused(c: &Client, sql: &str, code: &str, mentions: &str) {
+    const TABLES: &str = "select (select count(*) from herald.events)
+                               + (select count(*) from herald.webhook_deliveries)
+                               + (select count(*) from herald.user_webhooks)";
+    let before = count(c, TABLES).await;
+    let err = c
+        .batch_execute(sql)
+        .await
+        .expect_err(&format!("refused: {sql}"));
+    assert_eq!(sqlstate(&err), code, "{sql}: {}", message(&err));
+    assert!(
+        message(&err).contains(mentions),
+        "{sql}: message {:?} should mention {mentions:?}",
+        message(&err)
+    );
+    assert_eq!(count(c, TABLES).await, before, "{sql} left rows behind");
+}
+
+#[tokio::test]
+async fn fanout_refuses_bad_input_and_writes_nothing() {
+    let db = TestDb::new().await;
+    let c = db.client().await;
+    event_type(&c, "order.created", "own").await;
+    let user = Uuid::new_v4();
+    webhook(&c, user, "own", None).await;
+
+    assert_refused(
+        &c,
+        &format!("select herald.emit('order.nope', '{user}', null, '{{}}')"),
+        "HR001",
+        "order.nope",
+    )
+    .await;
+    // One bad row spoils the statement: the good rows are not written either.
+    assert_refused(
+        &c,
+        &format!(
+            "insert into herald.events (event_type, user_id, data)
+             values ('order.created', '{user}', '{{}}'), ('order.nope', '{user}', '{{}}')"
+        ),
+        "HR001",
+        "order.nope",
+    )
+    .await;
+    assert_refused(
+        &c,
+        "select herald.emit('order.created', null, null, '{}')",
+        "HR002",
+        "user_id",
+    )
+    .await;
+    assert_refused(
+        &c,
+        &format!("select herald.emit('order.created', '{user}', null, '[1, 2]')"),
+        SqlState::CHECK_VIOLATION.code(),
+        "event_data_is_object",
+    )
+    .await;
+    c.batch_execute("update herald.settings set max_payload_bytes = 100")
+        .await
+        .expect("lower the payload limit");
+    assert_refused(
+        &c,
+        &format!(
+            "select herald.emit('order.created', '{user}', null, jsonb_build_object('s', repeat('x', 200)))"
+        ),
+        "HR003",
+        "over the limit of 100 bytes",
+    )
+    .await;
+    assert_refused(
+        &c,
+        &format!(
+            "insert into herald.user_webhooks (user_id, url, secret, scope)
+             values ('{user}', 'https://example.com/p', 'whsec_dGVzdA==', 'platform')"
+        ),
+        "HR010",
+        "not a platform manager",
+    )
+    .await;
+    // Moving an existing webhook to the platform scope is refused the same way.
+    assert_refused(
+        &c,
+        "update herald.user_webhooks set scope = 'platform'",
+        "HR010",
+        "not a platform manager",
+    )
+    .await;
+}
+
+async fn batches_table(c: &Client) {
+    c.batch_execute(
+        "create table public.batches (
+             id       uuid primary key default gen_random_uuid(),
+             owner_id uuid not null,
+             status   text not null default 'running'
+         )",
+    )
+    .await
+    .expect("create batches");
+}
+
+#[tokio::test]
+async fn watch_turns_inserts_and_matching_updates_into_events() {
+    let db = TestDb::new().await;
+    let c = db.client().await;
+    event_type(&c, "batch.created", "own").await;
+    event_type(&c, "batch.completed", "own").await;
+    batches_table(&c).await;
+    c.batch_execute(
+        "select herald.watch('public.batches', 'batch.created', user_column => 'owner_id');
+         select herald.watch('public.batches', 'batch.completed', on_op => 'update',
+             condition => $$new.status = 'completed' and old.status is distinct from 'completed'$$,
+             user_column => 'owner_id');",
+    )
+    .await
+    .expect("watch");
+    let owner = Uuid::new_v4();
+    let hook = webhook(&c, owner, "own", Some(r#"["batch.completed"]"#)).await;
+
+    c.execute(
+        "insert into public.batches (owner_id) select $1 from generate_series(1, 3)",
+        &[&owner],
+    )
+    .await
+    .expect("insert batches");
+    let created = "select count(*) from herald.events where event_type = 'batch.created'";
+    let completed = "select count(*) from herald.events where event_type = 'batch.completed'";
+    assert_eq!(count(&c, created).await, 3);
+    assert_eq!(count(&c, completed).await, 0);
+
+    let complete_all = "update public.batches set status = 'completed'";
+    c.batch_execute(complete_all).await.expect("complete");
+    assert_eq!(count(&c, completed).await, 3);
+    c.batch_execute(complete_all).await.expect("complete again");
+    assert_eq!(count(&c, completed).await, 3, "no change, no event");
+    assert_eq!(deliveries_of(&c, hook).await, 3);
+
+    let row = c
+        .query_one(
+            "select d.payload, d.resource_id, e.user_id
+               from herald.webhook_deliveries d join herald.events e on e.id = d.event_id
+              limit 1",
+            &[],
+        )
+        .await
+        .expect("a delivery");
+    let payload: serde_json::Value = row.get(0);
+    let resource: Uuid = row.get(1);
+    assert_eq!(row.get::<_, Uuid>(2), owner);
+    assert_eq!(payload["type"], "batch.completed");
+    assert_eq!(payload["data"]["status"], "completed");
+    assert_eq!(payload["data"]["id"], resource.to_string());
+
+    assert!(c
+        .query_one(
+            "select herald.unwatch('public.batches', 'batch.completed', 'update')",
+            &[]
+        )
+        .await
+        .expect("unwatch")
+        .get::<_, bool>(0));
+    c.batch_execute("update public.batches set status = 'running'; update public.batches set status = 'completed'")
+        .await
+        .expect("complete after unwatch");
+    assert_eq!(count(&c, completed).await, 3);
+}
+
+#[tokio::test]
+async fn watch_refuses_bad_arguments_with_clear_errors() {
+    let db = TestDb::new().await;
+    let c = db.client().await;
+    event_type(&c, "batch.completed", "own").await;
+    batches_table(&c).await;
+    let cases = [
+        (
+            "select herald.watch('public.batches', 'batch.nope', user_column => 'owner_id')",
+            "HR001",
+            "batch.nope",
+        ),
+        (
+            "select herald.watch('public.nope', 'batch.completed')",
+            SqlState::UNDEFINED_TABLE.code(),
+            "public.nope",
+        ),
+        (
+            "select herald.watch('public.batches', 'batch.completed', user_column => 'nope')",
+            SqlState::UNDEFINED_COLUMN.code(),
+            "nope",
+        ),
+        (
+            "select herald.watch('public.batches', 'batch.completed', user_column => null)",
+            "HR002",
+            "user_column",
+        ),
+        (
+            "select herald.watch('public.batches', 'batch.completed', on_op => 'delete', user_column => 'owner_id')",
+            "22023",
+            "on_op",
+        ),
+        (
+            "select herald.watch('public.batches', 'batch.completed', on_op => 'update',
+                 condition => 'new.nope = 1', user_column => 'owner_id')",
+            "22023",
+            "nope",
+        ),
+        (
+            "select herald.watch('public.batches', 'batch.completed', on_op => 'update',
+                 condition => 'new.status =', user_column => 'owner_id')",
+            "22023",
+            "invalid watch",
+        ),
+        (
+            // status is text, not a uuid owner.
+            "select herald.watch('public.batches', 'batch.completed', user_column => 'status')",
+            SqlState::DATATYPE_MISMATCH.code(),
+            "text, not uuid",
+        ),
+    ];
+    for (sql, code, mentions) in cases {
+        let err = c.batch_execute(sql).await.expect_err(sql);
+        assert_eq!(sqlstate(&err), code, "{sql}: {}", message(&err));
+        assert!(
+            message(&err).contains(mentions),
+            "{sql}: {:?} should mention {mentions:?}",
+            message(&err)
+        );
+    }
+    assert_eq!(count(&c, "select count(*) from herald.watches").await, 0);
+    assert_eq!(
+        count(
+            &c,
+            "select count(*) from pg_trigger where tgrelid = 'public.batches'::regclass"
+        )
+        .await,
+        0
+    );
+}
+
+/// A dedicated LISTEN connection on `herald_wake`.
+async fn listen(db: &TestDb) -> (Client, tokio::sync::mpsc::UnboundedReceiver<Notification>) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (client, _task) = store::connect_listener(&db.url, "test-listener", tx)
+        .await
+        .expect("listener connects");
+    client
+        .batch_execute("listen herald_wake")
+        .await
+        .expect("listen");
+    (client, rx)
+}
+
+async fn next_payload(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Notification>) -> String {
+    let n = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("a notification within 5s")
+        .expect("listener alive");
+    assert_eq!(n.channel, "herald_wake");
+    n.payload
+}
+
+/// Notifications arrive in commit order: once the marker arrives, anything the earlier
+/// statements sent has arrived before it.
+async fn send_marker(c: &Client) {
+    c.batch_execute("notify herald_wake, 'marker'")
+        .await
+        .expect("marker");
+}
+
+/// A webhook for one `own` type and a statement inserting three events for it.
+async fn wake_setup(c: &Client) -> String {
+    event_type(c, "order.created", "own").await;
+    let user = Uuid::new_v4();
+    webhook(c, user, "own", None).await;
+    format!(
+        "insert into herald.events (event_type, user_id, data)
+         select 'order.created', '{user}', '{{}}' from generate_series(1, 3)"
+    )
+}
+
+#[tokio::test]
+async fn wake_is_silent_when_no_worker_sleeps() {
+    let db = TestDb::new().await;
+    let c = db.client().await;
+    let insert = wake_setup(&c).await;
+    let (_listener, mut rx) = listen(&db).await;
+
+    c.batch_execute(&insert).await.expect("insert events");
+    send_marker(&c).await;
+
+    assert_eq!(next_payload(&mut rx).await, "marker");
+}
+
+#[tokio::test]
+async fn wake_notifies_once_per_statement_when_a_worker_sleeps() {
+    let db = TestDb::new().await;
+    let c = db.client().await;
+    let insert = wake_setup(&c).await;
+    c.batch_execute(
+        "insert into herald.sleepers (worker_id, backend_pid) values (gen_random_uuid(), 1)",
+    )
+    .await
+    .expect("a sleeper");
+    let (_listener, mut rx) = listen(&db).await;
+
+    c.batch_execute(&insert).await.expect("insert events");
+    send_marker(&c).await;
+    assert_eq!(next_payload(&mut rx).await, "");
+    assert_eq!(next_payload(&mut rx).await, "marker", "exactly one wake");
+
+    // A statement that creates no delivery wakes nobody.
+    c.batch_execute("select herald.emit('order.created', gen_random_uuid(), null, '{}')")
+        .await
+        .expect("event without webhooks");
+    send_marker(&c).await;
+    assert_eq!(next_payload(&mut rx).await, "marker");
+}
+
+#[tokio::test]
+async fn wake_is_silent_when_notify_is_disabled() {
+    let db = TestDb::new().await;
+    let c = db.client().await;
+    let insert = wake_setup(&c).await;
+    c.batch_execute(
+        "insert into herald.sleepers (worker_id, backend_pid) values (gen_random_uuid(), 1);
+         update herald.settings set notify_enabled = false;",
+    )
+    .await
+    .expect("a sleeper, notify off");
+    let (_listener, mut rx) = listen(&db).await;
+
+    c.batch_execute(&insert).await.expect("insert events");
+    c.batch_execute("select herald.wake()").await.expect("wake");
+    send_marker(&c).await;
+
+    assert_eq!(next_payload(&mut rx).await, "marker");
+}

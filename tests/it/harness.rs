@@ -56,9 +56,35 @@ async fn admin_client() -> tokio_postgres::Client {
     client
 }
 
+/// Best effort: drops `herald_test_%` databases older than an hour, left behind by test
+/// processes that were killed before their `TestDb` was dropped. Age is the modification time
+/// of the database's `PG_VERSION` file, written when the database is created (needs a
+/// superuser or `pg_read_server_files`; without it, nothing is dropped).
+async fn drop_stale_databases(admin: &tokio_postgres::Client) {
+    let Ok(rows) = admin
+        .query(
+            "select datname from pg_database
+              where datname like 'herald\\_test\\_%'
+                and (pg_stat_file('base/' || oid || '/PG_VERSION', true)).modification
+                    < now() - interval '1 hour'",
+            &[],
+        )
+        .await
+    else {
+        return;
+    };
+    for row in rows {
+        let name: String = row.get(0);
+        let _ = admin
+            .batch_execute(&format!("drop database if exists \"{name}\" with (force)"))
+            .await;
+    }
+}
+
 async fn template_name() -> String {
     let name = format!("herald_tpl_{}", migrate::fingerprint());
     let admin = admin_client().await;
+    drop_stale_databases(&admin).await;
     admin
         .execute("select pg_advisory_lock(8675309)", &[])
         .await
@@ -138,6 +164,23 @@ impl TestDb {
         }
     }
 
+    /// A fresh, empty database (no schema `herald`): for testing migrations themselves.
+    pub async fn empty() -> TestDb {
+        let name = format!(
+            "herald_test_{}",
+            uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
+        );
+        admin_client()
+            .await
+            .batch_execute(&format!("create database {name} template template0"))
+            .await
+            .unwrap_or_else(|e| panic!("cannot create empty database {name}: {e}"));
+        TestDb {
+            url: with_database(server_url(), &name),
+            name,
+        }
+    }
+
     pub async fn client(&self) -> tokio_postgres::Client {
         let (client, conn) = tokio_postgres::connect(&self.url, NoTls)
             .await
@@ -146,6 +189,7 @@ impl TestDb {
         client
     }
 
+    #[allow(dead_code)] // for the pipeline and API tests
     pub fn pool(&self) -> Pool {
         store::connect_pool(&self.url, 8).expect("test pool")
     }
@@ -176,6 +220,7 @@ impl Drop for TestDb {
 
 /// Waits until `check` returns true, polling every few milliseconds; panics with `what` when
 /// `timeout` passes first. The way tests wait: never a bare sleep.
+#[allow(dead_code)] // for the pipeline and API tests
 pub async fn eventually<F, Fut>(what: &str, timeout: Duration, mut check: F)
 where
     F: FnMut() -> Fut,
