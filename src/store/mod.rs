@@ -1,6 +1,7 @@
 //! The store: the only place with SQL or tokio-postgres types. Runtime queries live in
 //! `queries/*.sql`; the schema in `sql/` and the trigger functions in `triggers/`.
 
+pub mod admin;
 pub mod deliveries;
 pub mod events;
 pub mod maintenance;

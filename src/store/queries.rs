@@ -2,8 +2,9 @@
 //! database and a bad column name fails `cargo test`, not production.
 
 pub fn all() -> impl Iterator<Item = &'static (&'static str, &'static str)> {
-    super::deliveries::QUERIES
+    super::admin::QUERIES
         .iter()
+        .chain(super::deliveries::QUERIES)
         .chain(super::events::QUERIES)
         .chain(super::webhooks::QUERIES)
         .chain(super::maintenance::QUERIES)

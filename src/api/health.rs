@@ -1,0 +1,78 @@
+//! `/healthz` (the process answers), `/readyz` (database reachable, listener connected,
+//! leader known), `/metrics` (Prometheus text) and `/v1/openapi.json`.
+
+use std::{sync::atomic::Ordering, time::Duration};
+
+use bytes::Bytes;
+use http::{Response, StatusCode};
+use http_body_util::Full;
+use serde_json::json;
+
+use super::{
+    error::{json_response, response},
+    ApiState,
+};
+use crate::store::admin;
+
+/// The OpenAPI 3 document of every route in [`super::route::ROUTES`].
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// How long `/readyz` waits for the database.
+const DB_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub fn healthz() -> Response<Full<Bytes>> {
+    json_response(StatusCode::OK, &json!({ "status": "ok" }))
+}
+
+pub async fn readyz(state: &ApiState) -> Response<Full<Bytes>> {
+    let database = match tokio::time::timeout(DB_CHECK_TIMEOUT, admin::ping(&state.pool)).await {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness: the database does not answer");
+            false
+        }
+        Err(_) => {
+            tracing::warn!("readiness: the database did not answer in time");
+            false
+        }
+    };
+    let checks = [
+        ("database", database),
+        (
+            "listener",
+            state.readiness.listener_connected.load(Ordering::Relaxed),
+        ),
+        (
+            "leader",
+            state.readiness.leader_known.load(Ordering::Relaxed),
+        ),
+    ];
+    let not_ready: Vec<&str> = checks
+        .iter()
+        .filter(|(_, ok)| !ok)
+        .map(|(name, _)| *name)
+        .collect();
+    let body = json!({
+        "status": if not_ready.is_empty() { "ready" } else { "not ready" },
+        "checks": checks.iter().map(|(n, ok)| (n.to_string(), json!(ok))).collect::<serde_json::Map<_, _>>(),
+        "not_ready": not_ready,
+    });
+    let status = if not_ready.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    json_response(status, &body)
+}
+
+pub fn metrics(state: &ApiState) -> Response<Full<Bytes>> {
+    response(
+        StatusCode::OK,
+        "text/plain; version=0.0.4; charset=utf-8",
+        state.metrics.render(),
+    )
+}
+
+pub fn openapi() -> Response<Full<Bytes>> {
+    response(StatusCode::OK, "application/json", OPENAPI)
+}

@@ -1,0 +1,280 @@
+//! `/v1/users/{user_id}/webhooks[/{webhook_id}[/rotate-secret]]`: a user's webhooks. The
+//! secret is shown only by create and rotate.
+
+use std::time::Duration;
+
+use base64::Engine;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use http::{Response, StatusCode};
+use http_body_util::Full;
+use ring::rand::{SecureRandom, SystemRandom};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{
+    error::{json_response, no_content, ApiError},
+    request::double_option,
+    validate::{validate_description, validate_event_type_name, validate_scope, validate_url},
+    ApiState,
+};
+use crate::store::{
+    events,
+    webhooks::{self, NewWebhook, Webhook, WebhookChanges},
+    StoreError,
+};
+
+/// Default grace period of a secret rotation, during which the previous secret still signs.
+pub const DEFAULT_ROTATION_GRACE: Duration = Duration::from_secs(24 * 3600);
+/// Longest grace period accepted.
+pub const MAX_ROTATION_GRACE: Duration = Duration::from_secs(30 * 24 * 3600);
+
+type Res = Result<Response<Full<Bytes>>, ApiError>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateWebhook {
+    pub url: String,
+    #[serde(default)]
+    pub event_types: Option<Vec<String>>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default = "own")]
+    pub scope: String,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+fn own() -> String {
+    "own".to_owned()
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Absent fields are kept; `null` clears `description` and `event_types` (every type).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchWebhook {
+    #[serde(default, deserialize_with = "double_option")]
+    pub url: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub event_types: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub enabled: Option<Option<bool>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotateSecret {
+    #[serde(default)]
+    pub grace_seconds: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct WithSecret<'a> {
+    #[serde(flatten)]
+    webhook: &'a Webhook,
+    secret: &'a str,
+}
+
+#[derive(Serialize)]
+struct Rotated<'a> {
+    id: Uuid,
+    secret: &'a str,
+    previous_secret_expires_at: Option<DateTime<Utc>>,
+}
+
+/// `whsec_` + base64 of 32 random bytes.
+///
+/// Stands in for `domain::secret::WebhookSecret::generate()`, written in parallel by the
+/// sender's author; switch to it once it lands.
+fn generate_secret() -> Result<String, ApiError> {
+    let mut bytes = [0u8; 32];
+    SystemRandom::new().fill(&mut bytes).map_err(|_| {
+        tracing::error!("the system random generator failed");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; see the server log",
+        )
+    })?;
+    Ok(format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    ))
+}
+
+/// Event types must be well-formed, registered, and of the webhook's scope.
+async fn check_event_types(
+    state: &ApiState,
+    types: &[String],
+    scope: &str,
+) -> Result<(), ApiError> {
+    for name in types {
+        validate_event_type_name("event_types", name)?;
+    }
+    if types.is_empty() {
+        return Ok(());
+    }
+    let scopes = events::scopes_of(&state.pool, types)
+        .await
+        .map_err(|e| ApiError::internal("looking up event types", &e))?;
+    for name in types {
+        match scopes.get(name) {
+            None => {
+                return Err(ApiError::unprocessable(
+                    "event_types",
+                    format!("unknown event type {name:?}; register it first"),
+                ))
+            }
+            Some(s) if s != scope => {
+                return Err(ApiError::unprocessable(
+                    "event_types",
+                    format!("event type {name:?} has scope {s}; this webhook has scope {scope}"),
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+fn platform_refused(user_id: Uuid) -> ApiError {
+    ApiError::forbidden(format!(
+        "user {user_id} is not a platform manager and cannot own a platform webhook"
+    ))
+}
+
+fn is_scope_guard(e: &StoreError) -> bool {
+    e.sqlstate().is_some_and(|c| c.code() == "HR010")
+}
+
+pub async fn list(state: &ApiState, user_id: Uuid) -> Res {
+    let list = webhooks::list(&state.pool, user_id)
+        .await
+        .map_err(|e| ApiError::internal("listing webhooks", &e))?;
+    Ok(json_response(
+        StatusCode::OK,
+        &serde_json::json!({ "data": list }),
+    ))
+}
+
+pub async fn create(state: &ApiState, user_id: Uuid, req: CreateWebhook) -> Res {
+    let url = validate_url(&req.url, state.allow_http)?;
+    validate_scope("scope", &req.scope)?;
+    validate_description(req.description.as_deref())?;
+    if let Some(types) = &req.event_types {
+        check_event_types(state, types, &req.scope).await?;
+    }
+    if req.scope == "platform" {
+        let manager = events::is_manager(&state.pool, user_id)
+            .await
+            .map_err(|e| ApiError::internal("checking the role", &e))?;
+        if !manager {
+            return Err(platform_refused(user_id));
+        }
+    }
+    let secret = generate_secret()?;
+    let new = NewWebhook {
+        user_id,
+        url: &url,
+        secret: &secret,
+        event_types: req.event_types.as_deref(),
+        description: req.description.as_deref(),
+        scope: &req.scope,
+        enabled: req.enabled,
+    };
+    match webhooks::create(&state.pool, &new).await {
+        Ok(webhook) => Ok(json_response(
+            StatusCode::CREATED,
+            &WithSecret {
+                webhook: &webhook,
+                secret: &secret,
+            },
+        )),
+        // The role was revoked between the check and the insert.
+        Err(e) if is_scope_guard(&e) => Err(platform_refused(user_id)),
+        Err(e) => Err(ApiError::internal("creating a webhook", &e)),
+    }
+}
+
+async fn get_webhook(state: &ApiState, user_id: Uuid, id: Uuid) -> Result<Webhook, ApiError> {
+    webhooks::get_opt(&state.pool, user_id, id)
+        .await
+        .map_err(|e| ApiError::internal("reading a webhook", &e))?
+        .ok_or_else(|| ApiError::not_found("webhook"))
+}
+
+pub async fn get(state: &ApiState, user_id: Uuid, id: Uuid) -> Res {
+    let webhook = get_webhook(state, user_id, id).await?;
+    Ok(json_response(StatusCode::OK, &webhook))
+}
+
+pub async fn update(state: &ApiState, user_id: Uuid, id: Uuid, req: PatchWebhook) -> Res {
+    let mut changes = WebhookChanges::default();
+    match req.url {
+        None => {}
+        Some(None) => return Err(ApiError::bad_request("url", "url cannot be null")),
+        Some(Some(url)) => changes.url = Some(validate_url(&url, state.allow_http)?),
+    }
+    match req.enabled {
+        None => {}
+        Some(None) => return Err(ApiError::bad_request("enabled", "enabled cannot be null")),
+        Some(Some(enabled)) => changes.enabled = Some(enabled),
+    }
+    if let Some(description) = &req.description {
+        validate_description(description.as_deref())?;
+    }
+    changes.description = req.description;
+    if let Some(Some(types)) = &req.event_types {
+        // The scope never changes after creation, so checking against the current one holds.
+        let current = get_webhook(state, user_id, id).await?;
+        check_event_types(state, types, &current.scope).await?;
+    }
+    changes.event_types = req.event_types;
+    let webhook = webhooks::update_opt(&state.pool, user_id, id, &changes)
+        .await
+        .map_err(|e| ApiError::internal("updating a webhook", &e))?
+        .ok_or_else(|| ApiError::not_found("webhook"))?;
+    Ok(json_response(StatusCode::OK, &webhook))
+}
+
+pub async fn delete(state: &ApiState, user_id: Uuid, id: Uuid) -> Res {
+    let deleted = webhooks::delete(&state.pool, user_id, id)
+        .await
+        .map_err(|e| ApiError::internal("deleting a webhook", &e))?;
+    if deleted {
+        Ok(no_content())
+    } else {
+        Err(ApiError::not_found("webhook"))
+    }
+}
+
+pub async fn rotate_secret(state: &ApiState, user_id: Uuid, id: Uuid, req: RotateSecret) -> Res {
+    let grace = req
+        .grace_seconds
+        .map_or(DEFAULT_ROTATION_GRACE, Duration::from_secs);
+    if grace > MAX_ROTATION_GRACE {
+        return Err(ApiError::bad_request(
+            "grace_seconds",
+            format!("at most {} seconds (30 days)", MAX_ROTATION_GRACE.as_secs()),
+        ));
+    }
+    let secret = generate_secret()?;
+    let expires = webhooks::rotate_secret_opt(&state.pool, user_id, id, &secret, grace)
+        .await
+        .map_err(|e| ApiError::internal("rotating a secret", &e))?
+        .ok_or_else(|| ApiError::not_found("webhook"))?;
+    Ok(json_response(
+        StatusCode::OK,
+        &Rotated {
+            id,
+            secret: &secret,
+            previous_secret_expires_at: Some(expires),
+        },
+    ))
+}

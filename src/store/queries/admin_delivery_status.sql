@@ -1,0 +1,1 @@
+select status from herald.webhook_deliveries where id = $1

@@ -1,0 +1,12 @@
+-- Re-queues a webhook's failed and exhausted deliveries created since $3; attempt_count is
+-- kept (an exhausted delivery gets one more attempt). Answers how many.
+with requeued as (
+    update herald.webhook_deliveries d
+       set status = 'failed', next_attempt_at = now(), updated_at = now()
+     where d.webhook_id = $2
+       and d.status in ('failed', 'exhausted')
+       and d.created_at >= $3
+       and exists (select 1 from herald.user_webhooks w where w.id = d.webhook_id and w.user_id = $1)
+    returning 1
+)
+select count(*) from requeued

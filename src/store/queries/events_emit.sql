@@ -1,0 +1,1 @@
+select herald.emit($1, $2, $3, $4)

@@ -1,0 +1,2 @@
+insert into herald.user_roles (user_id, role) values ($1, 'PLATFORMMANAGER')
+on conflict (user_id, role) do nothing

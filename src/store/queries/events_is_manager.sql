@@ -1,0 +1,1 @@
+select exists (select 1 from herald.user_roles where user_id = $1 and role = 'PLATFORMMANAGER')

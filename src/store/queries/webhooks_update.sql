@@ -1,0 +1,13 @@
+-- $3 url (null: keep); $4/$5 set description?/value; $6/$7 set event_types?/value;
+-- $8 enabled (null: keep). Enabling resets the circuit breaker.
+update herald.user_webhooks
+   set url                  = coalesce($3::text, url),
+       description          = case when $4::boolean then $5::text else description end,
+       event_types          = case when $6::boolean then $7::jsonb else event_types end,
+       enabled              = coalesce($8::boolean, enabled),
+       consecutive_failures = case when $8::boolean then 0 else consecutive_failures end,
+       disabled_at          = case when $8::boolean then null else disabled_at end,
+       updated_at           = now()
+ where user_id = $1 and id = $2
+returning id, user_id, url, enabled, event_types, description, scope, consecutive_failures,
+          disabled_at, previous_secret_expires_at, created_at, updated_at
