@@ -1,16 +1,14 @@
 //! `herald run`: one process = the delivery pipeline, the leader's chores and the admin API.
 //! `App::start` returns a handle, so `main` and the tests drive the same runtime.
 
-use std::{
-    net::SocketAddr,
-    sync::{atomic::AtomicBool, Arc},
-};
+use std::{net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::{
+    api::{ApiState, Readiness},
     config::Config,
     http::{Sender, SenderConfig},
     leader::{chores::Chores, Elector, LeaderState},
@@ -62,7 +60,25 @@ pub struct StartOptions {
 pub struct App;
 
 impl App {
-    pub async fn start(config: Config, _opts: StartOptions) -> anyhow::Result<AppHandle> {
+    pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<AppHandle> {
+        if config.admin_token.is_none() {
+            anyhow::ensure!(
+                opts.insecure_no_auth,
+                "HERALD_ADMIN_TOKEN: not set; the admin API needs a token (or, on a loopback \
+                 address only, pass --insecure-no-auth)"
+            );
+            anyhow::ensure!(
+                config.listen.ip().is_loopback(),
+                "--insecure-no-auth is only allowed when HERALD_LISTEN is a loopback address, \
+                 not {}",
+                config.listen
+            );
+            tracing::warn!(listen = %config.listen, "admin API has NO authentication (--insecure-no-auth)");
+        }
+        let api_listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("HERALD_LISTEN: cannot listen on {}", config.listen))?;
+        let api_addr = api_listener.local_addr()?;
         let worker_id = Uuid::new_v4();
         let metrics = Metrics::new();
         let worker_pool = store::connect_worker_pool(&config.database_url, config.pool_size)?;
@@ -94,7 +110,7 @@ impl App {
             max_response_excerpt: 1024,
         })
         .context("HERALD_CA_FILE")?;
-        let listener_connected = Arc::new(AtomicBool::new(false));
+        let readiness = Arc::new(Readiness::default());
         let leader_state = Arc::new(LeaderState::default());
         let stop = CancellationToken::new();
 
@@ -102,6 +118,7 @@ impl App {
             database_url: config.database_url.clone(),
             worker_id,
             state: Arc::clone(&leader_state),
+            readiness: Arc::clone(&readiness),
             metrics: Arc::clone(&metrics),
             chores: Chores::new(worker_pool.clone(), config.retention, Arc::clone(&metrics)),
         };
@@ -114,19 +131,32 @@ impl App {
             worker_pool,
             sender,
             Arc::clone(&metrics),
-            listener_connected,
+            Arc::clone(&readiness),
             stop.clone(),
         ));
+        let api_pool = store::connect_pool(&config.database_url, 4)?;
+        let api_state = ApiState {
+            pool: api_pool,
+            metrics: Arc::clone(&metrics),
+            readiness,
+            admin_token: config.admin_token.clone(),
+            allow_http: config.allow_http,
+            max_body_bytes: crate::api::DEFAULT_MAX_BODY_BYTES,
+        };
+        let stop_api = CancellationToken::new();
+        let api_task = tokio::spawn(crate::api::serve(api_listener, api_state, stop_api.clone()));
         // Shutdown order: the pipeline drains first; then leadership is resigned, so another
         // replica takes over the chores at once.
         let task = tokio::spawn(async move {
             let _ = pipeline_task.await;
             stop_elector.cancel();
             let _ = elector_task.await;
+            stop_api.cancel();
+            let _ = api_task.await;
         });
         Ok(AppHandle {
             worker_id,
-            api_addr: None,
+            api_addr: Some(api_addr),
             metrics,
             leader: leader_state,
             stop,

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::chores::Chores;
 use crate::{
+    api::Readiness,
     metrics::Metrics,
     pipeline::backoff::{jitter, Backoff},
     store,
@@ -29,14 +30,13 @@ pub const TRY_EVERY: Duration = Duration::from_millis(1000);
 pub struct LeaderState {
     /// This replica is the leader.
     pub is_leader: AtomicBool,
-    /// Some replica (maybe this one) is known to hold leadership.
-    pub leader_known: AtomicBool,
 }
 
 pub struct Elector {
     pub database_url: String,
     pub worker_id: Uuid,
     pub state: Arc<LeaderState>,
+    pub readiness: Arc<Readiness>,
     pub metrics: Arc<Metrics>,
     pub chores: Chores,
 }
@@ -63,7 +63,7 @@ impl Elector {
                         tracing::warn!(error = %e, "elector cannot connect; retrying with backoff");
                         down = true;
                     }
-                    self.state.leader_known.store(false, Ordering::Release);
+                    self.readiness.leader_known.store(false, Ordering::Release);
                     tokio::select! {
                         _ = stop.cancelled() => break,
                         _ = tokio::time::sleep(backoff.next_delay()) => {}
@@ -84,7 +84,7 @@ impl Elector {
                 }
             }
         }
-        self.state.leader_known.store(false, Ordering::Release);
+        self.readiness.leader_known.store(false, Ordering::Release);
     }
 
     fn step_down(&self, reason: &str) {
@@ -116,7 +116,7 @@ impl Elector {
                     .await
                 {
                     Ok(row) => {
-                        self.state.leader_known.store(true, Ordering::Release);
+                        self.readiness.leader_known.store(true, Ordering::Release);
                         if row.get::<_, bool>(0) {
                             self.state.is_leader.store(true, Ordering::Release);
                             self.metrics.leader.set(1);

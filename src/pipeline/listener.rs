@@ -12,10 +12,7 @@
 //! since notifications sent while disconnected are lost.
 
 use std::{
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc,
-    },
+    sync::{atomic::Ordering, Arc},
     time::Duration,
 };
 
@@ -24,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::backoff::Backoff;
-use crate::store;
+use crate::{api::Readiness, store};
 
 const PING_EVERY: Duration = Duration::from_secs(5);
 const PING_TIMEOUT: Duration = Duration::from_secs(5);
@@ -63,7 +60,7 @@ pub struct Listener {
     commands: mpsc::UnboundedReceiver<Command>,
     /// Woken on every notification and after every (re)connect.
     wake: Arc<Notify>,
-    connected: Arc<AtomicBool>,
+    readiness: Arc<Readiness>,
 }
 
 impl Listener {
@@ -71,7 +68,7 @@ impl Listener {
         database_url: String,
         worker_id: Uuid,
         wake: Arc<Notify>,
-        connected: Arc<AtomicBool>,
+        readiness: Arc<Readiness>,
     ) -> (Self, WakeGate) {
         let (tx, rx) = mpsc::unbounded_channel();
         (
@@ -80,7 +77,7 @@ impl Listener {
                 worker_id,
                 commands: rx,
                 wake,
-                connected,
+                readiness,
             },
             WakeGate { commands: tx },
         )
@@ -101,11 +98,15 @@ impl Listener {
                         tracing::info!("listener reconnected");
                     }
                     backoff.reset();
-                    self.connected.store(true, Ordering::Release);
+                    self.readiness
+                        .listener_connected
+                        .store(true, Ordering::Release);
                     // Notifications sent while we were away are lost: look at the queue now.
                     self.wake.notify_one();
                     let ended = self.serve(&client, conn, &mut asleep, &stop).await;
-                    self.connected.store(false, Ordering::Release);
+                    self.readiness
+                        .listener_connected
+                        .store(false, Ordering::Release);
                     if let Err(reason) = ended {
                         tracing::warn!(%reason, "listener connection lost; reconnecting");
                         was_down = true;
@@ -141,7 +142,9 @@ impl Listener {
                 }
             }
         }
-        self.connected.store(false, Ordering::Release);
+        self.readiness
+            .listener_connected
+            .store(false, Ordering::Release);
     }
 
     async fn connect(

@@ -17,16 +17,13 @@ pub mod listener;
 pub mod sender;
 pub mod writer;
 
-use std::{
-    sync::{atomic::AtomicBool, Arc},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use tokio::sync::{mpsc, Notify};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use uuid::Uuid;
 
-use crate::{config::Config, http::Sender, metrics::Metrics, store::Pool};
+use crate::{api::Readiness, config::Config, http::Sender, metrics::Metrics, store::Pool};
 
 /// Settings of one pipeline, from [`Config`].
 #[derive(Debug, Clone)]
@@ -64,7 +61,7 @@ pub async fn run(
     pool: Pool,
     sender: Sender,
     metrics: Arc<Metrics>,
-    listener_connected: Arc<AtomicBool>,
+    readiness: Arc<Readiness>,
     stop: CancellationToken,
 ) {
     let capacity = capacity::Capacity::new(
@@ -86,7 +83,7 @@ pub async fn run(
         settings.database_url.clone(),
         settings.worker_id,
         Arc::clone(&wake),
-        listener_connected,
+        readiness,
     );
     let listener_task = tokio::spawn(listener.run(stop_listener.clone()));
 
