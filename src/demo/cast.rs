@@ -1,0 +1,162 @@
+//! Who takes part in the demo: the event types, the demo table with its watch, a platform
+//! manager with a platform webhook, and users with a healthy, a flaky and a dead webhook, each
+//! pointing at its own path of the local [`Receiver`] and registered there with its secret.
+
+use anyhow::{bail, Context};
+use uuid::Uuid;
+
+use super::receiver::{Behaviour, Receiver};
+use crate::{
+    domain::secret::WebhookSecret,
+    store::{
+        events::{self, Registered},
+        webhooks::{self, NewWebhook},
+        Pool,
+    },
+};
+
+const SCHEMA: &str = include_str!("sql/schema.sql");
+
+/// The event types the demo registers: name, scope, description.
+pub const EVENT_TYPES: [(&str, &str, &str); 3] = [
+    ("order.created", "own", "An order was placed (herald demo)"),
+    (
+        "batch.completed",
+        "own",
+        "A batch moved to completed (herald demo, via herald.watch)",
+    ),
+    (
+        "platform.maintenance",
+        "platform",
+        "Planned maintenance (herald demo)",
+    ),
+];
+
+/// What a demo webhook's endpoint does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Healthy,
+    Flaky,
+    Dead,
+    Platform,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Healthy, Role::Flaky, Role::Dead, Role::Platform];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Healthy => "healthy",
+            Role::Flaky => "flaky",
+            Role::Dead => "dead",
+            Role::Platform => "platform",
+        }
+    }
+
+    pub fn path(self) -> String {
+        format!("/{}", self.name())
+    }
+
+    pub fn behaviour(self) -> Behaviour {
+        match self {
+            Role::Healthy | Role::Platform => Behaviour::Healthy,
+            Role::Flaky => Behaviour::Flaky {
+                failures: 2,
+                status: 500,
+            },
+            Role::Dead => Behaviour::Dead { status: 503 },
+        }
+    }
+
+    /// How the endpoint answers, in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Role::Healthy | Role::Platform => "204 at once",
+            Role::Flaky => "500 twice per message, then 204",
+            Role::Dead => "always 503",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DemoWebhook {
+    pub id: Uuid,
+    pub role: Role,
+    pub user_id: Uuid,
+}
+
+/// The users and webhooks of one demo run.
+#[derive(Debug, Clone)]
+pub struct Cast {
+    pub webhooks: Vec<DemoWebhook>,
+}
+
+impl Cast {
+    /// The owner of the webhook with `role`.
+    pub fn user(&self, role: Role) -> Uuid {
+        self.webhooks
+            .iter()
+            .find(|w| w.role == role)
+            .map(|w| w.user_id)
+            .unwrap_or_default()
+    }
+
+    pub fn webhook_ids(&self) -> Vec<Uuid> {
+        self.webhooks.iter().map(|w| w.id).collect()
+    }
+}
+
+/// Registers the event types, creates the demo table and its watch, and one user (with a
+/// webhook) per [`Role`]; the platform user is made a platform manager first.
+pub async fn create(pool: &Pool, receiver: &Receiver) -> anyhow::Result<Cast> {
+    for (name, scope, description) in EVENT_TYPES {
+        match events::register_type(pool, name, scope, Some(description)).await? {
+            Registered::Created(_) | Registered::Updated(_) => {}
+            Registered::ScopeConflict => bail!(
+                "the event type {name} already exists in this database with a scope other \
+                 than {scope}; run the demo on another database (or unset DATABASE_URL)"
+            ),
+        }
+    }
+    pool.get()
+        .await?
+        .batch_execute(SCHEMA)
+        .await
+        .context("creating herald_demo.batches and its watch")?;
+
+    let mut webhooks = Vec::new();
+    for role in Role::ALL {
+        let user_id = Uuid::new_v4();
+        let scope = if role == Role::Platform {
+            events::grant_manager(pool, user_id).await?;
+            "platform"
+        } else {
+            "own"
+        };
+        let secret = WebhookSecret::generate()?;
+        let path = role.path();
+        receiver.add_endpoint(&path, role.behaviour());
+        receiver.set_secret(&path, secret.clone());
+        let description = format!("herald demo: {} ({})", role.name(), role.describe());
+        let webhook = webhooks::create(
+            pool,
+            &NewWebhook {
+                user_id,
+                url: &receiver.url(&path),
+                secret: &secret.expose(),
+                event_types: None,
+                description: Some(&description),
+                scope,
+                enabled: true,
+            },
+        )
+        .await
+        .with_context(|| format!("creating the {} webhook", role.name()))?;
+        webhooks.push(DemoWebhook {
+            id: webhook.id,
+            role,
+            user_id,
+        });
+    }
+    Ok(Cast { webhooks })
+}
