@@ -26,7 +26,12 @@ use std::{
 const INSTALL_HINT: &str = "PostgreSQL server binaries (initdb, postgres) were not found \
 in `pg_config --bindir`, on PATH, or in the usual folders. Install PostgreSQL: \
 Debian/Ubuntu `apt-get install postgresql`, Fedora `dnf install postgresql-server`, \
-macOS `brew install postgresql`. Or set DATABASE_URL to an existing server.";
+macOS `brew install postgresql`. If they are installed elsewhere, set HERALD_PG_SEARCH_DIRS \
+to their folder; or set DATABASE_URL to an existing server.";
+
+/// Folders to search for the binaries instead of the usual install folders (`PATH`-style;
+/// empty: none). For a PostgreSQL installed somewhere unusual, and for tests.
+pub const SEARCH_DIRS_VAR: &str = "HERALD_PG_SEARCH_DIRS";
 
 /// Prefix of every cluster folder in the temp dir: `herald-pg-<pid>-<n>`.
 const DIR_PREFIX: &str = "herald-pg-";
@@ -95,15 +100,28 @@ pub struct BinarySearch {
 impl BinarySearch {
     /// `pg_config --bindir`, `PATH`, then `/usr/lib/postgresql/*/bin` (highest version first),
     /// `/usr/local/pgsql/bin`, `/opt/homebrew/bin`, `/usr/pgsql-*/bin` (highest first).
+    ///
+    /// When the environment variable [`SEARCH_DIRS_VAR`] is set, its `PATH`-style list
+    /// replaces those usual folders (set it empty to search only `PATH`).
     pub fn system() -> BinarySearch {
-        let mut folders = versioned_dirs(Path::new("/usr/lib/postgresql"), "", "bin");
-        folders.push(PathBuf::from("/usr/local/pgsql/bin"));
-        folders.push(PathBuf::from("/opt/homebrew/bin"));
-        folders.extend(versioned_dirs(Path::new("/usr"), "pgsql-", "bin"));
+        let folders = match std::env::var_os(SEARCH_DIRS_VAR) {
+            Some(dirs) => std::env::split_paths(&dirs)
+                .filter(|d| !d.as_os_str().is_empty())
+                .collect(),
+            None => Self::usual_folders(),
+        };
         BinarySearch {
             path: std::env::var_os("PATH"),
             folders,
         }
+    }
+
+    fn usual_folders() -> Vec<PathBuf> {
+        let mut folders = versioned_dirs(Path::new("/usr/lib/postgresql"), "", "bin");
+        folders.push(PathBuf::from("/usr/local/pgsql/bin"));
+        folders.push(PathBuf::from("/opt/homebrew/bin"));
+        folders.extend(versioned_dirs(Path::new("/usr"), "pgsql-", "bin"));
+        folders
     }
 
     /// The folder holding both `initdb` and `postgres`.
