@@ -1032,3 +1032,75 @@ async fn api_store_queries_prepare() {
             .unwrap_or_else(|e| panic!("{name}: {e}"));
     }
 }
+
+/// A `Write` that appends to a shared buffer, to capture this test's log lines.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut v) = self.0.lock() {
+            v.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn secret_appears_in_no_log_line() {
+    // `#[tokio::test]` runs every task on this thread, so a thread-default subscriber sees
+    // the server's logs too.
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let api = TestApi::start().await;
+    let user = Uuid::new_v4();
+    let (id, first) = api.create_webhook(user, hook("https://example.com/")).await;
+    let second = api
+        .post(
+            &format!("/v1/users/{user}/webhooks/{id}/rotate-secret"),
+            json!({}),
+        )
+        .await
+        .json()["secret"]
+        .as_str()
+        .expect("secret")
+        .to_owned();
+    api.get(&format!("/v1/users/{user}/webhooks/{id}")).await;
+    // An internal error is logged once, opaquely answered.
+    let admin = {
+        let (c, conn) =
+            tokio_postgres::connect(crate::harness::server_url(), tokio_postgres::NoTls)
+                .await
+                .expect("admin connection");
+        tokio::spawn(conn);
+        c
+    };
+    admin
+        .batch_execute(&format!("drop database {} with (force)", api.db.name))
+        .await
+        .expect("drop the database");
+    let failed = api.get(&format!("/v1/users/{user}/webhooks/{id}")).await;
+    assert!(failed.status.is_server_error(), "{}", failed.text);
+    assert_eq!(failed.json()["error"]["code"], "internal");
+    api.stop().await;
+
+    let logs = String::from_utf8_lossy(&captured.0.lock().expect("logs")).into_owned();
+    assert!(
+        logs.contains("failed"),
+        "the internal error was logged: {logs}"
+    );
+    for secret in [&first, &second] {
+        let raw = secret.trim_start_matches("whsec_");
+        assert!(!logs.contains(raw), "a secret in the logs:\n{logs}");
+    }
+}
