@@ -25,7 +25,7 @@ use std::{
     net::SocketAddr,
     path::PathBuf,
     sync::{
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
         Arc, Mutex,
     },
     time::Duration,
@@ -230,6 +230,10 @@ impl Script {
 
 struct State {
     requests: Mutex<Vec<RecordedRequest>>,
+    /// False: only counts are kept (for load tests), `requests()` stays empty.
+    recording: AtomicBool,
+    by_id: Mutex<HashMap<String, usize>>,
+    /// Total requests received.
     count_tx: watch::Sender<usize>,
     script: Mutex<Script>,
     connections: AtomicUsize,
@@ -268,6 +272,8 @@ impl TestReceiver {
         let (count_tx, _) = watch::channel(0);
         let state = Arc::new(State {
             requests: Mutex::new(Vec::new()),
+            recording: AtomicBool::new(true),
+            by_id: Mutex::new(HashMap::new()),
             count_tx,
             script: Mutex::new(Script::default()),
             connections: AtomicUsize::new(0),
@@ -301,6 +307,13 @@ impl TestReceiver {
         script.behaviours.insert(route, behaviour);
     }
 
+    /// Stops (or resumes) keeping whole requests; counts (total and per `webhook-id`) are
+    /// always kept. Use `false` for load tests so memory stays flat; `requests()` and
+    /// `wait_for` then see only what was recorded before.
+    pub fn set_recording(&self, on: bool) {
+        self.state.recording.store(on, Ordering::SeqCst);
+    }
+
     /// Every request so far, in arrival order.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.state.requests.lock().expect("requests lock").clone()
@@ -312,21 +325,37 @@ impl TestReceiver {
 
     /// Requests that carried `webhook-id: id`.
     pub fn count_for_id(&self, id: &str) -> usize {
-        self.requests()
-            .iter()
-            .filter(|r| r.webhook_id() == Some(id))
-            .count()
+        let by_id = self.state.by_id.lock().expect("by_id lock");
+        by_id.get(id).copied().unwrap_or(0)
     }
 
-    /// Request counts per `webhook-id`.
+    /// Request counts per `webhook-id` (requests without one count under `""`).
     pub fn counts_by_id(&self) -> HashMap<String, usize> {
-        let mut counts = HashMap::new();
-        for r in self.requests() {
-            *counts
-                .entry(r.webhook_id().unwrap_or_default().to_owned())
-                .or_default() += 1;
+        self.state.by_id.lock().expect("by_id lock").clone()
+    }
+
+    /// `webhook-id`s received more than once, with their counts, sorted.
+    pub fn duplicates(&self) -> Vec<(String, usize)> {
+        let mut dups: Vec<(String, usize)> = self
+            .counts_by_id()
+            .into_iter()
+            .filter(|(_, n)| *n > 1)
+            .collect();
+        dups.sort();
+        dups
+    }
+
+    /// Waits until at least `n` requests arrived, without needing them recorded; panics
+    /// after `timeout`.
+    pub async fn wait_for_total(&self, n: usize, timeout: Duration) {
+        let mut count_rx = self.state.count_tx.subscribe();
+        let waited = tokio::time::timeout(timeout, count_rx.wait_for(|c| *c >= n)).await;
+        if !matches!(waited, Ok(Ok(_))) {
+            panic!(
+                "the receiver got {} requests within {timeout:?}, expected {n}",
+                self.count()
+            );
         }
-        counts
     }
 
     /// TCP connections accepted so far (to check keep-alive reuse).
@@ -432,17 +461,28 @@ async fn handle(
         .lock()
         .expect("script lock")
         .next_reply(parts.uri.path(), webhook_id.as_deref());
-    {
-        let mut requests = state.requests.lock().expect("requests lock");
-        requests.push(RecordedRequest {
-            method: parts.method,
-            path,
-            headers: parts.headers,
-            body,
-            received_at: Instant::now(),
-        });
-        state.count_tx.send_replace(requests.len());
+    let received_at = Instant::now();
+    *state
+        .by_id
+        .lock()
+        .expect("by_id lock")
+        .entry(webhook_id.unwrap_or_default())
+        .or_default() += 1;
+    if state.recording.load(Ordering::SeqCst) {
+        state
+            .requests
+            .lock()
+            .expect("requests lock")
+            .push(RecordedRequest {
+                method: parts.method,
+                path,
+                headers: parts.headers,
+                body,
+                received_at,
+            });
     }
+    // Counted last, so a waiter woken by the count sees the request recorded.
+    state.count_tx.send_modify(|c| *c += 1);
     if !reply.delay.is_zero() {
         tokio::time::sleep(reply.delay).await;
     }

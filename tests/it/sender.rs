@@ -553,3 +553,59 @@ async fn receiver_waits_for_requests_and_hangs_when_scripted() {
     assert_eq!(seen[0].path, "/hang");
     assert_eq!(outcome.error.as_deref(), Some("timed out after 200ms"));
 }
+
+#[tokio::test]
+async fn sender_resolves_localhost_when_private_targets_are_allowed() {
+    let receiver = TestReceiver::start().await;
+    let url = format!("http://localhost:{}/named", receiver.addr().port());
+
+    let outcome = sender(&loopback_config())
+        .send(&outgoing(url, vec![secret()]))
+        .await;
+
+    assert!(outcome.success(), "{outcome:?}");
+    assert_eq!(receiver.count(), 1);
+}
+
+#[tokio::test]
+async fn sender_reports_a_tls_error_when_the_server_speaks_plain_http() {
+    let receiver = TestReceiver::start().await;
+    let url = format!("https://{}/", receiver.addr());
+
+    let outcome = sender(&loopback_config())
+        .send(&outgoing(url, vec![secret()]))
+        .await;
+
+    let error = outcome.error.expect("an error");
+    assert!(error.starts_with("TLS: "), "{error}");
+    assert_eq!(receiver.count(), 0);
+}
+
+#[tokio::test]
+async fn sender_delivers_every_message_once_when_sending_concurrently() {
+    let receiver = TestReceiver::start().await;
+    receiver.set_recording(false);
+    let sender = sender(&loopback_config());
+    let requests: Vec<Outgoing> = (0..200)
+        .map(|_| outgoing(receiver.url("/many"), vec![secret()]))
+        .collect();
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for req in requests.clone() {
+        let sender = sender.clone();
+        tasks.spawn(async move { sender.send(&req).await });
+    }
+    let mut delivered = 0;
+    while let Some(outcome) = tasks.join_next().await {
+        let outcome = outcome.expect("send task");
+        assert!(outcome.success(), "{outcome:?}");
+        delivered += 1;
+    }
+
+    assert_eq!(delivered, 200);
+    receiver.wait_for_total(200, WAIT).await;
+    assert_eq!(receiver.counts_by_id().len(), 200);
+    assert!(receiver.duplicates().is_empty());
+    assert!(receiver.requests().is_empty());
+    assert!(receiver.connections() <= 200);
+}
