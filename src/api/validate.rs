@@ -54,8 +54,8 @@ pub fn validate_description(description: Option<&str>) -> Result<(), ApiError> {
 
 #[cfg(test)]
 mod tests {
-    use crate::domain::target::MAX_URL_LEN;
     use super::*;
+    use crate::domain::target::MAX_URL_LEN;
 
     #[test]
     fn validate_url_accepts_https_and_refuses_the_rest() {
