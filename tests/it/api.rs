@@ -3,6 +3,7 @@
 
 mod deliveries;
 mod events;
+mod flow;
 mod service;
 mod webhooks;
 
