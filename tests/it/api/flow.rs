@@ -242,6 +242,27 @@ async fn metrics_after_a_drain_match_the_database() {
         m.contains("herald_leader 1").then_some(m)
     })
     .await;
+    assert_eq!(
+        metric(&m, "herald_deliveries_total{outcome=\"delivered\"}"),
+        delivered as f64
+    );
+    assert_eq!(
+        metric(&m, "herald_deliveries_total{outcome=\"exhausted\"}"),
+        exhausted as f64
+    );
+    // The dead webhook's two deliveries each failed once before being exhausted.
+    assert_eq!(
+        metric(&m, "herald_deliveries_total{outcome=\"failed\"}"),
+        2.0
+    );
+    assert_eq!(
+        metric(&m, "herald_attempt_duration_seconds_count"),
+        attempts as f64
+    );
+    assert_eq!(
+        metric(&m, "herald_delivery_latency_seconds_count"),
+        delivered as f64
+    );
     assert_eq!(metric(&m, "herald_in_flight"), 0.0);
     assert!(metric(&m, "herald_wakeups_total{source=\"notify\"}") >= 1.0);
     app.shutdown().await;
