@@ -61,18 +61,12 @@ pub struct App;
 
 impl App {
     pub async fn start(config: Config, opts: StartOptions) -> anyhow::Result<AppHandle> {
-        if config.admin_token.is_none() {
-            anyhow::ensure!(
-                opts.insecure_no_auth,
-                "HERALD_ADMIN_TOKEN: not set; the admin API needs a token (or, on a loopback \
-                 address only, pass --insecure-no-auth)"
-            );
-            anyhow::ensure!(
-                config.listen.ip().is_loopback(),
-                "--insecure-no-auth is only allowed when HERALD_LISTEN is a loopback address, \
-                 not {}",
-                config.listen
-            );
+        let open = crate::api::check_auth_config(
+            config.listen,
+            config.admin_token.as_deref(),
+            opts.insecure_no_auth,
+        )?;
+        if open {
             tracing::warn!(listen = %config.listen, "admin API has NO authentication (--insecure-no-auth)");
         }
         let api_listener = tokio::net::TcpListener::bind(config.listen)

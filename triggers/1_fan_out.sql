@@ -38,33 +38,32 @@ begin
     end if;
 
     insert into herald.webhook_deliveries (webhook_id, event_id, event_type, payload, resource_id)
-    select w.id, e.id, e.event_type,
-           jsonb_build_object(
-               'type', e.event_type,
-               'timestamp', to_char(e.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-               'data', e.data),
-           e.resource_id
-      from new_events e
-      join herald.event_types t on t.name = e.event_type and t.scope = 'own'
+    with e as (
+        select n.id, n.event_type, n.user_id, n.resource_id, t.scope,
+               jsonb_build_object(
+                   'type', n.event_type,
+                   'timestamp', to_char(n.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+                   'data', n.data) as payload
+          from new_events n
+          join herald.event_types t on t.name = n.event_type
+    )
+    select w.id, e.id, e.event_type, e.payload, e.resource_id
+      from e
       join herald.user_webhooks w
         on w.user_id = e.user_id
        and w.scope = 'own'
        and w.enabled and w.disabled_at is null
        and (w.event_types is null or w.event_types ? e.event_type)
+     where e.scope = 'own'
     union all
-    select w.id, e.id, e.event_type,
-           jsonb_build_object(
-               'type', e.event_type,
-               'timestamp', to_char(e.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-               'data', e.data),
-           e.resource_id
-      from new_events e
-      join herald.event_types t on t.name = e.event_type and t.scope = 'platform'
+    select w.id, e.id, e.event_type, e.payload, e.resource_id
+      from e
       join herald.user_webhooks w
         on w.scope = 'platform'
        and w.enabled and w.disabled_at is null
        and (w.event_types is null or w.event_types ? e.event_type)
       join herald.user_roles r on r.user_id = w.user_id and r.role = 'PLATFORMMANAGER'
+     where e.scope = 'platform'
     on conflict (webhook_id, event_type, resource_id) where resource_id is not null do nothing;
 
     get diagnostics v_inserted = row_count;

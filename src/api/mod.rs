@@ -26,6 +26,7 @@ use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 pub use self::{
+    auth::{check_auth_config, AuthConfigError},
     health::OPENAPI,
     route::{Route, ROUTES},
     validate::validate_url,

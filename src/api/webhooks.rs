@@ -3,12 +3,10 @@
 
 use std::time::Duration;
 
-use base64::Engine;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use http::{Response, StatusCode};
 use http_body_util::Full;
-use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -18,6 +16,7 @@ use super::{
     validate::{validate_description, validate_event_type_name, validate_scope, validate_url},
     ApiState,
 };
+use crate::domain::secret::WebhookSecret;
 use crate::store::{
     events,
     webhooks::{self, NewWebhook, Webhook, WebhookChanges},
@@ -93,19 +92,14 @@ struct Rotated<'a> {
 /// Stands in for `domain::secret::WebhookSecret::generate()`, written in parallel by the
 /// sender's author; switch to it once it lands.
 fn generate_secret() -> Result<String, ApiError> {
-    let mut bytes = [0u8; 32];
-    SystemRandom::new().fill(&mut bytes).map_err(|_| {
+    WebhookSecret::generate().map(|s| s.expose()).map_err(|_| {
         tracing::error!("the system random generator failed");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
             "internal error; see the server log",
         )
-    })?;
-    Ok(format!(
-        "whsec_{}",
-        base64::engine::general_purpose::STANDARD.encode(bytes)
-    ))
+    })
 }
 
 /// Event types must be well-formed, registered, and of the webhook's scope.

@@ -29,6 +29,11 @@ impl AttemptOutcome {
         matches!(self.status_code, Some(200..=299))
     }
 
+    /// A failed attempt that never reached the network (say, a malformed stored secret).
+    pub fn not_sent(error: impl Into<String>) -> Self {
+        Self::failed(Utc::now(), Duration::ZERO, error.into())
+    }
+
     /// An attempt that got no response.
     pub(crate) fn failed(started_at: DateTime<Utc>, duration: Duration, error: String) -> Self {
         Self {

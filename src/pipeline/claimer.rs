@@ -120,8 +120,9 @@ impl Claimer {
                     continue; // more may be due
                 }
             }
-            // About to wait. Declare it, then look once more (SPEC §2: the gated wake).
-            if !asleep && self.gate.declare_sleeping().await {
+            // About to wait. Declare it, then look once more (SPEC §2: the gated wake). At full
+            // capacity only freed capacity can help, so producers are not asked to notify.
+            if !asleep && self.capacity.free() > 0 && self.gate.declare_sleeping().await {
                 asleep = true;
                 let limit = self.capacity.free().min(self.batch_max);
                 if let Ok(n) = self.claim_once(limit).await {

@@ -8,6 +8,7 @@
 //! 3. it claims once more, to catch events committed before the flag was visible;
 //! 4. it waits for a notification, the safety poll, a known due time or freed capacity;
 //! 5. after its next non-empty claim it declares itself awake (deletes the row).
+//!
 //! Producers NOTIFY only while some row exists. After every (re)connect the claimer is woken,
 //! since notifications sent while disconnected are lost.
 
@@ -25,6 +26,7 @@ use crate::{api::Readiness, store};
 
 const PING_EVERY: Duration = Duration::from_secs(5);
 const PING_TIMEOUT: Duration = Duration::from_secs(5);
+const DECLARE_TIMEOUT: Duration = Duration::from_secs(1);
 
 enum Command {
     Sleeping(oneshot::Sender<bool>),
@@ -45,7 +47,12 @@ impl WakeGate {
         if self.commands.send(Command::Sleeping(tx)).is_err() {
             return false;
         }
-        rx.await.unwrap_or(false)
+        // While the listener reconnects the flag cannot be set; do not hold the claimer up.
+        tokio::time::timeout(DECLARE_TIMEOUT, rx)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or(false)
     }
 
     /// Declares this worker awake; does not wait.

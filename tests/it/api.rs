@@ -1,1 +1,178 @@
-//! (to be written)
+//! The admin HTTP API through a real HTTP client, against the server on port 0 and a real
+//! database of its own per test. `TestApi` lives here; the tests in `api/`.
+
+mod deliveries;
+mod events;
+mod flow;
+mod service;
+mod webhooks;
+
+use std::{
+    collections::BTreeSet,
+    sync::{atomic::Ordering, Arc},
+    time::Duration,
+};
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::{
+    client::legacy::{connect::HttpConnector, Client},
+    rt::TokioExecutor,
+};
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::harness::{count, eventually, TestDb};
+use herald::{
+    api::{self, ApiState, Readiness},
+    metrics::Metrics,
+};
+
+const TOKEN: &str = "test-admin-token-0123456789";
+
+struct TestApi {
+    base: String,
+    client: Client<HttpConnector, Full<Bytes>>,
+    db: TestDb,
+    sql: tokio_postgres::Client,
+    readiness: Arc<Readiness>,
+    metrics: Arc<Metrics>,
+    stop: CancellationToken,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+struct Answer {
+    status: StatusCode,
+    text: String,
+    content_type: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+
+    /// Asserts an error answer with this status and, when given, this field.
+    fn assert_error(&self, status: StatusCode, field: Option<&str>) {
+        assert_eq!(self.status, status, "{}", self.text);
+        let body = self.json();
+        assert!(body["error"]["code"].is_string(), "{}", self.text);
+        assert!(body["error"]["message"].is_string(), "{}", self.text);
+        if let Some(field) = field {
+            assert_eq!(body["error"]["field"], field, "{}", self.text);
+        }
+    }
+}
+
+impl TestApi {
+    async fn start() -> TestApi {
+        let db = TestDb::new().await;
+        let sql = db.client().await;
+        let readiness = Arc::new(Readiness::default());
+        let metrics = Metrics::new();
+        let state = ApiState {
+            pool: db.pool(),
+            metrics: metrics.clone(),
+            readiness: readiness.clone(),
+            admin_token: Some(TOKEN.to_owned()),
+            allow_http: false,
+            max_body_bytes: 64 * 1024,
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let stop = CancellationToken::new();
+        let server = tokio::spawn(api::serve(listener, state, stop.clone()));
+        let client = Client::builder(TokioExecutor::new()).build_http();
+        TestApi {
+            base,
+            client,
+            db,
+            sql,
+            readiness,
+            metrics,
+            stop,
+            server,
+        }
+    }
+
+    async fn raw(&self, method: Method, path: &str, token: Option<&str>, body: Bytes) -> Answer {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        if !body.is_empty() {
+            req = req.header("content-type", "application/json");
+        }
+        let res = self
+            .client
+            .request(req.body(Full::new(body)).expect("request"))
+            .await
+            .expect("request sent");
+        let status = res.status();
+        let content_type = res
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let bytes = res.into_body().collect().await.expect("body").to_bytes();
+        Answer {
+            status,
+            text: String::from_utf8_lossy(&bytes).into_owned(),
+            content_type,
+        }
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Answer {
+        let body = body.map_or_else(Bytes::new, |b| Bytes::from(b.to_string()));
+        self.raw(method, path, Some(TOKEN), body).await
+    }
+
+    async fn get(&self, path: &str) -> Answer {
+        self.call(Method::GET, path, None).await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Answer {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    async fn patch(&self, path: &str, body: Value) -> Answer {
+        self.call(Method::PATCH, path, Some(body)).await
+    }
+
+    async fn register_type(&self, name: &str, scope: &str) {
+        let a = self
+            .post("/v1/event-types", json!({"name": name, "scope": scope}))
+            .await;
+        assert!(a.status.is_success(), "{}", a.text);
+    }
+
+    /// Creates a webhook and answers (id, secret).
+    async fn create_webhook(&self, user: Uuid, body: Value) -> (Uuid, String) {
+        let a = self.post(&format!("/v1/users/{user}/webhooks"), body).await;
+        assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+        let v = a.json();
+        (
+            v["id"].as_str().expect("id").parse().expect("uuid"),
+            v["secret"].as_str().expect("secret").to_owned(),
+        )
+    }
+
+    async fn stop(self) {
+        self.stop.cancel();
+        self.server
+            .await
+            .expect("server task")
+            .expect("server ends cleanly");
+    }
+}
+
+fn hook(url: &str) -> Value {
+    json!({"url": url})
+}

@@ -1,1 +1,102 @@
-//! (to be written)
+//! `TestApp`: the real `herald run` (pipeline, leader, admin API) in-process on port 0, against
+//! a test database, plus helpers to set up users, webhooks and events with SQL.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use herald::{
+    app::{App, AppHandle, StartOptions},
+    config::Config,
+    domain::secret::WebhookSecret,
+};
+use uuid::Uuid;
+
+use crate::harness::TestDb;
+
+pub const TOKEN: &str = "test-admin-token-0123456789";
+
+/// Test defaults: loopback targets and plain http allowed, API on port 0.
+pub fn test_config(db: &TestDb) -> Config {
+    let mut c = Config::with_database(db.url.clone());
+    c.listen = "127.0.0.1:0".parse().expect("address");
+    c.admin_token = Some(TOKEN.into());
+    c.allow_private_targets = true;
+    c.allow_http = true;
+    c.shutdown_grace = Duration::from_secs(5);
+    c
+}
+
+pub async fn start(config: Config) -> AppHandle {
+    App::start(config, StartOptions::default())
+        .await
+        .expect("herald starts")
+}
+
+/// Registers an event type (idempotent).
+pub async fn event_type(c: &tokio_postgres::Client, name: &str, scope: &str) {
+    c.execute(
+        "insert into herald.event_types (name, scope) values ($1, $2) on conflict do nothing",
+        &[&name, &scope],
+    )
+    .await
+    .expect("register event type");
+}
+
+/// Creates an `own` webhook for a new user; returns (user, webhook, secret).
+pub async fn webhook(c: &tokio_postgres::Client, url: &str) -> (Uuid, Uuid, WebhookSecret) {
+    webhook_for(c, Uuid::new_v4(), url).await
+}
+
+pub async fn webhook_for(
+    c: &tokio_postgres::Client,
+    user: Uuid,
+    url: &str,
+) -> (Uuid, Uuid, WebhookSecret) {
+    let secret = WebhookSecret::generate().expect("random secret");
+    let id: Uuid = c
+        .query_one(
+            "insert into herald.user_webhooks (user_id, url, secret) values ($1, $2, $3) returning id",
+            &[&user, &url, &secret.expose()],
+        )
+        .await
+        .expect("create webhook")
+        .get(0);
+    (user, id, secret)
+}
+
+/// Emits `n` events of `event_type` for `user` in one statement; returns their ids.
+pub async fn emit_many(
+    c: &tokio_postgres::Client,
+    event_type: &str,
+    user: Uuid,
+    n: i64,
+) -> Vec<Uuid> {
+    c.query(
+        "insert into herald.events (event_type, user_id, data)
+         select $1, $2, jsonb_build_object('n', g) from generate_series(1, $3::int8) g
+         returning id",
+        &[&event_type, &user, &n],
+    )
+    .await
+    .expect("emit events")
+    .into_iter()
+    .map(|r| r.get(0))
+    .collect()
+}
+
+/// One delivery's status, attempt count, last status code and last error.
+pub async fn delivery_state(
+    c: &tokio_postgres::Client,
+    event_id: Uuid,
+) -> (String, i32, Option<i32>, Option<String>) {
+    let r = c
+        .query_one(
+            "select status, attempt_count, last_status_code, last_error
+               from herald.webhook_deliveries where event_id = $1",
+            &[&event_id],
+        )
+        .await
+        .expect("delivery row");
+    (r.get(0), r.get(1), r.get(2), r.get(3))
+}

@@ -11,4 +11,5 @@ mod pipeline;
 mod process;
 mod queries;
 mod receiver;
+mod replicas;
 mod sender;

@@ -1,1 +1,482 @@
-//! (to be written)
+//! `herald run` end to end: real PostgreSQL, a real receiver on loopback.
+
+use std::{
+    collections::HashSet,
+    time::{Duration, Instant},
+};
+
+use herald::domain::retry::RetrySchedule;
+
+use crate::{
+    app::{delivery_state, emit_many, event_type, start, test_config, webhook},
+    harness::{count, eventually, eventually_some, TestDb},
+    receiver::{Behaviour, Reply, Route, TestReceiver},
+};
+
+#[tokio::test]
+async fn pipeline_delivers_a_thousand_events_exactly_once_signed() {
+    let db = TestDb::new().await;
+    let c = db.client().await;
+    let receiver = TestReceiver::start().await;
+    event_type(&c, "order.created", "own").await;
+    let (user, webhook_id, secret) = webhook(&c, &receiver.url("/hook")).await;
+    let app = start(test_config(&db)).await;
+
+    let ids = emit_many(&c, "order.created", user, 1000).await;
+    let requests = receiver.wait_for_count(1000, Duration::from_secs(30)).await;
+    eventually("all rows delivered", Duration::from_secs(10), || async {
+        count(
+            &c,
+            "select count(*) from herald.webhook_deliveries where status = 'delivered'",
+        )
+        .await
+            == 1000
+    })
+    .await;
+
+    let expected: HashSet<String> = ids.iter().map(|id| id.to_string()).collect();
+    let mut seen = HashSet::new();
+    for r in &requests {
+        assert_eq!(r.method, http::Method::POST);
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        assert_eq!(r.header("user-agent"), Some(herald::USER_AGENT));
+        let id = r.webhook_id().expect("webhook-id").to_owned();
+        assert!(expected.contains(&id), "unexpected webhook-id {id}");
+        assert!(seen.insert(id), "delivered twice");
+        let ts = r.webhook_timestamp().expect("webhook-timestamp");
+        assert!((ts - chrono::Utc::now().timestamp()).abs() < 60);
+        assert!(r.verify(&secret), "signature verifies");
+        let body = r.json();
+        assert_eq!(body["type"], "order.created");
+        assert!(body["data"]["n"].is_number());
+    }
+    assert_eq!(seen.len(), 1000);
+    // One attempt row per attempt, with its duration and status.
+    assert_eq!(
+        count(
+            &c,
+            "select count(*) from herald.delivery_attempts
+              where status_code = 204 and attempt = 1 and duration_ms >= 0 and error is null"
+        )
+        .await,
+        1000
+    );
+    assert_eq!(
+        count(
+            &c,
+            "select count(*) from herald.webhook_deliveries where attempt_count = 1"
+        )
+        .await,
+        1000
+    );
+    let _ = webhook_id;
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn pipeline_retries_on_schedule_then_exhausts() {
+    let db = TestDb::new().await;
+    let c = db.client().await;
+    let receiver = TestReceiver::start().await;
+    receiver.set_behaviour(Route::All, Behaviour::status(500));
+    event_type(&c, "order.created", "own").await;
+    let (user, _, _) = webhook(&c, &receiver.url("/down")).await;
+    let mut config = test_config(&db);
+    config.retry_schedule = "0,1,1".parse::<RetrySchedule>().unwrap();
+    let app = start(config).await;
+
+    let ids = emit_many(&c, "order.created", user, 1).await;
+    let requests = receiver.wait_for_count(3, Duration::from_secs(15)).await;
+    eventually("exhausted", Duration::from_secs(5), || async {
+        delivery_state(&c, ids[0]).await.0 == "exhausted"
+    })
+    .await;
+    // Exactly three attempts, each not earlier than scheduled (1 s apart).
+    let gaps: Vec<Duration> = requests
+        .windows(2)
+        .map(|w| w[1].received_at - w[0].received_at)
+        .collect();
+    for gap in &gaps {
+        assert!(
+            *gap >= Duration::from_millis(990),
+            "retried too early: {gaps:?}"
+        );
+    }
+    let (status, attempts, code, error) = delivery_state(&c, ids[0]).await;
+    assert_eq!(
+        (status.as_str(), attempts, code),
+        ("exhausted", 3, Some(500))
+    );
+    assert!(error.unwrap_or_default().contains("500"));
+    assert_eq!(
+        count(&c, "select count(*) from herald.delivery_attempts").await,
+        3
+    );
+    assert_eq!(receiver.count(), 3, "no attempt after exhaustion");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn pipeline_delivers_after_two_failures() {
+    let db = TestDb::new().await;
+    let c = db.client().await;
+    let receiver = TestReceiver::start().await;
+    receiver.set_behaviour(Route::All, Behaviour::fail_first_per_id(2, 503));
+    event_type(&c, "order.created", "own").await;
+    let (user, _, _) = webhook(&c, &receiver.url("/flaky")).await;
+    let mut config = test_config(&db);
+    config.retry_schedule = "0,1,1".parse::<RetrySchedule>().unwrap();
+    let app = start(config).await;
+    let ids = emit_many(&c, "order.created", user, 1).await;
+    eventually("delivered", Duration::from_secs(15), || async {
+        delivery_state(&c, ids[0]).await.0 == "delivered"
+    })
+    .await;
+    let (_, attempts, code, error) = delivery_state(&c, ids[0]).await;
+    assert_eq!((attempts, code, error), (3, Some(204), None));
+    assert_eq!(
+        count(
+            &c,
+            "select consecutive_failures::int8 from herald.user_webhooks"
+        )
+        .await,
+        0,
+        "a success resets the breaker"
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn pipeline_breaker_trips_and_later_deliveries_are_exhausted_unsent() {
+    let db = TestDb::new().await;
+    let c = db.client().await;
+    let receiver = TestReceiver::start().await;
+    receiver.set_behaviour(Route::All, Behaviour::status(500));
+    event_type(&c, "order.created", "own").await;
+    let (user, webhook_id, _) = webhook(&c, &receiver.url("/dead")).await;
+    let mut config = test_config(&db);
+    config.retry_schedule = "0,60".parse::<RetrySchedule>().unwrap();
+    config.breaker_threshold = 3;
+    config.max_in_flight_per_webhook = 1;
+    let app = start(config).await;
+
+    emit_many(&c, "order.created", user, 3).await;
+    eventually("breaker tripped", Duration::from_secs(10), || async {
+        count(
+            &c,
+            "select count(*) from herald.user_webhooks where not enabled and disabled_at is not null",
+        )
+        .await
+            == 1
+    })
+    .await;
+    assert_eq!(receiver.count(), 3);
+    // Rows created before the trip but claimed after it (here: made due again) are not sent.
+    c.execute(
+        "update herald.webhook_deliveries set next_attempt_at = now() where webhook_id = $1",
+        &[&webhook_id],
+    )
+    .await
+    .unwrap();
+    c.execute("select herald.wake()", &[]).await.unwrap();
+    eventually("exhausted unsent", Duration::from_secs(10), || async {
+        count(
+            &c,
+            "select count(*) from herald.webhook_deliveries
+              where status = 'exhausted' and last_error = 'webhook disabled'",
+        )
+        .await
+            == 3
+    })
+    .await;
+    assert_eq!(receiver.count(), 3, "nothing sent after the trip");
+    // New events are not even fanned out to a tripped webhook.
+    emit_many(&c, "order.created", user, 1).await;
+    assert_eq!(
+        count(&c, "select count(*) from herald.webhook_deliveries").await,
+        3
+    );
+    let metrics = app.metrics.render();
+    assert!(
+        metrics.contains("herald_breaker_trips_total 1"),
+        "{metrics}"
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn pipeline_gone_disables_the_webhook_at_once() {
+    let db = TestDb::new().await;
+    let c = db.client().await;
+    let receiver = TestReceiver::start().await;
+    receiver.set_behaviour(Route::All, Behaviour::status(410));
+    event_type(&c, "order.created", "own").await;
+    let (user, _, _) = webhook(&c, &receiver.url("/gone")).await;
+    let app = start(test_config(&db)).await;
+    emit_many(&c, "order.created", user, 1).await;
+    eventually("webhook disabled", Duration::from_secs(10), || async {
+        count(
+            &c,
+            "select count(*) from herald.user_webhooks where not enabled",
+        )
+        .await
+            == 1
+    })
+    .await;
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn pipeline_honours_retry_after_but_never_hastens() {
+    let db = TestDb::new().await;
+    let c = db.client().await;
+    let receiver = TestReceiver::start().await;
+    receiver.set_behaviour(
+        Route::All,
+        Behaviour::reply(Reply::status(429).header("retry-after", "120")),
+    );
+    event_type(&c, "order.created", "own").await;
+    let (user, _, _) = webhook(&c, &receiver.url("/busy")).await;
+    let mut config = test_config(&db);
+    config.retry_schedule = "0,1,1".parse::<RetrySchedule>().unwrap();
+    let app = start(config).await;
+    let ids = emit_many(&c, "order.created", user, 1).await;
+    eventually(
+        "first attempt recorded",
+        Duration::from_secs(10),
+        || async { delivery_state(&c, ids[0]).await.1 == 1 },
+    )
+    .await;
+    let ahead: f64 = c
+        .query_one(
+            "select extract(epoch from next_attempt_at - now())::float8
+               from herald.webhook_deliveries where event_id = $1",
+            &[&ids[0]],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        (110.0..=121.0).contains(&ahead),
+        "Retry-After: 120 should push the retry ~120 s out, not the schedule's 1 s ({ahead})"
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn pipeline_keeps_healthy_webhooks_flowing_while_one_hangs() {
+    let db = TestDb::new().await;
+    let c = db.client().await;
+    let receiver = TestReceiver::start().await;
+    receiver.set_behaviour("/hang", Behaviour::hang());
+    event_type(&c, "order.created", "own").await;
+    let (hanging_user, _, _) = webhook(&c, &receiver.url("/hang")).await;
+    let (healthy_user, _, _) = webhook(&c, &receiver.url("/ok")).await;
+    let mut config = test_config(&db);
+    config.max_in_flight = 32;
+    config.max_in_flight_per_webhook = 8;
+    config.http_timeout = Duration::from_secs(20);
+    let app = start(config).await;
+
+    // A backlog for the hanging endpoint first, so it is oldest-due.
+    emit_many(&c, "order.created", hanging_user, 200).await;
+    receiver
+        .wait_for(
+            |r| r.iter().filter(|r| r.path == "/hang").count() >= 8,
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("the hanging endpoint holds its 8 slots");
+    let started = Instant::now();
+    emit_many(&c, "order.created", healthy_user, 100).await;
+    receiver
+        .wait_for(
+            |r| r.iter().filter(|r| r.path == "/ok").count() >= 100,
+            Duration::from_secs(5),
+        )
+        .await
+        .expect("healthy deliveries arrive while the other endpoint hangs");
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(5),
+        "healthy webhook took {took:?}"
+    );
+    // The hanging requests are all still in flight: no more than their share was sent.
+    assert_eq!(
+        receiver
+            .requests()
+            .iter()
+            .filter(|r| r.path == "/hang")
+            .count(),
+        8,
+        "the hanging webhook is capped at its per-webhook limit"
+    );
+    // And no transaction is open while those HTTP calls hang.
+    let open: i64 = c
+        .query_one(
+            "select count(*) from pg_stat_activity
+              where datname = current_database() and pid <> pg_backend_pid()
+                and application_name like 'herald%' and xact_start is not null",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(open, 0, "a transaction is open during HTTP calls");
+    drop(receiver);
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn pipeline_sends_a_retry_within_100ms_of_being_due() {
+    let db = TestDb::new().await;
+    let c = db.client().await;
+    let receiver = TestReceiver::start().await;
+    receiver.set_behaviour(Route::All, Behaviour::fail_first_per_id(1, 500));
+    event_type(&c, "order.created", "own").await;
+    let (user, _, _) = webhook(&c, &receiver.url("/once")).await;
+    let mut config = test_config(&db);
+    config.retry_schedule = "0,2".parse::<RetrySchedule>().unwrap();
+    config.poll_interval = Duration::from_secs(1);
+    let app = start(config).await;
+    let ids = emit_many(&c, "order.created", user, 1).await;
+    receiver.wait_for_count(1, Duration::from_secs(10)).await;
+    let due: chrono::DateTime<chrono::Utc> =
+        eventually_some("the failure is recorded", Duration::from_secs(10), || async {
+            let r = c
+                .query_one(
+                    "select status, next_attempt_at from herald.webhook_deliveries where event_id = $1",
+                    &[&ids[0]],
+                )
+                .await
+                .unwrap();
+            (r.get::<_, String>(0) == "failed").then(|| r.get(1))
+        })
+        .await;
+    let requests = receiver.wait_for_count(2, Duration::from_secs(10)).await;
+    let second_at =
+        chrono::Utc::now() - chrono::Duration::from_std(requests[1].received_at.elapsed()).unwrap();
+    let late = (second_at - due).num_milliseconds();
+    assert!(
+        (-5..100).contains(&late),
+        "retry sent {late} ms after it was due"
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn pipeline_survives_a_killed_listener_connection() {
+    let db = TestDb::new().await;
+    let c = db.client().await;
+    let receiver = TestReceiver::start().await;
+    event_type(&c, "order.created", "own").await;
+    let (user, _, _) = webhook(&c, &receiver.url("/hook")).await;
+    let app = start(test_config(&db)).await;
+    let listener_pid = || async {
+        c.query_opt(
+            "select pid from pg_stat_activity
+              where datname = current_database() and application_name = 'herald-listener'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .map(|r| r.get::<_, i32>(0))
+    };
+    eventually("listener connected", Duration::from_secs(10), || async {
+        listener_pid().await.is_some()
+    })
+    .await;
+    let old = listener_pid().await.unwrap();
+    c.execute("select pg_terminate_backend($1)", &[&old])
+        .await
+        .unwrap();
+    emit_many(&c, "order.created", user, 10).await;
+    receiver.wait_for_count(10, Duration::from_secs(10)).await;
+    eventually("listener back", Duration::from_secs(10), || async {
+        listener_pid().await.is_some_and(|p| p != old)
+    })
+    .await;
+    // And it wakes the worker again: the next event arrives well before the safety poll would
+    // have to save it.
+    emit_many(&c, "order.created", user, 1).await;
+    receiver.wait_for_count(11, Duration::from_secs(5)).await;
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn pipeline_refuses_private_targets_at_connect_time() {
+    let db = TestDb::new().await;
+    let c = db.client().await;
+    let receiver = TestReceiver::start().await;
+    event_type(&c, "order.created", "own").await;
+    let port = receiver.addr().port();
+    let targets = [
+        format!("http://127.0.0.1:{port}/"),
+        "http://10.0.0.1/".to_owned(),
+        "http://169.254.169.254/latest/meta-data".to_owned(),
+        format!("http://[::1]:{port}/"),
+        format!("http://[::ffff:127.0.0.1]:{port}/"),
+        format!("http://localhost:{port}/"),
+    ];
+    let mut users = Vec::new();
+    for t in &targets {
+        users.push(webhook(&c, t).await.0);
+    }
+    let mut config = test_config(&db);
+    config.allow_private_targets = false;
+    config.retry_schedule = "0".parse::<RetrySchedule>().unwrap();
+    let app = start(config).await;
+    for u in &users {
+        emit_many(&c, "order.created", *u, 1).await;
+    }
+    eventually(
+        "all refused and recorded",
+        Duration::from_secs(10),
+        || async {
+            count(
+                &c,
+                "select count(*) from herald.webhook_deliveries
+              where status = 'exhausted' and last_error like 'refused:%'",
+            )
+            .await
+                == targets.len() as i64
+        },
+    )
+    .await;
+    assert_eq!(receiver.count(), 0, "nothing reached the loopback receiver");
+    assert_eq!(
+        count(
+            &c,
+            "select count(*) from herald.delivery_attempts where error like 'refused:%'"
+        )
+        .await,
+        targets.len() as i64
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn pipeline_does_not_follow_redirects() {
+    let db = TestDb::new().await;
+    let c = db.client().await;
+    let receiver = TestReceiver::start().await;
+    receiver.set_behaviour(
+        Route::All,
+        Behaviour::reply(Reply::status(301).header("location", "http://169.254.169.254/")),
+    );
+    event_type(&c, "order.created", "own").await;
+    let (user, _, _) = webhook(&c, &receiver.url("/moved")).await;
+    let mut config = test_config(&db);
+    config.retry_schedule = "0".parse::<RetrySchedule>().unwrap();
+    let app = start(config).await;
+    let ids = emit_many(&c, "order.created", user, 1).await;
+    eventually("exhausted", Duration::from_secs(10), || async {
+        delivery_state(&c, ids[0]).await.0 == "exhausted"
+    })
+    .await;
+    let (_, _, code, error) = delivery_state(&c, ids[0]).await;
+    assert_eq!(code, Some(301));
+    assert!(error.unwrap().contains("redirect"), "clear error");
+    assert_eq!(receiver.count(), 1);
+    app.shutdown().await;
+}

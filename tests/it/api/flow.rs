@@ -1,0 +1,269 @@
+//! The admin API together with the worker: `herald run` in-process (pipeline, leader and API on
+//! port 0), driven over HTTP, delivering to a real receiver.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::{
+    app::{start, test_config, TOKEN},
+    harness::{count, eventually, eventually_some, TestDb},
+    receiver::{Behaviour, Route, TestReceiver},
+};
+use herald::domain::{retry::RetrySchedule, secret::WebhookSecret};
+
+async fn call(base: &str, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let body = body.map_or_else(Bytes::new, |b| Bytes::from(b.to_string()));
+    let req = Request::builder()
+        .method(method)
+        .uri(format!("{base}{path}"))
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .header("content-type", "application/json")
+        .body(Full::new(body))
+        .unwrap();
+    let res = client.request(req).await.expect("request");
+    let status = res.status();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+async fn text(base: &str, path: &str) -> String {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let req = Request::builder()
+        .uri(format!("{base}{path}"))
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let res = client.request(req).await.expect("request");
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+async fn emit(base: &str, user: Uuid) {
+    let (status, body) = call(
+        base,
+        Method::POST,
+        "/v1/events",
+        Some(json!({"event_type": "order.created", "user_id": user, "data": {"x": 1}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+#[tokio::test]
+async fn rotation_signs_with_both_secrets_during_grace_and_the_new_one_after() {
+    let db = TestDb::new().await;
+    let c = db.client().await;
+    let receiver = TestReceiver::start().await;
+    let app = start(test_config(&db)).await;
+    let base = format!("http://{}", app.api_addr.expect("api"));
+    let user = Uuid::new_v4();
+    let (status, _) = call(
+        &base,
+        Method::POST,
+        "/v1/event-types",
+        Some(json!({"name": "order.created", "scope": "own"})),
+    )
+    .await;
+    assert!(status.is_success());
+    let (status, created) = call(
+        &base,
+        Method::POST,
+        &format!("/v1/users/{user}/webhooks"),
+        Some(json!({"url": receiver.url("/rot")})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let old: WebhookSecret = created["secret"].as_str().unwrap().parse().unwrap();
+
+    emit(&base, user).await;
+    let r = receiver.wait_for_count(1, Duration::from_secs(10)).await;
+    assert!(r[0].verify(&old));
+    assert_eq!(
+        r[0].header("webhook-signature").unwrap().split(' ').count(),
+        1
+    );
+
+    let (status, rotated) = call(
+        &base,
+        Method::POST,
+        &format!("/v1/users/{user}/webhooks/{id}/rotate-secret"),
+        Some(json!({"grace_seconds": 2})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let new: WebhookSecret = rotated["secret"].as_str().unwrap().parse().unwrap();
+    emit(&base, user).await;
+    let r = receiver.wait_for_count(2, Duration::from_secs(10)).await;
+    let header = r[1].header("webhook-signature").unwrap();
+    assert_eq!(
+        header.split(' ').count(),
+        2,
+        "both signatures during grace: {header}"
+    );
+    assert!(r[1].verify(&new) && r[1].verify(&old));
+
+    eventually("the grace period ends", Duration::from_secs(5), || async {
+        count(
+            &c,
+            "select count(*) from herald.user_webhooks where previous_secret_expires_at <= now()",
+        )
+        .await
+            == 1
+    })
+    .await;
+    emit(&base, user).await;
+    let r = receiver.wait_for_count(3, Duration::from_secs(10)).await;
+    assert!(r[2].verify(&new));
+    assert!(!r[2].verify(&old), "the old secret no longer signs");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn recover_requeues_exhausted_deliveries_and_the_worker_delivers_them() {
+    let db = TestDb::new().await;
+    let c = db.client().await;
+    let receiver = TestReceiver::start().await;
+    receiver.set_behaviour(Route::All, Behaviour::status(500));
+    let mut config = test_config(&db);
+    config.retry_schedule = "0".parse::<RetrySchedule>().unwrap();
+    let app = start(config).await;
+    let base = format!("http://{}", app.api_addr.expect("api"));
+    let user = Uuid::new_v4();
+    call(
+        &base,
+        Method::POST,
+        "/v1/event-types",
+        Some(json!({"name": "order.created", "scope": "own"})),
+    )
+    .await;
+    let (_, created) = call(
+        &base,
+        Method::POST,
+        &format!("/v1/users/{user}/webhooks"),
+        Some(json!({"url": receiver.url("/down")})),
+    )
+    .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    for _ in 0..3 {
+        emit(&base, user).await;
+    }
+    eventually("exhausted", Duration::from_secs(10), || async {
+        count(
+            &c,
+            "select count(*) from herald.webhook_deliveries where status = 'exhausted'",
+        )
+        .await
+            == 3
+    })
+    .await;
+    receiver.set_behaviour(Route::All, Behaviour::status(204));
+    let since = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let (status, body) = call(
+        &base,
+        Method::POST,
+        &format!("/v1/users/{user}/webhooks/{id}/recover"),
+        Some(json!({"since": since})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["requeued"], 3);
+    eventually(
+        "recovered deliveries delivered",
+        Duration::from_secs(10),
+        || async {
+            count(
+                &c,
+                "select count(*) from herald.webhook_deliveries where status = 'delivered'",
+            )
+            .await
+                == 3
+        },
+    )
+    .await;
+    app.shutdown().await;
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("metric {name} missing in:\n{text}"))
+}
+
+#[tokio::test]
+async fn metrics_after_a_drain_match_the_database() {
+    let db = TestDb::new().await;
+    let c = db.client().await;
+    let receiver = TestReceiver::start().await;
+    receiver.set_behaviour("/down", Behaviour::status(500));
+    let mut config = test_config(&db);
+    config.retry_schedule = "0,0".parse::<RetrySchedule>().unwrap();
+    let app = start(config).await;
+    let base = format!("http://{}", app.api_addr.expect("api"));
+    crate::app::event_type(&c, "order.created", "own").await;
+    let (ok_user, _, _) = crate::app::webhook(&c, &receiver.url("/ok")).await;
+    let (down_user, _, _) = crate::app::webhook(&c, &receiver.url("/down")).await;
+    crate::app::emit_many(&c, "order.created", ok_user, 50).await;
+    crate::app::emit_many(&c, "order.created", down_user, 2).await;
+    eventually("drained", Duration::from_secs(20), || async {
+        count(
+            &c,
+            "select count(*) from herald.webhook_deliveries where status in ('delivered', 'exhausted')",
+        )
+        .await
+            == 52
+    })
+    .await;
+    let delivered = count(
+        &c,
+        "select count(*) from herald.webhook_deliveries where status = 'delivered'",
+    )
+    .await;
+    let exhausted = count(
+        &c,
+        "select count(*) from herald.webhook_deliveries where status = 'exhausted'",
+    )
+    .await;
+    let attempts = count(&c, "select count(*) from herald.delivery_attempts").await;
+    let m = eventually_some("leader gauge up", Duration::from_secs(5), || async {
+        let m = text(&base, "/metrics").await;
+        m.contains("herald_leader 1").then_some(m)
+    })
+    .await;
+    assert_eq!(
+        metric(&m, "herald_deliveries_total{outcome=\"delivered\"}"),
+        delivered as f64
+    );
+    assert_eq!(
+        metric(&m, "herald_deliveries_total{outcome=\"exhausted\"}"),
+        exhausted as f64
+    );
+    // The dead webhook's two deliveries each failed once before being exhausted.
+    assert_eq!(
+        metric(&m, "herald_deliveries_total{outcome=\"failed\"}"),
+        2.0
+    );
+    assert_eq!(
+        metric(&m, "herald_attempt_duration_seconds_count"),
+        attempts as f64
+    );
+    assert_eq!(
+        metric(&m, "herald_delivery_latency_seconds_count"),
+        delivered as f64
+    );
+    assert_eq!(metric(&m, "herald_in_flight"), 0.0);
+    assert!(metric(&m, "herald_wakeups_total{source=\"notify\"}") >= 1.0);
+    app.shutdown().await;
+}

@@ -1,0 +1,333 @@
+//! Webhooks over HTTP: create, read, update (absent vs null), delete, rotate, scope rules.
+
+use super::*;
+
+#[tokio::test]
+async fn webhooks_crud_round_trips() {
+    let api = TestApi::start().await;
+    api.register_type("batch.completed", "own").await;
+    let user = Uuid::new_v4();
+    let (id, secret) = api
+        .create_webhook(
+            user,
+            json!({"url": "https://example.com/hook", "event_types": ["batch.completed"],
+                   "description": "builds"}),
+        )
+        .await;
+    assert!(secret.starts_with("whsec_"), "{secret}");
+
+    let got = api.get(&format!("/v1/users/{user}/webhooks/{id}")).await;
+    assert_eq!(got.status, StatusCode::OK, "{}", got.text);
+    let v = got.json();
+    assert_eq!(v["url"], "https://example.com/hook");
+    assert_eq!(v["event_types"], json!(["batch.completed"]));
+    assert_eq!(v["scope"], "own");
+    assert_eq!(v["enabled"], true);
+
+    let list = api.get(&format!("/v1/users/{user}/webhooks")).await.json();
+    assert_eq!(list["data"].as_array().map(Vec::len), Some(1));
+
+    let patched = api
+        .patch(
+            &format!("/v1/users/{user}/webhooks/{id}"),
+            json!({"url": "https://example.org/new"}),
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.text);
+    assert_eq!(patched.json()["url"], "https://example.org/new");
+
+    let deleted = api
+        .call(
+            Method::DELETE,
+            &format!("/v1/users/{user}/webhooks/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    api.get(&format!("/v1/users/{user}/webhooks/{id}"))
+        .await
+        .assert_error(StatusCode::NOT_FOUND, None);
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn webhooks_create_refuses_invalid_input_naming_the_field() {
+    let api = TestApi::start().await;
+    api.register_type("batch.completed", "own").await;
+    api.register_type("tenant.created", "platform").await;
+    let user = Uuid::new_v4();
+    let path = format!("/v1/users/{user}/webhooks");
+    let cases: &[(Value, StatusCode, &str)] = &[
+        (
+            hook("http://example.com/hook"),
+            StatusCode::BAD_REQUEST,
+            "url",
+        ),
+        (
+            hook("https://me:pw@example.com/"),
+            StatusCode::BAD_REQUEST,
+            "url",
+        ),
+        (hook("ftp://example.com/"), StatusCode::BAD_REQUEST, "url"),
+        (hook("not a url"), StatusCode::BAD_REQUEST, "url"),
+        (
+            hook(&format!("https://example.com/{}", "a".repeat(2100))),
+            StatusCode::BAD_REQUEST,
+            "url",
+        ),
+        (json!({}), StatusCode::BAD_REQUEST, "url"),
+        (
+            json!({"url": "https://example.com/", "colour": "red"}),
+            StatusCode::BAD_REQUEST,
+            "colour",
+        ),
+        (
+            json!({"url": "https://example.com/", "scope": "everyone"}),
+            StatusCode::BAD_REQUEST,
+            "scope",
+        ),
+        (
+            json!({"url": "https://example.com/", "event_types": ["no.such.type"]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "event_types",
+        ),
+        (
+            json!({"url": "https://example.com/", "event_types": ["tenant.created"]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "event_types",
+        ),
+        (
+            json!({"url": "https://example.com/", "event_types": ["bad name!"]}),
+            StatusCode::BAD_REQUEST,
+            "event_types",
+        ),
+    ];
+    for (body, status, field) in cases {
+        api.post(&path, body.clone())
+            .await
+            .assert_error(*status, Some(field));
+    }
+    let malformed = api
+        .raw(
+            Method::POST,
+            &path,
+            Some(TOKEN),
+            Bytes::from_static(b"{\"url\":"),
+        )
+        .await;
+    malformed.assert_error(StatusCode::BAD_REQUEST, None);
+    api.post(
+        "/v1/users/not-a-uuid/webhooks",
+        hook("https://example.com/"),
+    )
+    .await
+    .assert_error(StatusCode::BAD_REQUEST, Some("user_id"));
+    assert_eq!(
+        count(&api.sql, "select count(*) from herald.user_webhooks").await,
+        0,
+        "nothing is half-written"
+    );
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn webhooks_of_another_user_answer_404() {
+    let api = TestApi::start().await;
+    let owner = Uuid::new_v4();
+    let other = Uuid::new_v4();
+    let (id, _) = api
+        .create_webhook(owner, hook("https://example.com/hook"))
+        .await;
+    let base = format!("/v1/users/{other}/webhooks/{id}");
+    api.get(&base)
+        .await
+        .assert_error(StatusCode::NOT_FOUND, None);
+    api.patch(&base, json!({"description": "mine now"}))
+        .await
+        .assert_error(StatusCode::NOT_FOUND, None);
+    api.post(&format!("{base}/rotate-secret"), json!({}))
+        .await
+        .assert_error(StatusCode::NOT_FOUND, None);
+    api.get(&format!("{base}/deliveries"))
+        .await
+        .assert_error(StatusCode::NOT_FOUND, None);
+    api.post(
+        &format!("{base}/recover"),
+        json!({"since": "2020-01-01T00:00:00Z"}),
+    )
+    .await
+    .assert_error(StatusCode::NOT_FOUND, None);
+    api.call(Method::DELETE, &base, None)
+        .await
+        .assert_error(StatusCode::NOT_FOUND, None);
+    let list = api.get(&format!("/v1/users/{other}/webhooks")).await.json();
+    assert_eq!(list["data"], json!([]));
+    assert_eq!(
+        count(
+            &api.sql,
+            "select count(*) from herald.user_webhooks where description is null"
+        )
+        .await,
+        1,
+        "the owner's webhook is untouched"
+    );
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn webhooks_patch_tells_absent_from_null() {
+    let api = TestApi::start().await;
+    api.register_type("batch.completed", "own").await;
+    let user = Uuid::new_v4();
+    let (id, _) = api
+        .create_webhook(
+            user,
+            json!({"url": "https://example.com/", "description": "keep me",
+                   "event_types": ["batch.completed"]}),
+        )
+        .await;
+    let path = format!("/v1/users/{user}/webhooks/{id}");
+
+    let v = api.patch(&path, json!({"enabled": false})).await.json();
+    assert_eq!(v["description"], "keep me", "absent keeps");
+    assert_eq!(v["event_types"], json!(["batch.completed"]), "absent keeps");
+    assert_eq!(v["enabled"], false);
+
+    let v = api.patch(&path, json!({"description": null})).await.json();
+    assert_eq!(v["description"], Value::Null, "null clears");
+    assert_eq!(v["event_types"], json!(["batch.completed"]));
+
+    let v = api.patch(&path, json!({"event_types": []})).await.json();
+    assert_eq!(v["event_types"], json!([]), "empty array matches nothing");
+    let v = api.patch(&path, json!({"event_types": null})).await.json();
+    assert_eq!(v["event_types"], Value::Null, "null: every type");
+
+    api.patch(&path, json!({"url": null}))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, Some("url"));
+    api.patch(&path, json!({"enabled": null}))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, Some("enabled"));
+    api.patch(&path, json!({"scope": "platform"}))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, Some("scope"));
+    api.patch(&path, json!({"event_types": ["nope"]}))
+        .await
+        .assert_error(StatusCode::UNPROCESSABLE_ENTITY, Some("event_types"));
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn webhooks_patch_resets_the_breaker_when_enabling() {
+    let api = TestApi::start().await;
+    let user = Uuid::new_v4();
+    let (id, _) = api.create_webhook(user, hook("https://example.com/")).await;
+    api.sql
+        .execute(
+            "update herald.user_webhooks set enabled = false, disabled_at = now(), \
+             consecutive_failures = 10 where id = $1",
+            &[&id],
+        )
+        .await
+        .expect("trip the breaker");
+    let v = api
+        .patch(
+            &format!("/v1/users/{user}/webhooks/{id}"),
+            json!({"enabled": true}),
+        )
+        .await
+        .json();
+    assert_eq!(v["enabled"], true);
+    assert_eq!(v["consecutive_failures"], 0);
+    assert_eq!(v["disabled_at"], Value::Null);
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn webhooks_rotate_secret_keeps_the_previous_one_with_expiry() {
+    let api = TestApi::start().await;
+    let user = Uuid::new_v4();
+    let (id, first) = api.create_webhook(user, hook("https://example.com/")).await;
+    let a = api
+        .post(
+            &format!("/v1/users/{user}/webhooks/{id}/rotate-secret"),
+            json!({"grace_seconds": 3600}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    let second = a.json()["secret"].as_str().expect("secret").to_owned();
+    assert!(second.starts_with("whsec_") && second != first);
+    let row = api
+        .sql
+        .query_one(
+            "select secret, previous_secret, \
+             extract(epoch from previous_secret_expires_at - now())::float8 \
+             from herald.user_webhooks where id = $1",
+            &[&id],
+        )
+        .await
+        .expect("row");
+    assert_eq!(row.get::<_, String>(0), second);
+    assert_eq!(
+        row.get::<_, Option<String>>(1).as_deref(),
+        Some(first.as_str())
+    );
+    let left: f64 = row.get(2);
+    assert!((3500.0..=3600.0).contains(&left), "grace left: {left}");
+
+    // No body: the default grace of 24 hours.
+    let a = api
+        .call(
+            Method::POST,
+            &format!("/v1/users/{user}/webhooks/{id}/rotate-secret"),
+            None,
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    api.post(
+        &format!("/v1/users/{user}/webhooks/{id}/rotate-secret"),
+        json!({"grace_seconds": 99_999_999}),
+    )
+    .await
+    .assert_error(StatusCode::BAD_REQUEST, Some("grace_seconds"));
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn webhooks_platform_scope_is_forbidden_for_non_managers() {
+    let api = TestApi::start().await;
+    api.register_type("tenant.created", "platform").await;
+    let user = Uuid::new_v4();
+    let body = json!({"url": "https://example.com/", "scope": "platform",
+                      "event_types": ["tenant.created"]});
+    let path = format!("/v1/users/{user}/webhooks");
+    api.post(&path, body.clone())
+        .await
+        .assert_error(StatusCode::FORBIDDEN, None);
+
+    let role = format!("/v1/users/{user}/roles/platform-manager");
+    assert_eq!(
+        api.call(Method::PUT, &role, None).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        api.call(Method::PUT, &role, None).await.status,
+        StatusCode::NO_CONTENT,
+        "granting twice is fine"
+    );
+    let (id, _) = api.create_webhook(user, body.clone()).await;
+
+    assert_eq!(
+        api.call(Method::DELETE, &role, None).await.status,
+        StatusCode::NO_CONTENT
+    );
+    api.post(&path, body)
+        .await
+        .assert_error(StatusCode::FORBIDDEN, None);
+    // A demoted manager's existing webhook can still be changed (e.g. disabled).
+    let a = api
+        .patch(&format!("{path}/{id}"), json!({"enabled": false}))
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    api.stop().await;
+}
