@@ -86,10 +86,8 @@ async fn send_one(sender: &Sender, claimed: &Claimed) -> Option<AttemptOutcome> 
         match WebhookSecret::parse(s) {
             Ok(secret) => secrets.push(secret),
             Err(_) => {
-                return Some(AttemptOutcome::failed(
-                    chrono::Utc::now(),
-                    std::time::Duration::ZERO,
-                    "the webhook's signing secret is malformed; rotate it".into(),
+                return Some(AttemptOutcome::not_sent(
+                    "the webhook's signing secret is malformed; rotate it",
                 ))
             }
         }
