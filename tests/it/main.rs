@@ -3,6 +3,7 @@
 mod api;
 mod app;
 mod claim;
+mod demo;
 mod fanout;
 mod harness;
 mod leader;
