@@ -71,7 +71,7 @@ pub async fn watch(
         let bar = ProgressBar::new(first.total.max(0) as u64);
         bar.set_style(
             ProgressStyle::with_template(
-                "{spinner:.green} [{elapsed:>3}] {bar:30.cyan/blue} {pos}/{len} done  {msg}",
+                "{spinner:.green} [{elapsed:>3}] {bar:30.cyan/blue} {pos}/{len} delivered or exhausted\n  {msg}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
