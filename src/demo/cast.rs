@@ -16,6 +16,7 @@ use crate::{
 };
 
 const SCHEMA: &str = include_str!("sql/schema.sql");
+const OTHER_PLATFORM_WEBHOOKS: &str = include_str!("sql/other_platform_webhooks.sql");
 
 /// The event types the demo registers: name, scope, description.
 pub const EVENT_TYPES: [(&str, &str, &str); 3] = [
@@ -101,14 +102,29 @@ impl Cast {
             .unwrap_or_default()
     }
 
+    pub fn has(&self, role: Role) -> bool {
+        self.webhooks.iter().any(|w| w.role == role)
+    }
+
     pub fn webhook_ids(&self) -> Vec<Uuid> {
         self.webhooks.iter().map(|w| w.id).collect()
     }
 }
 
+/// How many platform webhooks already exist that a platform event would reach.
+pub async fn other_platform_webhooks(pool: &Pool) -> anyhow::Result<i64> {
+    Ok(pool
+        .get()
+        .await?
+        .query_one(OTHER_PLATFORM_WEBHOOKS, &[])
+        .await?
+        .try_get(0)?)
+}
+
 /// Registers the event types, creates the demo table and its watch, and one user (with a
-/// webhook) per [`Role`]; the platform user is made a platform manager first.
-pub async fn create(pool: &Pool, receiver: &Receiver) -> anyhow::Result<Cast> {
+/// webhook) per [`Role`]; the platform user is made a platform manager first. Without
+/// `with_platform`, there is no platform user or webhook.
+pub async fn create(pool: &Pool, receiver: &Receiver, with_platform: bool) -> anyhow::Result<Cast> {
     for (name, scope, description) in EVENT_TYPES {
         match events::register_type(pool, name, scope, Some(description)).await? {
             Registered::Created(_) | Registered::Updated(_) => {}
@@ -126,6 +142,9 @@ pub async fn create(pool: &Pool, receiver: &Receiver) -> anyhow::Result<Cast> {
 
     let mut webhooks = Vec::new();
     for role in Role::ALL {
+        if role == Role::Platform && !with_platform {
+            continue;
+        }
         let user_id = Uuid::new_v4();
         let scope = if role == Role::Platform {
             events::grant_manager(pool, user_id).await?;

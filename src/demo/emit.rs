@@ -60,7 +60,8 @@ impl Emitted {
 }
 
 /// Emits the healthy user's events by `plan`, plus, for the flaky user one `herald.emit` and
-/// one watched batch, for the dead user one of each kind, and one platform event. The flaky
+/// one watched batch, for the dead user one of each kind, and one platform event if the cast
+/// has a platform webhook. The flaky
 /// user gets only two events: its endpoint fails each message twice, and more messages at
 /// once would add up to the breaker threshold.
 pub async fn emit_all(pool: &Pool, cast: &Cast, plan: Plan) -> anyhow::Result<Emitted> {
@@ -134,6 +135,9 @@ pub async fn emit_all(pool: &Pool, cast: &Cast, plan: Plan) -> anyhow::Result<Em
     }
 
     // 4. One platform event: it goes to the platform manager's webhook.
+    if !cast.has(Role::Platform) {
+        return Ok(emitted);
+    }
     let row = client
         .query_one(
             EMIT,

@@ -190,9 +190,17 @@ async fn demo(args: &DemoArgs, session: &mut Session) -> anyhow::Result<()> {
         .pool
         .insert(store::connect_pool(&db.url, 4)?)
         .clone();
+    // On someone's own database, a demo platform event would reach their platform webhooks.
+    let others = cast::other_platform_webhooks(&pool).await?;
+    if others > 0 {
+        println!(
+            "  note          {others} platform webhooks exist in this database: the demo sends \
+             no platform event"
+        );
+    }
     let cast = session
         .cast
-        .insert(cast::create(&pool, receiver).await?)
+        .insert(cast::create(&pool, receiver, others == 0).await?)
         .clone();
     for w in &cast.webhooks {
         println!(
@@ -207,11 +215,12 @@ async fn demo(args: &DemoArgs, session: &mut Session) -> anyhow::Result<()> {
     let emitted = emit::emit_all(&pool, &cast, plan).await?;
     println!(
         "Emitted {} events: {} through herald.emit in transactions, {} in one bulk insert, {} \
-         through herald.watch on herald_demo.batches, 1 platform event.\n",
+         through herald.watch on herald_demo.batches, {} platform event.\n",
         emitted.committed_at.len(),
         plan.emitted + 2,
         plan.bulk + 1,
-        plan.watched + 2
+        plan.watched + 2,
+        u8::from(cast.has(cast::Role::Platform))
     );
 
     progress::watch(&pool, &cast.webhook_ids(), &app.metrics, args.timeout).await?;

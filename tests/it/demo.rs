@@ -95,6 +95,60 @@ async fn demo_against_a_database_url_delivers_and_prints_the_summary() {
 }
 
 #[tokio::test]
+async fn demo_sends_no_platform_event_when_the_database_has_platform_webhooks() {
+    let db = TestDb::new().await;
+    let client = db.client().await;
+    let manager = uuid::Uuid::new_v4();
+    let secret = herald::domain::secret::WebhookSecret::generate()
+        .expect("secret")
+        .expose();
+    client
+        .execute(
+            "insert into herald.user_roles (user_id, role) values ($1, 'PLATFORMMANAGER')",
+            &[&manager],
+        )
+        .await
+        .expect("grant");
+    client
+        .execute(
+            "insert into herald.user_webhooks (user_id, url, secret, scope)
+             values ($1, 'https://example.com/platform', $2, 'platform')",
+            &[&manager, &secret],
+        )
+        .await
+        .expect("their platform webhook");
+    let out = tokio::time::timeout(
+        DEMO_TIMEOUT,
+        demo_command()
+            .args(["--events", "4"])
+            .env("DATABASE_URL", &db.url)
+            .output(),
+    )
+    .await
+    .expect("the demo finishes in time")
+    .expect("run herald demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("the demo sends no platform event"),
+        "{stdout}"
+    );
+    assert_eq!(
+        count(
+            &client,
+            "select count(*) from herald.webhook_deliveries d join herald.user_webhooks w
+                 on w.id = d.webhook_id where w.scope = 'platform'"
+        )
+        .await,
+        0
+    );
+}
+
+#[tokio::test]
 async fn demo_without_postgres_binaries_names_what_to_install() {
     let empty = std::env::temp_dir().join(format!("herald-no-pg-{}", std::process::id()));
     std::fs::create_dir_all(&empty).expect("mkdir");
