@@ -211,6 +211,10 @@ pub struct Cluster {
     port: u16,
     dir: PathBuf,
     postmaster: Mutex<Option<Child>>,
+    /// What [`Cluster::start_again`] needs to start the same server again.
+    bins: Binaries,
+    run_as: Option<RunAs>,
+    opts: ClusterOptions,
 }
 
 impl Cluster {
@@ -251,6 +255,9 @@ impl Cluster {
             port: 0,
             dir,
             postmaster: Mutex::new(None),
+            bins: bins.clone(),
+            run_as,
+            opts,
         };
         initdb(&bins, &cluster.dir, run_as, opts)?;
         // A port picked by binding :0 may be taken by someone else before postgres binds it;
@@ -281,6 +288,31 @@ impl Cluster {
             reason: "no free port".into(),
             log_tail: String::new(),
         }))
+    }
+
+    /// Stops the server (fast shutdown: every session is disconnected), keeping its data
+    /// folder and port, so that [`Cluster::start_again`] can bring the same database back: a
+    /// database outage, for fault-injection tests. Blocking.
+    pub fn stop_server(&self) {
+        self.stop();
+    }
+
+    /// Starts the server stopped by [`Cluster::stop_server`] again, on the same port and data,
+    /// and waits until it accepts a login. Blocking.
+    pub fn start_again(&self) -> Result<(), ClusterError> {
+        if self.lock().is_some() {
+            return Ok(());
+        }
+        let child = spawn_postgres(
+            &self.bins,
+            &self.dir,
+            self.port,
+            self.run_as,
+            self.opts,
+            false,
+        )?;
+        *self.lock() = Some(child);
+        self.wait_ready()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Child>> {

@@ -4,6 +4,7 @@ mod api;
 mod app;
 mod claim;
 mod fanout;
+mod faults;
 mod harness;
 mod leader;
 mod migrate;
