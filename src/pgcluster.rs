@@ -297,6 +297,26 @@ impl Cluster {
         self.stop();
     }
 
+    /// Stops the server the way a crash does: immediate shutdown (SIGQUIT; no checkpoint,
+    /// the next start replays the WAL), so commits not yet flushed (`synchronous_commit =
+    /// off`) are lost. Keeps the data folder and port, like [`Cluster::stop_server`]. Blocking.
+    pub fn crash_server(&self) {
+        let Some(mut child) = self.lock().take() else {
+            return;
+        };
+        for signal in [libc::SIGQUIT, libc::SIGKILL] {
+            // SAFETY: our own child, not yet reaped.
+            unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if !matches!(child.try_wait(), Ok(None)) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+
     /// Starts the server stopped by [`Cluster::stop_server`] again, on the same port and data,
     /// and waits until it accepts a login. Blocking.
     pub fn start_again(&self) -> Result<(), ClusterError> {

@@ -26,7 +26,7 @@ async fn crash_sigkill_mid_drain_loses_nothing_and_duplicates_only_in_flight_row
         Behaviour::reply(Reply::ok().delay(Duration::from_millis(2))),
     );
     let users = one_webhook_per_user(&c, 8, |i| receiver.url(&format!("/hook/{i}"))).await;
-    let total = scaled(20_000);
+    let total = scaled(10_000);
     let per_user = total / users.len() as i64;
     let ids = emit_for_each(&c, &users, per_user).await;
     let total = ids.len();
@@ -88,7 +88,7 @@ async fn crash_sigkill_mid_drain_loses_nothing_and_duplicates_only_in_flight_row
     second.worker_id().await;
     eventually(
         "every delivery ends delivered",
-        Duration::from_secs(180),
+        Duration::from_secs(120 * scaled(1) as u64),
         || async {
             count(
                 &c,

@@ -10,7 +10,9 @@
 //! - `input`: bad input through SQL, the API and the environment is refused, nothing written.
 //! - `tls`: a receiver whose certificate comes from `HERALD_CA_FILE` is delivered over https.
 //!
-//! The big versions (50,000 deliveries) run from `scripts/faults-slow.sh`.
+//! `cargo test` runs them at a size that fits CI in a debug build (crash 10,000 deliveries,
+//! replicas 10,000); `scripts/faults-slow.sh` runs the same tests in release with
+//! `HERALD_FAULTS_SCALE=5` (crash and replicas at 50,000).
 
 mod concurrency;
 mod crash;

@@ -25,8 +25,32 @@ async fn connect(url: &str) -> tokio_postgres::Client {
 
 #[tokio::test]
 async fn restart_database_mid_drain_loses_nothing_and_herald_keeps_running() {
+    restart_mid_drain(Outage::Restart).await;
+}
+
+/// An immediate shutdown loses the worker's unflushed `synchronous_commit = off` results:
+/// those deliveries are sent again (duplicates), none is lost.
+#[tokio::test]
+async fn restart_database_crash_mid_drain_loses_nothing() {
+    restart_mid_drain(Outage::Crash).await;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outage {
+    /// Fast shutdown (checkpoint), then start.
+    Restart,
+    /// Immediate shutdown (WAL replay at the next start), then start.
+    Crash,
+}
+
+async fn restart_mid_drain(outage: Outage) {
+    // Durable: the application's own commits must survive the crash, as in production.
+    let opts = ClusterOptions {
+        durable: true,
+        ..ClusterOptions::default()
+    };
     let cluster = Arc::new(
-        tokio::task::spawn_blocking(|| Cluster::start(ClusterOptions::default()))
+        tokio::task::spawn_blocking(move || Cluster::start(opts))
             .await
             .expect("join")
             .expect("an owned throwaway cluster"),
@@ -58,9 +82,12 @@ async fn restart_database_mid_drain_loses_nothing_and_herald_keeps_running() {
     receiver.wait_for_total(500, Duration::from_secs(30)).await;
 
     let stopping = Arc::clone(&cluster);
-    tokio::task::spawn_blocking(move || stopping.stop_server())
-        .await
-        .expect("join");
+    tokio::task::spawn_blocking(move || match outage {
+        Outage::Restart => stopping.stop_server(),
+        Outage::Crash => stopping.crash_server(),
+    })
+    .await
+    .expect("join");
     let during = receiver.count();
     // Herald notices the outage (its listener pings, its claimer polls) and keeps running.
     eventually(
@@ -104,8 +131,13 @@ async fn restart_database_mid_drain_loses_nothing_and_herald_keeps_running() {
     let received: HashSet<String> = by_id.keys().cloned().collect();
     assert_eq!(received, expected, "0 lost");
     let dupes = receiver.duplicates();
+    assert!(dupes.iter().all(|(_, n)| *n == 2), "{dupes:?}");
+    if outage == Outage::Restart {
+        // A clean shutdown flushes every commit: nothing is sent twice.
+        assert!(dupes.is_empty(), "{dupes:?}");
+    }
     println!(
-        "restart: {} deliveries, database stopped after {during} requests, 0 lost, {} duplicates",
+        "restart ({outage:?}): {} deliveries, database stopped after {during} requests, 0 lost, {} duplicates",
         ids.len(),
         dupes.len()
     );
