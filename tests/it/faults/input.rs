@@ -51,7 +51,15 @@ async fn input_bad_environment_stops_herald_run_naming_the_variable() {
     for (var, value) in cases {
         let mut herald = HeraldProcess::spawn(&db.url, &[(var, value)]);
         let code = herald.wait(Duration::from_secs(10)).await;
+        // The exit can be seen before the stderr reader has the last lines.
+        let named = tokio::time::timeout(Duration::from_secs(5), async {
+            while !herald.log_text().contains(var) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
         let log = herald.log_text();
+        let _ = named;
         assert!(
             matches!(code, Some(c) if c != 0),
             "{var}={value}: exit {code:?}\n{log}"
