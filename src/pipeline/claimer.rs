@@ -90,6 +90,9 @@ impl Claimer {
         let mut db_down = false;
         while !stop.is_cancelled() {
             let limit = self.capacity.free().min(self.batch_max);
+            // Ask for a wake-up on freed capacity before looking, not after: slots released
+            // while this claim runs must wake the wait below, not be lost until the poll.
+            self.capacity.want_wakeup();
             let claimed = match self.claim_once(limit).await {
                 Ok(n) => {
                     if db_down {
@@ -123,6 +126,7 @@ impl Claimer {
             // About to wait. Declare it, then look once more (SPEC §2: the gated wake).
             if !asleep && self.gate.declare_sleeping().await {
                 asleep = true;
+                self.capacity.want_wakeup();
                 let limit = self.capacity.free().min(self.batch_max);
                 if let Ok(n) = self.claim_once(limit).await {
                     if n > 0 {

@@ -195,3 +195,26 @@ async fn concurrency_pipeline_sends_in_due_order_when_one_at_a_time() {
     assert_eq!(arrived, expected, "sent oldest due first");
     app.shutdown().await;
 }
+
+/// Regression: capacity freed while the claimer was between its last claim and its wait was
+/// not signalled, so a webhook at its in-flight limit waited for the safety poll.
+#[tokio::test]
+async fn concurrency_freed_capacity_wakes_the_claimer_without_the_poll() {
+    let db = TestDb::new().await;
+    let c = db.client().await;
+    let receiver = TestReceiver::start().await;
+    let users = one_webhook_per_user(&c, 1, |_| receiver.url("/capped")).await;
+    let mut config = test_config(&db);
+    config.max_in_flight_per_webhook = 1;
+    config.poll_interval = Duration::from_secs(30);
+    let app = start(config).await;
+    let started = std::time::Instant::now();
+    emit_for_each(&c, &users, 40).await;
+    receiver.wait_for_count(40, Duration::from_secs(60)).await;
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(5),
+        "40 deliveries one at a time took {took:?}: wake-ups on freed capacity were lost"
+    );
+    app.shutdown().await;
+}
