@@ -229,6 +229,10 @@ pub struct Cluster {
     port: u16,
     dir: PathBuf,
     postmaster: Mutex<Option<Child>>,
+    /// What [`Cluster::start_again`] needs to start the same server again.
+    bins: Binaries,
+    run_as: Option<RunAs>,
+    opts: ClusterOptions,
 }
 
 impl Cluster {
@@ -269,6 +273,9 @@ impl Cluster {
             port: 0,
             dir,
             postmaster: Mutex::new(None),
+            bins: bins.clone(),
+            run_as,
+            opts,
         };
         initdb(&bins, &cluster.dir, run_as, opts)?;
         // A port picked by binding :0 may be taken by someone else before postgres binds it;
@@ -299,6 +306,51 @@ impl Cluster {
             reason: "no free port".into(),
             log_tail: String::new(),
         }))
+    }
+
+    /// Stops the server (fast shutdown: every session is disconnected), keeping its data
+    /// folder and port, so that [`Cluster::start_again`] can bring the same database back: a
+    /// database outage, for fault-injection tests. Blocking.
+    pub fn stop_server(&self) {
+        self.stop();
+    }
+
+    /// Stops the server the way a crash does: immediate shutdown (SIGQUIT; no checkpoint,
+    /// the next start replays the WAL), so commits not yet flushed (`synchronous_commit =
+    /// off`) are lost. Keeps the data folder and port, like [`Cluster::stop_server`]. Blocking.
+    pub fn crash_server(&self) {
+        let Some(mut child) = self.lock().take() else {
+            return;
+        };
+        for signal in [libc::SIGQUIT, libc::SIGKILL] {
+            // SAFETY: our own child, not yet reaped.
+            unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if !matches!(child.try_wait(), Ok(None)) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+
+    /// Starts the server stopped by [`Cluster::stop_server`] again, on the same port and data,
+    /// and waits until it accepts a login. Blocking.
+    pub fn start_again(&self) -> Result<(), ClusterError> {
+        if self.lock().is_some() {
+            return Ok(());
+        }
+        let child = spawn_postgres(
+            &self.bins,
+            &self.dir,
+            self.port,
+            self.run_as,
+            self.opts,
+            false,
+        )?;
+        *self.lock() = Some(child);
+        self.wait_ready()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Child>> {

@@ -90,6 +90,9 @@ impl Claimer {
         let mut db_down = false;
         while !stop.is_cancelled() {
             let limit = self.capacity.free().min(self.batch_max);
+            // Ask for a wake-up on freed capacity before looking, not after: slots released
+            // while this claim runs must wake the wait below, not be lost until the poll.
+            self.capacity.want_wakeup();
             let claimed = match self.claim_once(limit).await {
                 Ok(n) => {
                     if db_down {
@@ -124,6 +127,7 @@ impl Claimer {
             // capacity only freed capacity can help, so producers are not asked to notify.
             if !asleep && self.capacity.free() > 0 && self.gate.declare_sleeping().await {
                 asleep = true;
+                self.capacity.want_wakeup();
                 let limit = self.capacity.free().min(self.batch_max);
                 if let Ok(n) = self.claim_once(limit).await {
                     if n > 0 {

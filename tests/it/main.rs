@@ -5,6 +5,7 @@ mod app;
 mod claim;
 mod demo;
 mod fanout;
+mod faults;
 mod harness;
 mod leader;
 mod migrate;

@@ -575,6 +575,8 @@ pub enum Hostility {
     Silent,
     /// Answers 200 with a chunked body that never ends.
     EndlessBody,
+    /// Answers 503 with a chunked body that never ends.
+    EndlessErrorBody,
     /// Reads the request, then resets the connection (RST).
     Reset,
     /// Answers with bytes that are not HTTP, then closes.
@@ -653,9 +655,13 @@ async fn misbehave(mut stream: TcpStream, hostility: Hostility) {
                 }
             }
         }
-        Hostility::EndlessBody => {
+        Hostility::EndlessBody | Hostility::EndlessErrorBody => {
             read_head(&mut stream).await;
-            let head = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n";
+            let head: &[u8] = if hostility == Hostility::EndlessBody {
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n"
+            } else {
+                b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n"
+            };
             if stream.write_all(head).await.is_err() {
                 return;
             }

@@ -1,0 +1,185 @@
+//! The database restarts in the middle of a drain (a cluster this test owns, not the shared
+//! server): Herald keeps running, logs the outage and the recovery once per component, and
+//! loses nothing.
+
+use std::{collections::HashSet, sync::Arc, time::Duration};
+
+use herald::pgcluster::{Cluster, ClusterOptions};
+use tokio_postgres::NoTls;
+use uuid::Uuid;
+
+use super::{emit_for_each, one_webhook_per_user};
+use crate::{
+    harness::{count, eventually},
+    process::HeraldProcess,
+    receiver::{Behaviour, Reply, Route, TestReceiver},
+};
+
+async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, NoTls)
+        .await
+        .expect("connect to the owned cluster");
+    tokio::spawn(conn);
+    client
+}
+
+#[tokio::test]
+async fn restart_database_mid_drain_loses_nothing_and_herald_keeps_running() {
+    restart_mid_drain(Outage::Restart).await;
+}
+
+/// An immediate shutdown loses the worker's unflushed `synchronous_commit = off` results:
+/// those deliveries are sent again (duplicates), none is lost.
+#[tokio::test]
+async fn restart_database_crash_mid_drain_loses_nothing() {
+    restart_mid_drain(Outage::Crash).await;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outage {
+    /// Fast shutdown (checkpoint), then start.
+    Restart,
+    /// Immediate shutdown (WAL replay at the next start), then start.
+    Crash,
+}
+
+async fn restart_mid_drain(outage: Outage) {
+    // Durable: the application's own commits must survive the crash, as in production.
+    let opts = ClusterOptions {
+        durable: true,
+        ..ClusterOptions::default()
+    };
+    let cluster = Arc::new(
+        tokio::task::spawn_blocking(move || Cluster::start(opts))
+            .await
+            .expect("join")
+            .expect("an owned throwaway cluster"),
+    );
+    let url = cluster.url().to_owned();
+    {
+        let mut c = connect(&url).await;
+        herald::store::migrate::run(&mut c).await.expect("migrate");
+    }
+    let c = connect(&url).await;
+    let receiver = TestReceiver::start().await;
+    receiver.set_recording(false);
+    receiver.set_behaviour(
+        Route::All,
+        Behaviour::reply(Reply::ok().delay(Duration::from_millis(20))),
+    );
+    let users = one_webhook_per_user(&c, 4, |i| receiver.url(&format!("/h/{i}"))).await;
+    let mut herald = HeraldProcess::spawn(
+        &url,
+        &[
+            ("HERALD_LEASE", "5s"),
+            ("HERALD_HTTP_TIMEOUT", "2s"),
+            ("HERALD_POLL_INTERVAL", "500ms"),
+        ],
+    );
+    herald.worker_id().await;
+    let ids = emit_for_each(&c, &users, 1000).await;
+    drop(c);
+    receiver.wait_for_total(500, Duration::from_secs(30)).await;
+
+    let stopping = Arc::clone(&cluster);
+    tokio::task::spawn_blocking(move || match outage {
+        Outage::Restart => stopping.stop_server(),
+        Outage::Crash => stopping.crash_server(),
+    })
+    .await
+    .expect("join");
+    let during = receiver.count();
+    // Herald notices the outage (its listener pings, its claimer polls) and keeps running.
+    eventually(
+        "herald logs the outage",
+        Duration::from_secs(20),
+        || async {
+            let log = herald.log_text();
+            log.contains("listener connection lost") && log.contains("claimer: cannot claim")
+        },
+    )
+    .await;
+    assert!(herald.running(), "herald exited:\n{}", herald.log_text());
+    let restarting = Arc::clone(&cluster);
+    tokio::task::spawn_blocking(move || restarting.start_again())
+        .await
+        .expect("join")
+        .expect("the cluster starts again");
+
+    let c = connect(&url).await;
+    eventually(
+        "every delivery ends delivered after the restart",
+        Duration::from_secs(90),
+        || async {
+            count(
+                &c,
+                "select count(*) from herald.webhook_deliveries where status = 'delivered'",
+            )
+            .await
+                == ids.len() as i64
+        },
+    )
+    .await;
+    eventually("the listener is back", Duration::from_secs(20), || async {
+        herald.log_text().contains("listener reconnected")
+    })
+    .await;
+    assert!(herald.running(), "herald exited:\n{}", herald.log_text());
+
+    let by_id = receiver.counts_by_id();
+    let expected: HashSet<String> = ids.iter().map(Uuid::to_string).collect();
+    let received: HashSet<String> = by_id.keys().cloned().collect();
+    assert_eq!(received, expected, "0 lost");
+    let dupes = receiver.duplicates();
+    assert!(dupes.iter().all(|(_, n)| *n == 2), "{dupes:?}");
+    if outage == Outage::Restart {
+        // A clean shutdown flushes every commit: nothing is sent twice.
+        assert!(dupes.is_empty(), "{dupes:?}");
+    }
+    println!(
+        "restart ({outage:?}): {} deliveries, database stopped after {during} requests, 0 lost, {} duplicates",
+        ids.len(),
+        dupes.len()
+    );
+
+    // Each component logs the outage once and the recovery once.
+    let log = herald.log_text();
+    assert!(!log.contains("panicked"), "{log}");
+    for (component, lost, back) in [
+        (
+            "listener",
+            "listener connection lost",
+            "listener reconnected",
+        ),
+        (
+            "claimer",
+            "claimer: cannot claim",
+            "claimer: database reachable again",
+        ),
+    ] {
+        assert_eq!(
+            (log.matches(lost).count(), log.matches(back).count()),
+            (1, 1),
+            "{component}: the outage and the recovery are logged once each:\n{log}"
+        );
+    }
+    // The writer and the elector log only if the outage hit them, and then once.
+    for (component, lost, back) in [
+        (
+            "writer",
+            "writer: cannot record results",
+            "writer: database reachable again",
+        ),
+        ("elector", "elector connection lost", "elector reconnected"),
+    ] {
+        let (l, b) = (log.matches(lost).count(), log.matches(back).count());
+        assert!(
+            l <= 1 && b == l,
+            "{component}: outage logged {l} times, recovery {b} times:\n{log}"
+        );
+    }
+    drop(herald);
+    tokio::task::spawn_blocking(move || drop(cluster))
+        .await
+        .expect("join");
+}
