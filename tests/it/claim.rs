@@ -235,3 +235,74 @@ async fn record_results_ignores_a_stale_fenced_write() {
         1
     );
 }
+
+#[tokio::test]
+async fn record_results_retried_after_a_lost_acknowledgement_changes_nothing_more() {
+    let db = TestDb::new().await;
+    let (_, webhook) = seed(&db, 1).await;
+    let c = db.client().await;
+    let pool = db.pool();
+    let pc = pool.get().await.unwrap();
+    let d = deliveries::claim_batch(&pc, 1, LEASE, 16, &[])
+        .await
+        .unwrap()
+        .remove(0);
+    let result = ResultRow {
+        id: d.id,
+        claimed_attempt_count: d.attempt_count,
+        lease: d.lease,
+        status: "failed",
+        next_attempt_at: Some(Utc::now()),
+        status_code: Some(500),
+        error: Some("HTTP 500".into()),
+        attempted: true,
+    };
+    let attempt = deliveries::AttemptRow {
+        delivery_id: d.id,
+        webhook_id: webhook,
+        attempt: 1,
+        started_at: Utc::now(),
+        duration_ms: 1.0,
+        status_code: Some(500),
+        error: Some("HTTP 500".into()),
+        response_excerpt: None,
+    };
+    let breaker = deliveries::BreakerUpdate {
+        webhook_id: webhook,
+        reset: false,
+        failures: 1,
+        gone: false,
+    };
+    // The writer retries a batch whose commit it never heard about: same rows again.
+    for _ in 0..2 {
+        deliveries::record_results(
+            &pc,
+            &[result.clone()],
+            &[attempt.clone()],
+            &[breaker.clone()],
+            10,
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(
+        count(&c, "select count(*) from herald.delivery_attempts").await,
+        1
+    );
+    assert_eq!(
+        count(
+            &c,
+            "select consecutive_failures::int8 from herald.user_webhooks"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &c,
+            "select attempt_count::int8 from herald.webhook_deliveries"
+        )
+        .await,
+        1
+    );
+}

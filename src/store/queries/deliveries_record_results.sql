@@ -22,7 +22,7 @@ applied as (
      where d.id = r.id
        and d.attempt_count = r.claimed_attempts
        and d.next_attempt_at = r.lease
-    returning d.id
+    returning d.id, d.webhook_id
 ),
 attempts as (
     insert into herald.delivery_attempts
@@ -33,6 +33,10 @@ attempts as (
                   $14::int4[], $15::text[], $16::text[])
            as a (delivery_id, webhook_id, attempt, started_at, duration_ms, status_code, error, excerpt)
      where exists (select 1 from herald.webhook_deliveries d where d.id = a.delivery_id)
+       -- A batch retried after its commit's acknowledgement was lost is not logged twice.
+       and not exists (select 1 from herald.delivery_attempts x
+                        where x.delivery_id = a.delivery_id and x.attempt = a.attempt
+                          and x.started_at = a.started_at)
 ),
 counts as (
     select b.webhook_id, b.gone,
@@ -41,7 +45,10 @@ counts as (
       from unnest($17::uuid[], $18::bool[], $19::int4[], $20::bool[])
            as b (webhook_id, reset, failures, gone)
       join herald.user_webhooks w on w.id = b.webhook_id
-     where b.failures > 0 or b.gone or w.consecutive_failures <> 0
+     -- Only webhooks with a result that applied: stale results and a retried batch whose
+     -- first write committed do not move the breaker.
+     where b.webhook_id in (select webhook_id from applied)
+       and (b.failures > 0 or b.gone or w.consecutive_failures <> 0)
 ),
 breaker as (
     update herald.user_webhooks w
