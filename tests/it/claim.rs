@@ -277,9 +277,9 @@ async fn record_results_retried_after_a_lost_acknowledgement_changes_nothing_mor
     for _ in 0..2 {
         deliveries::record_results(
             &pc,
-            &[result.clone()],
-            &[attempt.clone()],
-            &[breaker.clone()],
+            std::slice::from_ref(&result),
+            std::slice::from_ref(&attempt),
+            std::slice::from_ref(&breaker),
             10,
         )
         .await
