@@ -89,7 +89,7 @@ impl TargetUrl {
         }
         match url.host() {
             None => return Err(UrlError::MissingHost),
-            Some(Host::Domain(d)) if d.is_empty() => return Err(UrlError::MissingHost),
+            Some(Host::Domain("")) => return Err(UrlError::MissingHost),
             Some(_) => {}
         }
         if url.port() == Some(0) {

@@ -1,82 +1,70 @@
-//! TEMPORARY stand-in for the sender (replaced by the http branch): same public types.
+//! The HTTP client that delivers webhooks (SPEC §3 Send/Sign/Outcome, §5 Safety).
+//!
+//! - `client`: [`Sender`], one signed POST per [`Outgoing`], keep-alive pooled, with a connect
+//!   timeout and a total timeout; redirects are not followed and at most
+//!   `max_response_excerpt` bytes of the response are read.
+//! - `guard`: the SSRF guard, a resolver and a connector wrapper that refuse forbidden
+//!   addresses after resolution (IP literals included) unless private targets are allowed.
+//! - `tls`: rustls on the ring provider with Mozilla's roots plus an optional CA file.
+//! - `outcome`: [`AttemptOutcome`], the attempt as data, and the error wording.
 
-use std::{path::PathBuf, time::Duration};
+mod client;
+pub mod guard;
+mod outcome;
+mod tls;
 
-use bytes::Bytes;
-use chrono::{DateTime, Utc};
+use std::{io, path::PathBuf, time::Duration};
 
-use crate::domain::secret::WebhookSecret;
+pub use client::{Outgoing, Sender};
+pub use outcome::{parse_retry_after, AttemptOutcome};
 
-#[derive(Debug, Clone)]
+/// How the sender behaves. `Default` gives the SPEC defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SenderConfig {
+    /// Total time for one attempt: connect, TLS, request and reading the excerpt.
     pub http_timeout: Duration,
     pub connect_timeout: Duration,
+    /// `HERALD_ALLOW_PRIVATE_TARGETS`: allow loopback, private, link-local... addresses.
     pub allow_private_targets: bool,
+    /// Extra CA certificates (PEM) trusted on top of Mozilla's roots.
     pub ca_file: Option<PathBuf>,
+    /// Bytes of the response body kept for the delivery log.
     pub max_response_excerpt: usize,
 }
 
-#[derive(Debug, thiserror::Error)]
-#[error("sender: {0}")]
-pub struct SenderError(String);
-
-#[derive(Clone, Debug)]
-pub struct Sender;
-
-#[derive(Debug, Clone)]
-pub struct Outgoing {
-    pub url: String,
-    pub event_id: uuid::Uuid,
-    pub body: Bytes,
-    pub secrets: Vec<WebhookSecret>,
-}
-
-#[derive(Debug, Clone)]
-pub struct AttemptOutcome {
-    pub started_at: DateTime<Utc>,
-    pub duration: Duration,
-    pub status_code: Option<u16>,
-    pub error: Option<String>,
-    pub response_excerpt: Option<String>,
-    pub retry_after: Option<Duration>,
-    pub gone: bool,
-}
-
-impl AttemptOutcome {
-    pub fn success(&self) -> bool {
-        matches!(self.status_code, Some(200..=299))
-    }
-}
-
-impl Sender {
-    pub fn new(_cfg: &SenderConfig) -> Result<Sender, SenderError> {
-        Ok(Sender)
-    }
-
-    pub async fn send(&self, _req: &Outgoing) -> AttemptOutcome {
-        AttemptOutcome {
-            started_at: Utc::now(),
-            duration: Duration::ZERO,
-            status_code: None,
-            error: Some("not implemented".into()),
-            response_excerpt: None,
-            retry_after: None,
-            gone: false,
-        }
-    }
-}
-
-impl AttemptOutcome {
-    /// A failed attempt that never reached the network.
-    pub fn not_sent(error: impl Into<String>) -> Self {
+impl Default for SenderConfig {
+    fn default() -> Self {
         Self {
-            started_at: Utc::now(),
-            duration: Duration::ZERO,
-            status_code: None,
-            error: Some(error.into()),
-            response_excerpt: None,
-            retry_after: None,
-            gone: false,
+            http_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            allow_private_targets: false,
+            ca_file: None,
+            max_response_excerpt: 1024,
         }
     }
+}
+
+impl From<&crate::config::Config> for SenderConfig {
+    fn from(c: &crate::config::Config) -> Self {
+        Self {
+            http_timeout: c.http_timeout,
+            connect_timeout: c.connect_timeout,
+            allow_private_targets: c.allow_private_targets,
+            ca_file: c.ca_file.clone(),
+            ..Self::default()
+        }
+    }
+}
+
+/// Why a [`Sender`] could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum SenderError {
+    #[error("cannot read the CA file {}: {source}", path.display())]
+    CaFileRead { path: PathBuf, source: io::Error },
+    #[error("the CA file {} holds no PEM certificate", path.display())]
+    CaFileEmpty { path: PathBuf },
+    #[error("the CA file {} holds a bad certificate: {reason}", path.display())]
+    CaFileBadCert { path: PathBuf, reason: String },
+    #[error("TLS setup failed: {0}")]
+    Tls(#[source] rustls::Error),
 }
