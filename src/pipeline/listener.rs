@@ -8,6 +8,7 @@
 //! 3. it claims once more, to catch events committed before the flag was visible;
 //! 4. it waits for a notification, the safety poll, a known due time or freed capacity;
 //! 5. after its next non-empty claim it declares itself awake (deletes the row).
+//!
 //! Producers NOTIFY only while some row exists. After every (re)connect the claimer is woken,
 //! since notifications sent while disconnected are lost.
 
