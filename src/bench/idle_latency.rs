@@ -16,15 +16,25 @@ use super::{
     WakeMode,
 };
 
-#[derive(Debug, Clone, Default, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct IdleArgs {
     /// Events sent one after the other (default 1000; 200 when poll-only, since each one
     /// then waits for the safety poll).
     #[arg(long)]
     pub events: Option<u64>,
-    /// Pause after each delivery before the next event, in ms.
-    #[arg(long, default_value_t = 10)]
+    /// Pause after each delivery before the next event, in ms. Longer than the claimer's
+    /// 50 ms linger, so each event finds the worker asleep (the NOTIFY path).
+    #[arg(long, default_value_t = 60)]
     pub gap_ms: u64,
+}
+
+impl Default for IdleArgs {
+    fn default() -> Self {
+        IdleArgs {
+            events: None,
+            gap_ms: 60,
+        }
+    }
 }
 
 pub async fn run(env: &BenchEnv, args: &IdleArgs, mode: WakeMode) -> anyhow::Result<Report> {
