@@ -26,6 +26,9 @@ pub struct DrainArgs {
     /// Webhooks per user; every event of a user fans out to all of them.
     #[arg(long, default_value_t = 25)]
     pub webhooks_per_user: usize,
+    /// HERALD_MAX_IN_FLIGHT for the worker (default: Herald's own, 256).
+    #[arg(long)]
+    pub max_in_flight: Option<usize>,
 }
 
 impl Default for DrainArgs {
@@ -34,6 +37,7 @@ impl Default for DrainArgs {
             events: 200_000,
             users: 4,
             webhooks_per_user: 25,
+            max_in_flight: None,
         }
     }
 }
@@ -88,7 +92,10 @@ pub async fn run(env: &BenchEnv, args: &DrainArgs, mode: WakeMode) -> anyhow::Re
         "expected {deliveries} due deliveries, found {queued}"
     );
 
-    let settings = WorkerSettings::defaults();
+    let settings = WorkerSettings {
+        max_in_flight: args.max_in_flight,
+        ..WorkerSettings::defaults()
+    };
     let mut worker = Worker::spawn(&env.url, &settings).await?;
     let progress = super::progress::bar(env.quiet, deliveries, "delivering");
     let mut done = false;
