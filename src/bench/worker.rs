@@ -1,6 +1,7 @@
 //! Herald under test: `herald run` as a child process of the bench (this same binary), so that
 //! its CPU time (`/proc/<pid>/stat` utime + stime) and peak resident memory
-//! (`/proc/<pid>/status` VmHWM) are Herald's alone. Its log goes to a file.
+//! (`/proc/<pid>/status` VmHWM) are Herald's alone. Its log goes to a file in the temp folder,
+//! at level `warn` unless `HERALD_BENCH_LOG` names another filter (then the file is kept).
 
 use std::{
     net::TcpListener,
@@ -160,7 +161,10 @@ impl Worker {
         }
         match tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await {
             Ok(Ok(status)) if status.success() => {
-                let _ = std::fs::remove_file(&self.log);
+                // Kept when HERALD_BENCH_LOG asked for a log level.
+                if std::env::var_os("HERALD_BENCH_LOG").is_none() {
+                    let _ = std::fs::remove_file(&self.log);
+                }
                 Ok(())
             }
             Ok(Ok(status)) => anyhow::bail!(
