@@ -123,6 +123,18 @@ pub async fn run(env: &BenchEnv, args: &SteadyArgs, mode: WakeMode) -> anyhow::R
         worker.check_alive()?;
     }
     worker.stop().await?;
+    let c = env.connect().await?;
+    let row = c
+        .query_one(
+            "select count(*) filter (where status_code is null or status_code not between 200 and 299),
+                    (select error from herald.delivery_attempts where error is not null
+                      group by error order by count(*) desc limit 1)
+               from herald.delivery_attempts",
+            &[],
+        )
+        .await?;
+    let failed_attempts: i64 = row.get(0);
+    let top_error: Option<String> = row.get(1);
     let arrivals = receiver.arrivals();
     let mut samples = Vec::with_capacity(committed.len());
     let mut lost = 0u64;
@@ -174,6 +186,10 @@ pub async fn run(env: &BenchEnv, args: &SteadyArgs, mode: WakeMode) -> anyhow::R
         .target("p99", p.p99_ms, "ms", "<= 25", p.p99_ms <= 25.0)
         .figure("max", round(p.max_ms), "ms")
         .target("lost", lost as f64, "", "= 0", lost == 0)
-        .figure("duplicate requests", receiver.duplicates(), "");
+        .figure("duplicate requests", receiver.duplicates(), "")
+        .figure("failed attempts (retried)", failed_attempts, "");
+    if let Some(e) = top_error {
+        r.note(format!("most frequent attempt error: {e}"));
+    }
     Ok(r)
 }
