@@ -45,6 +45,13 @@ pub struct Claimer {
 /// Most known due times kept; later ones are left to the safety poll.
 const MAX_DUE_TIMES: usize = 4096;
 
+/// After a non-empty claim the claimer stays awake this long, claiming every
+/// [`LINGER_POLL`], before it declares itself asleep. Under a steady flow of events the flag
+/// then stays down and producers do not NOTIFY: a NOTIFY holds an instance-wide lock across
+/// the commit's flush, which serialized the producers (steady 1,000 events/s reached 540/s).
+const LINGER: Duration = Duration::from_millis(50);
+const LINGER_POLL: Duration = Duration::from_millis(2);
+
 impl Claimer {
     /// Claims one batch of at most `limit` deliveries and passes them on. Returns how many.
     pub async fn claim_once(&self, limit: usize) -> Result<usize, StoreError> {
@@ -88,6 +95,7 @@ impl Claimer {
         let mut next_poll = Instant::now() + jitter(self.poll_interval, 0.2);
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         let mut db_down = false;
+        let mut linger_until = Instant::now();
         while !stop.is_cancelled() {
             let limit = self.capacity.free().min(self.batch_max);
             // Ask for a wake-up on freed capacity before looking, not after: slots released
@@ -122,6 +130,14 @@ impl Claimer {
                 if claimed == limit {
                     continue; // more may be due
                 }
+                linger_until = Instant::now() + LINGER;
+            }
+            if !asleep && self.capacity.free() > 0 && Instant::now() < linger_until {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(LINGER_POLL) => {}
+                }
+                continue;
             }
             // About to wait. Declare it, then look once more (SPEC §2: the gated wake). At full
             // capacity only freed capacity can help, so producers are not asked to notify.

@@ -2,6 +2,7 @@
 
 mod api;
 mod app;
+mod bench;
 mod claim;
 mod demo;
 mod fanout;

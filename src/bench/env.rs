@@ -1,0 +1,182 @@
+//! The bench's database: a throwaway cluster (default) or `DATABASE_URL`, migrated, and the
+//! fixtures every scenario starts from (a clean slate, event types, users and webhooks).
+
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio_postgres::Client;
+use uuid::Uuid;
+
+use super::WakeMode;
+use crate::{pgcluster, store};
+
+/// The `own` event type every scenario emits.
+pub const OWN_TYPE: &str = "bench.event";
+/// The `platform` event type of the fan-out scenario.
+pub const PLATFORM_TYPE: &str = "bench.platform";
+/// A fixed signing secret (`whsec_` + base64 of 32 bytes); the receiver does not verify.
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw/VQ/YyRcaLQ=";
+
+pub struct BenchEnv {
+    pub url: String,
+    /// Where the database came from, for the reports.
+    pub database: String,
+    pub quiet: bool,
+    cluster: Option<pgcluster::Cluster>,
+}
+
+impl BenchEnv {
+    pub async fn open(durable: bool, quiet: bool) -> anyhow::Result<BenchEnv> {
+        let (url, database, cluster) = match std::env::var("DATABASE_URL") {
+            Ok(url) if !url.trim().is_empty() => {
+                let shown = format!("DATABASE_URL {}", crate::config::redact_url(&url));
+                (url, shown, None)
+            }
+            _ => {
+                if !quiet {
+                    eprintln!("starting a throwaway PostgreSQL (durable: {durable})...");
+                }
+                let cluster = tokio::task::spawn_blocking(move || {
+                    pgcluster::Cluster::start(pgcluster::ClusterOptions {
+                        durable,
+                        max_connections: 100,
+                    })
+                })
+                .await??;
+                let durability = if durable {
+                    "durable: fsync on, synchronous_commit on"
+                } else {
+                    "NOT durable: fsync off, synchronous_commit off"
+                };
+                let shown = format!(
+                    "throwaway cluster on port {} ({durability})",
+                    cluster.port()
+                );
+                (cluster.url().to_owned(), shown, Some(cluster))
+            }
+        };
+        let mut env = BenchEnv {
+            url,
+            database,
+            quiet,
+            cluster,
+        };
+        let (mut client, _conn) = store::connect_one(&env.url, "herald-bench", None)
+            .await
+            .with_context(|| format!("cannot connect to {}", env.database))?;
+        store::migrate::run(&mut client).await?;
+        env.database = format!("{}; {}", env.database, env.server_description().await?);
+        Ok(env)
+    }
+
+    pub async fn close(self) {
+        if let Some(cluster) = self.cluster {
+            let _ = tokio::task::spawn_blocking(move || drop(cluster)).await;
+        }
+    }
+
+    pub async fn connect(&self) -> anyhow::Result<Client> {
+        let (client, _conn) = store::connect_one(&self.url, "herald-bench", None).await?;
+        Ok(client)
+    }
+
+    /// `PostgreSQL 15.x` and whether commits wait for the disk, for the reports.
+    pub async fn server_description(&self) -> anyhow::Result<String> {
+        let c = self.connect().await?;
+        let version: String = c.query_one("show server_version", &[]).await?.get(0);
+        let fsync: String = c.query_one("show fsync", &[]).await?.get(0);
+        let sync: String = c.query_one("show synchronous_commit", &[]).await?.get(0);
+        Ok(format!(
+            "PostgreSQL {version}, fsync={fsync}, synchronous_commit={sync}"
+        ))
+    }
+
+    /// A clean slate: no webhooks, events, deliveries or sleepers; the wake mode set.
+    pub async fn reset(&self, mode: WakeMode) -> anyhow::Result<()> {
+        let c = self.connect().await?;
+        c.batch_execute(
+            "truncate herald.delivery_attempts, herald.webhook_deliveries, herald.events,
+                      herald.user_webhooks, herald.user_roles, herald.sleepers;
+             delete from herald.event_types where name like 'bench.%';",
+        )
+        .await?;
+        c.execute(
+            "insert into herald.event_types (name, scope, description)
+             values ($1, 'own', 'herald bench'), ($2, 'platform', 'herald bench')",
+            &[&OWN_TYPE, &PLATFORM_TYPE],
+        )
+        .await?;
+        c.execute(
+            "update herald.settings set notify_enabled = $1",
+            &[&(mode == WakeMode::Notify)],
+        )
+        .await?;
+        c.batch_execute("vacuum analyze herald.webhook_deliveries, herald.events")
+            .await?;
+        Ok(())
+    }
+
+    /// Creates `users` users with `per_user` webhooks each, all pointing at `url_base` +
+    /// `/<user>/<n>`. Returns the user ids.
+    pub async fn create_own_webhooks(
+        &self,
+        users: usize,
+        per_user: usize,
+        url_base: &str,
+    ) -> anyhow::Result<Vec<Uuid>> {
+        let c = self.connect().await?;
+        let ids: Vec<Uuid> = (0..users).map(|_| Uuid::new_v4()).collect();
+        c.execute(
+            "insert into herald.user_webhooks (user_id, url, secret, scope, description)
+             select u.id, $2 || '/' || u.n || '/' || w, $3, 'own', 'herald bench'
+               from unnest($1::uuid[]) with ordinality as u (id, n),
+                    generate_series(1, $4::int) as w",
+            &[&ids, &url_base, &SECRET, &(per_user as i32)],
+        )
+        .await?;
+        Ok(ids)
+    }
+
+    /// A platform manager owning `count` platform webhooks.
+    pub async fn create_platform_webhooks(
+        &self,
+        count: usize,
+        url_base: &str,
+    ) -> anyhow::Result<Uuid> {
+        let c = self.connect().await?;
+        let manager = Uuid::new_v4();
+        c.execute(
+            "insert into herald.user_roles (user_id, role) values ($1, 'PLATFORMMANAGER')",
+            &[&manager],
+        )
+        .await?;
+        c.execute(
+            "insert into herald.user_webhooks (user_id, url, secret, scope, description)
+             select $1, $2 || '/platform/' || w, $3, 'platform', 'herald bench'
+               from generate_series(1, $4::int) as w",
+            &[&manager, &url_base, &SECRET, &(count as i32)],
+        )
+        .await?;
+        Ok(manager)
+    }
+
+    /// Waits until a worker has declared itself asleep (it is idle and listening).
+    pub async fn wait_for_sleeper(&self, timeout: Duration) -> anyhow::Result<()> {
+        let c = self.connect().await?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let n: i64 = c
+                .query_one("select count(*) from herald.sleepers", &[])
+                .await?
+                .get(0);
+            if n > 0 {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "Herald did not go idle within {timeout:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}

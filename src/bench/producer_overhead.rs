@@ -1,0 +1,214 @@
+//! `producer-overhead`: what the fan-out trigger costs the application's writes. K clients
+//! insert single events, each its own transaction, for the same time into (a) a plain table
+//! with the same columns and no trigger, (b) `herald.events` with one subscribed webhook per
+//! client's user and the wake gate closed (no worker asleep: what a busy system pays), and
+//! (c) `herald.events` with the gate held open (a sleeper row, so every statement NOTIFYs:
+//! what an ungated trigger would cost). Phases alternate (a b c c b a ...) to spread the
+//! machine's noise evenly. Herald is not running, unless --with-herald.
+
+use std::time::{Duration, Instant};
+
+use super::{
+    env::{BenchEnv, OWN_TYPE},
+    receiver::Receiver,
+    report::{round, Report},
+    worker::{Worker, WorkerSettings},
+    WakeMode,
+};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct OverheadArgs {
+    /// Concurrent clients, one user with one webhook each.
+    #[arg(long, default_value_t = 16)]
+    pub clients: usize,
+    /// Seconds per phase; each kind of insert runs `rounds` phases.
+    #[arg(long, default_value_t = 5)]
+    pub phase_seconds: u64,
+    /// Phases per kind of insert.
+    #[arg(long, default_value_t = 2)]
+    pub rounds: usize,
+    /// Run Herald during the herald phases (it then delivers what is inserted).
+    #[arg(long)]
+    pub with_herald: bool,
+}
+
+impl Default for OverheadArgs {
+    fn default() -> Self {
+        OverheadArgs {
+            clients: 16,
+            phase_seconds: 5,
+            rounds: 2,
+            with_herald: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Plain,
+    HeraldGated,
+    HeraldNotifyEvery,
+}
+
+const PLAIN_DDL: &str = "
+    create table if not exists public.herald_bench_plain (
+        id          uuid primary key default gen_random_uuid(),
+        event_type  text not null,
+        user_id     uuid,
+        resource_id uuid,
+        data        jsonb not null check (jsonb_typeof(data) = 'object'),
+        created_at  timestamptz not null default now()
+    );
+    create index if not exists herald_bench_plain_created_at on public.herald_bench_plain (created_at);
+    truncate public.herald_bench_plain;";
+
+pub async fn run(env: &BenchEnv, args: &OverheadArgs, mode: WakeMode) -> anyhow::Result<Report> {
+    anyhow::ensure!(
+        args.clients > 0 && args.rounds > 0,
+        "clients and rounds must be positive"
+    );
+    env.reset(mode).await?;
+    let receiver = Receiver::start().await?;
+    let users = env
+        .create_own_webhooks(args.clients, 1, &receiver.url_base())
+        .await?;
+    let admin = env.connect().await?;
+    admin.batch_execute(PLAIN_DDL).await?;
+    let settings = WorkerSettings::defaults();
+    let mut worker = match args.with_herald {
+        true => Some(Worker::spawn(&env.url, &settings).await?),
+        false => None,
+    };
+
+    let kinds = [
+        Target::Plain,
+        Target::HeraldGated,
+        Target::HeraldNotifyEvery,
+    ];
+    let mut order = Vec::new();
+    for round in 0..args.rounds {
+        if round % 2 == 0 {
+            order.extend(kinds);
+        } else {
+            order.extend(kinds.iter().rev());
+        }
+    }
+    let phase = Duration::from_secs(args.phase_seconds);
+    let progress = super::progress::bar(env.quiet, order.len() as u64, "insert phases");
+    let mut counts = [0u64; 3];
+    let mut times = [0f64; 3];
+    for kind in order {
+        // The gate: a sleeper row makes every statement NOTIFY (when NOTIFY is enabled).
+        admin
+            .execute(
+                "delete from herald.sleepers where worker_id = '00000000-0000-0000-0000-00000000b0b0'",
+                &[],
+            )
+            .await?;
+        if kind == Target::HeraldNotifyEvery {
+            admin
+                .execute(
+                    "insert into herald.sleepers (worker_id, backend_pid)
+                     values ('00000000-0000-0000-0000-00000000b0b0', pg_backend_pid())",
+                    &[],
+                )
+                .await?;
+        }
+        let (n, secs) = run_phase(env, kind, &users, phase).await?;
+        let i = kinds.iter().position(|k| *k == kind).unwrap_or(0);
+        counts[i] += n;
+        times[i] += secs;
+        progress.inc(1);
+    }
+    admin
+        .execute(
+            "delete from herald.sleepers where worker_id = '00000000-0000-0000-0000-00000000b0b0'",
+            &[],
+        )
+        .await?;
+    progress.finish_and_clear();
+    if let Some(w) = worker.as_mut() {
+        w.check_alive()?;
+    }
+    if let Some(w) = worker {
+        w.stop().await?;
+    }
+    let deliveries: i64 = admin
+        .query_one("select count(*) from herald.webhook_deliveries", &[])
+        .await?
+        .get(0);
+
+    let rate = |i: usize| counts[i] as f64 / times[i].max(1e-9);
+    let (plain, gated, open) = (rate(0), rate(1), rate(2));
+    let ratio = gated / plain.max(1e-9);
+    let mut r = Report::new("producer-overhead", mode);
+    r.setting("database", &env.database)
+        .setting("clients", format!("{} connections, each insert its own transaction (autocommit)", args.clients))
+        .setting("statement", "insert into <table> (event_type, user_id, resource_id, data) values ($1, $2, gen_random_uuid(), $3)")
+        .setting("plain table", "public.herald_bench_plain: same columns, primary key and created_at index, no trigger")
+        .setting("layout", format!("{} users, 1 subscribed webhook each; client k writes for user k", args.clients))
+        .setting("phases", format!("{} per kind x {} s, alternating", args.rounds, args.phase_seconds))
+        .setting("herald", if args.with_herald { settings.describe() } else { "not running (the point is the trigger's cost)".into() });
+    r.figure("plain table inserts", round(plain), "/s")
+        .figure("herald.events inserts, gate closed", round(gated), "/s")
+        .target(
+            "ratio (gate closed / plain)",
+            ratio * 100.0,
+            "%",
+            ">= 70",
+            ratio >= 0.7,
+        )
+        .figure(
+            "herald.events inserts, NOTIFY on every statement",
+            round(open),
+            "/s",
+        )
+        .figure(
+            "ratio (NOTIFY every statement / plain)",
+            round(open / plain.max(1e-9) * 100.0),
+            "%",
+        )
+        .figure("delivery rows written", deliveries, "");
+    if mode == WakeMode::PollOnly {
+        r.note("poll-only: notify_enabled = false, so the 'NOTIFY on every statement' phase sends none");
+    }
+    Ok(r)
+}
+
+/// K clients insert as fast as they can for `phase`; returns (inserts, seconds).
+async fn run_phase(
+    env: &BenchEnv,
+    kind: Target,
+    users: &[uuid::Uuid],
+    phase: Duration,
+) -> anyhow::Result<(u64, f64)> {
+    let sql = match kind {
+        Target::Plain => "insert into public.herald_bench_plain (event_type, user_id, resource_id, data) values ($1, $2, gen_random_uuid(), $3)",
+        _ => "insert into herald.events (event_type, user_id, resource_id, data) values ($1, $2, gen_random_uuid(), $3)",
+    };
+    let mut clients = Vec::new();
+    for _ in users {
+        let c = env.connect().await?;
+        let stmt = c.prepare(sql).await?;
+        clients.push((c, stmt));
+    }
+    let start = Instant::now();
+    let deadline = start + phase;
+    let mut tasks = Vec::new();
+    for ((c, stmt), user) in clients.into_iter().zip(users.iter().copied()) {
+        tasks.push(tokio::spawn(async move {
+            let data = serde_json::json!({ "note": "herald bench producer-overhead" });
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                c.execute(&stmt, &[&OWN_TYPE, &user, &data]).await?;
+                n += 1;
+            }
+            anyhow::Ok(n)
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await??;
+    }
+    Ok((total, start.elapsed().as_secs_f64()))
+}

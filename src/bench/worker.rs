@@ -1,0 +1,181 @@
+//! Herald under test: `herald run` as a child process of the bench (this same binary), so that
+//! its CPU time (`/proc/<pid>/stat` utime + stime) and peak resident memory
+//! (`/proc/<pid>/status` VmHWM) are Herald's alone. Its log goes to a file in the temp folder,
+//! at level `warn` unless `HERALD_BENCH_LOG` names another filter (then the file is kept).
+
+use std::{
+    net::TcpListener,
+    path::PathBuf,
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use anyhow::Context;
+use tokio::process::{Child, Command};
+
+/// Settings of the child beyond the database.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    pub poll_interval: Option<String>,
+    pub max_in_flight: Option<usize>,
+    pub max_in_flight_per_webhook: Option<usize>,
+}
+
+impl WorkerSettings {
+    /// Herald's defaults (SPEC §4), plus what loopback targets need.
+    pub fn defaults() -> Self {
+        WorkerSettings {
+            poll_interval: None,
+            max_in_flight: None,
+            max_in_flight_per_webhook: None,
+        }
+    }
+
+    /// For the reports: what differs from the defaults.
+    pub fn describe(&self) -> String {
+        let mut parts =
+            vec!["herald run (child process), HERALD_ALLOW_PRIVATE_TARGETS=true".to_owned()];
+        if let Some(v) = &self.poll_interval {
+            parts.push(format!("HERALD_POLL_INTERVAL={v}"));
+        }
+        if let Some(v) = self.max_in_flight {
+            parts.push(format!("HERALD_MAX_IN_FLIGHT={v}"));
+        }
+        if let Some(v) = self.max_in_flight_per_webhook {
+            parts.push(format!("HERALD_MAX_IN_FLIGHT_PER_WEBHOOK={v}"));
+        }
+        if parts.len() == 1 {
+            parts.push("other settings default".into());
+        }
+        parts.join(", ")
+    }
+}
+
+pub struct Worker {
+    child: Child,
+    pid: u32,
+    pub started: Instant,
+    log: PathBuf,
+}
+
+impl Worker {
+    pub async fn spawn(database_url: &str, settings: &WorkerSettings) -> anyhow::Result<Worker> {
+        let exe = std::env::current_exe().context("cannot find the herald binary")?;
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let log = std::env::temp_dir().join(format!(
+            "herald-bench-worker-{}-{port}.log",
+            std::process::id()
+        ));
+        let log_file = std::fs::File::create(&log)
+            .with_context(|| format!("cannot create {}", log.display()))?;
+        let mut cmd = Command::new(exe);
+        cmd.arg("run")
+            .env("DATABASE_URL", database_url)
+            .env("HERALD_LISTEN", format!("127.0.0.1:{port}"))
+            .env(
+                "HERALD_ADMIN_TOKEN",
+                format!("bench-{}", uuid::Uuid::new_v4()),
+            )
+            .env("HERALD_ALLOW_PRIVATE_TARGETS", "true")
+            .env("HERALD_ALLOW_HTTP", "true")
+            .env(
+                "RUST_LOG",
+                std::env::var("HERALD_BENCH_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log_file))
+            .kill_on_drop(true);
+        if let Some(v) = &settings.poll_interval {
+            cmd.env("HERALD_POLL_INTERVAL", v);
+        }
+        if let Some(v) = settings.max_in_flight {
+            cmd.env("HERALD_MAX_IN_FLIGHT", v.to_string());
+        }
+        if let Some(v) = settings.max_in_flight_per_webhook {
+            cmd.env("HERALD_MAX_IN_FLIGHT_PER_WEBHOOK", v.to_string());
+        }
+        let child = cmd.spawn().context("cannot start `herald run`")?;
+        let pid = child.id().context("herald exited at once")?;
+        Ok(Worker {
+            child,
+            pid,
+            started: Instant::now(),
+            log,
+        })
+    }
+
+    /// Fails with the log's tail if the child has exited.
+    pub fn check_alive(&mut self) -> anyhow::Result<()> {
+        if let Some(status) = self.child.try_wait()? {
+            anyhow::bail!(
+                "herald run exited ({status}); its log ({}):\n{}",
+                self.log.display(),
+                self.log_tail()
+            );
+        }
+        Ok(())
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    /// User + system CPU seconds used so far.
+    pub fn cpu_seconds(&self) -> anyhow::Result<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid))?;
+        // Fields after the command name (which may hold spaces) start after the last ')'.
+        let rest = stat
+            .rsplit_once(')')
+            .map(|(_, r)| r)
+            .context("unreadable /proc stat")?;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after ')'.
+        let ticks = |i: usize| -> anyhow::Result<f64> {
+            Ok(fields.get(i).context("short /proc stat")?.parse::<f64>()?)
+        };
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+        Ok((ticks(11)? + ticks(12)?) / hz.max(1.0))
+    }
+
+    /// Peak resident memory so far (VmHWM), in MiB.
+    pub fn peak_rss_mib(&self) -> anyhow::Result<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid))?;
+        let kib: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.split_whitespace().next())
+            .context("no VmHWM in /proc status")?
+            .parse()?;
+        Ok(kib / 1024.0)
+    }
+
+    /// SIGTERM, then waits for the graceful shutdown (killed after 30 s).
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.pid as libc::pid_t, libc::SIGTERM);
+        }
+        match tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await {
+            Ok(Ok(status)) if status.success() => {
+                // Kept when HERALD_BENCH_LOG asked for a log level.
+                if std::env::var_os("HERALD_BENCH_LOG").is_none() {
+                    let _ = std::fs::remove_file(&self.log);
+                }
+                Ok(())
+            }
+            Ok(Ok(status)) => anyhow::bail!(
+                "herald run exited with {status}; log kept at {}",
+                self.log.display()
+            ),
+            Ok(Err(e)) => Err(e.into()),
+            Err(_) => {
+                let _ = self.child.kill().await;
+                anyhow::bail!("herald run did not stop within 30 s after SIGTERM")
+            }
+        }
+    }
+}
