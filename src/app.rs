@@ -31,7 +31,7 @@ pub struct RunArgs {
 /// A running Herald.
 pub struct AppHandle {
     pub worker_id: Uuid,
-    pub api_addr: Option<SocketAddr>,
+    pub api_addr: SocketAddr,
     pub metrics: Arc<Metrics>,
     pub leader: Arc<LeaderState>,
     stop: CancellationToken,
@@ -150,7 +150,7 @@ impl App {
         });
         Ok(AppHandle {
             worker_id,
-            api_addr: Some(api_addr),
+            api_addr,
             metrics,
             leader: leader_state,
             stop,
@@ -177,7 +177,7 @@ pub fn run_cli(args: RunArgs) -> anyhow::Result<()> {
             },
         )
         .await?;
-        tracing::info!(worker_id = %app.worker_id, api = ?app.api_addr, "herald running");
+        tracing::info!(worker_id = %app.worker_id, api = %app.api_addr, "herald running");
         shutdown_signal().await;
         tracing::info!("shutdown requested; finishing in-flight deliveries");
         app.shutdown().await;

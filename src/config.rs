@@ -186,7 +186,11 @@ impl Config {
                     },
                 }
             };
-        c.breaker_threshold = number("HERALD_BREAKER_THRESHOLD", 10, 1_000_000)? as u32;
+        c.breaker_threshold = number(
+            "HERALD_BREAKER_THRESHOLD",
+            c.breaker_threshold as usize,
+            1_000_000,
+        )? as u32;
         c.max_in_flight = number("HERALD_MAX_IN_FLIGHT", c.max_in_flight, 100_000)?;
         c.max_in_flight_per_webhook = number(
             "HERALD_MAX_IN_FLIGHT_PER_WEBHOOK",

@@ -56,13 +56,6 @@ impl Capacity {
             .collect()
     }
 
-    /// True when some webhook is at its limit (its due rows wait for capacity).
-    pub fn any_webhook_full(&self) -> bool {
-        self.lock()
-            .values()
-            .any(|n| *n >= self.per_webhook_max as i64)
-    }
-
     /// Takes a slot for a delivery of `webhook_id`. The claim was sized to the free capacity,
     /// so this only fails if someone else took permits meanwhile.
     pub fn take(self: &Arc<Self>, webhook_id: Uuid) -> Option<Slot> {

@@ -153,9 +153,6 @@ impl Claimer {
                     }
                 }
             }
-            if self.capacity.free() == 0 || self.capacity.any_webhook_full() {
-                self.capacity.want_wakeup();
-            }
             // Wait; due-time announcements only update the timer.
             loop {
                 while let Ok(t) = self.due_rx.try_recv() {

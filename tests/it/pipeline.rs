@@ -19,7 +19,7 @@ async fn pipeline_delivers_a_thousand_events_exactly_once_signed() {
     let c = db.client().await;
     let receiver = TestReceiver::start().await;
     event_type(&c, "order.created", "own").await;
-    let (user, webhook_id, secret) = webhook(&c, &receiver.url("/hook")).await;
+    let (user, _, secret) = webhook(&c, &receiver.url("/hook")).await;
     let app = start(test_config(&db)).await;
 
     let ids = emit_many(&c, "order.created", user, 1000).await;
@@ -69,7 +69,6 @@ async fn pipeline_delivers_a_thousand_events_exactly_once_signed() {
         .await,
         1000
     );
-    let _ = webhook_id;
     app.shutdown().await;
 }
 

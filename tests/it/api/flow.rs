@@ -65,7 +65,7 @@ async fn rotation_signs_with_both_secrets_during_grace_and_the_new_one_after() {
     let c = db.client().await;
     let receiver = TestReceiver::start().await;
     let app = start(test_config(&db)).await;
-    let base = format!("http://{}", app.api_addr.expect("api"));
+    let base = format!("http://{}", app.api_addr);
     let user = Uuid::new_v4();
     let (status, _) = call(
         &base,
@@ -138,7 +138,7 @@ async fn recover_requeues_exhausted_deliveries_and_the_worker_delivers_them() {
     let mut config = test_config(&db);
     config.retry_schedule = "0".parse::<RetrySchedule>().unwrap();
     let app = start(config).await;
-    let base = format!("http://{}", app.api_addr.expect("api"));
+    let base = format!("http://{}", app.api_addr);
     let user = Uuid::new_v4();
     call(
         &base,
@@ -211,7 +211,7 @@ async fn metrics_after_a_drain_match_the_database() {
     let mut config = test_config(&db);
     config.retry_schedule = "0,0".parse::<RetrySchedule>().unwrap();
     let app = start(config).await;
-    let base = format!("http://{}", app.api_addr.expect("api"));
+    let base = format!("http://{}", app.api_addr);
     crate::app::event_type(&c, "order.created", "own").await;
     let (ok_user, _, _) = crate::app::webhook(&c, &receiver.url("/ok")).await;
     let (down_user, _, _) = crate::app::webhook(&c, &receiver.url("/down")).await;

@@ -119,7 +119,7 @@ async fn input_api_refuses_bad_urls_names_ids_fields_and_bodies_writing_nothing(
     let c = db.client().await;
     let app = start(test_config(&db)).await;
     let api = Api {
-        base: format!("http://{}", app.api_addr.expect("api address")),
+        base: format!("http://{}", app.api_addr),
         client: Client::builder(TokioExecutor::new()).build_http(),
     };
     let user = Uuid::new_v4();
