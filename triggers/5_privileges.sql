@@ -14,18 +14,30 @@
 --
 -- herald.watch, herald.unwatch and these grant functions are for the owner only.
 
-create or replace function herald.grant_app(p_role text) returns void
+-- The role to grant to; a clear error when it does not exist.
+create or replace function herald.grant_target(p_role text) returns regrole
 language plpgsql
+stable
 as $$
 declare
-    v_role     regrole := to_regrole(p_role);
-    v_columns  text;
-    v_sequence regclass;
+    v_role regrole := to_regrole(p_role);
 begin
     if v_role is null then
         raise exception 'herald: role "%" does not exist; create it first (create role ... login)', p_role
             using errcode = '42704';
     end if;
+    return v_role;
+end;
+$$;
+
+create or replace function herald.grant_app(p_role text) returns void
+language plpgsql
+as $$
+declare
+    v_role     regrole := herald.grant_target(p_role);
+    v_columns  text;
+    v_sequence regclass;
+begin
     execute format('grant usage on schema herald to %s', v_role);
     execute format('grant select, insert on herald.events to %s', v_role);
     -- Sequences behind herald.events' columns, if any (inserting needs them).
@@ -53,12 +65,8 @@ create or replace function herald.grant_worker(p_role text) returns void
 language plpgsql
 as $$
 declare
-    v_role regrole := to_regrole(p_role);
+    v_role regrole := herald.grant_target(p_role);
 begin
-    if v_role is null then
-        raise exception 'herald: role "%" does not exist; create it first (create role ... login)', p_role
-            using errcode = '42704';
-    end if;
     execute format('grant usage on schema herald to %s', v_role);
     -- Claims, results, retry/recover, retention.
     execute format('grant select, update, delete on herald.webhook_deliveries to %s', v_role);

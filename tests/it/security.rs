@@ -13,7 +13,10 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
 use serde_json::Value;
 
-use crate::{app::TOKEN, harness::server_url};
+use crate::{
+    app::TOKEN,
+    harness::{execute_best_effort, server_url},
+};
 
 /// One call to an admin API at `addr` with the test token; answers the status and the JSON.
 pub async fn api(
@@ -92,27 +95,13 @@ impl TestRole {
 
 impl Drop for TestRole {
     fn drop(&mut self) {
-        let (name, db_url) = (self.name.clone(), self.db_url.clone());
-        let server = server_url().to_owned();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                for (url, sql) in [
-                    (db_url, format!("drop owned by {name}")),
-                    (server, format!("drop role if exists {name}")),
-                ] {
-                    if let Ok((client, conn)) =
-                        tokio_postgres::connect(&url, tokio_postgres::NoTls).await
-                    {
-                        tokio::spawn(conn);
-                        let _ = client.batch_execute(&sql).await;
-                    }
-                }
-            });
-        })
-        .join();
+        let name = &self.name;
+        execute_best_effort(vec![
+            (self.db_url.clone(), format!("drop owned by {name}")),
+            (
+                server_url().to_owned(),
+                format!("drop role if exists {name}"),
+            ),
+        ]);
     }
 }
