@@ -73,6 +73,12 @@ impl App {
             .await
             .with_context(|| format!("HERALD_LISTEN: cannot listen on {}", config.listen))?;
         let api_addr = api_listener.local_addr()?;
+        if config.secret_keys.is_empty() {
+            tracing::warn!(
+                "HERALD_SECRET_KEYS is not set: webhook secrets are stored in plaintext \
+                 (set it to encrypt them at rest; see the README)"
+            );
+        }
         let worker_id = Uuid::new_v4();
         let metrics = Metrics::new();
         let worker_pool = store::connect_worker_pool(&config.database_url, config.pool_size)?;
@@ -96,14 +102,7 @@ impl App {
                 "the schema herald is missing: run `herald migrate` first"
             );
         }
-        let sender = Sender::new(&SenderConfig {
-            http_timeout: config.http_timeout,
-            connect_timeout: config.connect_timeout,
-            allow_private_targets: config.allow_private_targets,
-            ca_file: config.ca_file.clone(),
-            max_response_excerpt: 1024,
-        })
-        .context("HERALD_CA_FILE")?;
+        let sender = Sender::new(&SenderConfig::from(&config)).context("HERALD_CA_FILE")?;
         let readiness = Arc::new(Readiness::default());
         let leader_state = Arc::new(LeaderState::default());
         let stop = CancellationToken::new();
@@ -136,6 +135,7 @@ impl App {
             admin_token: config.admin_token.clone(),
             allow_http: config.allow_http,
             max_body_bytes: crate::api::DEFAULT_MAX_BODY_BYTES,
+            secret_keys: config.secret_keys.clone(),
         };
         let stop_api = CancellationToken::new();
         let api_task = tokio::spawn(crate::api::serve(api_listener, api_state, stop_api.clone()));

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::{bench, demo, store};
+use crate::{bench, demo, secrets, store};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -20,22 +20,37 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Create or upgrade the schema `herald` (safe to run from several replicas at once).
-    Migrate,
+    Migrate(MigrateArgs),
     /// Run the delivery worker and the admin HTTP API until SIGINT/SIGTERM.
     Run(crate::app::RunArgs),
     /// The first thing to try: a throwaway PostgreSQL, a worker, a receiver and live events.
     Demo(demo::DemoArgs),
     /// Benchmarks of SPEC §6 (drain, idle-latency, steady, producer-overhead, fan-out).
     Bench(bench::BenchArgs),
+    /// Stored webhook secrets (encryption at rest with HERALD_SECRET_KEYS).
+    Secrets(secrets::SecretsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct MigrateArgs {
+    /// After migrating, grant ROLE what an application needs: emit events, register event
+    /// types, read deliveries and attempts (no secrets, no writes to deliveries or webhooks).
+    /// Repeatable.
+    #[arg(long, value_name = "ROLE")]
+    grant_app: Vec<String>,
+    /// After migrating, grant ROLE exactly what `herald run` needs. Repeatable.
+    #[arg(long, value_name = "ROLE")]
+    grant_worker: Vec<String>,
 }
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Migrate => runtime().and_then(|rt| rt.block_on(migrate())),
+        Command::Migrate(args) => runtime().and_then(|rt| rt.block_on(migrate(args))),
         Command::Run(args) => crate::app::run_cli(args),
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Secrets(args) => secrets::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -67,9 +82,9 @@ pub fn init_tracing(format: crate::config::LogFormat) {
     };
 }
 
-async fn migrate() -> anyhow::Result<()> {
-    let url = std::env::var("DATABASE_URL")
-        .map_err(|_| anyhow::anyhow!("DATABASE_URL: not set; give a PostgreSQL URL"))?;
+async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
+    let url = crate::config::env_var("DATABASE_URL")?
+        .ok_or_else(|| anyhow::anyhow!("DATABASE_URL: not set; give a PostgreSQL URL"))?;
     init_tracing(crate::config::LogFormat::Text);
     let (mut client, _conn) = store::connect_one(&url, "herald-migrate", None)
         .await
@@ -85,6 +100,18 @@ async fn migrate() -> anyhow::Result<()> {
         }
         for t in &report.triggers_applied {
             println!("applied triggers {t}");
+        }
+    }
+    for (kind, roles) in [
+        (store::migrate::Grant::App, &args.grant_app),
+        (store::migrate::Grant::Worker, &args.grant_worker),
+    ] {
+        for role in roles {
+            store::migrate::grant(&client, kind, role).await?;
+            println!(
+                "granted {} rights to {role}",
+                format!("{kind:?}").to_lowercase()
+            );
         }
     }
     Ok(())

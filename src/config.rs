@@ -3,7 +3,59 @@
 
 use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
 
-use crate::domain::{duration::parse_duration, retry::RetrySchedule};
+use crate::domain::{duration::parse_duration, keyring::KeyRing, retry::RetrySchedule};
+
+/// Every variable `herald run` reads. A variable that is set but empty is an error naming it,
+/// never a silent default.
+pub const VARIABLES: &[&str] = &[
+    "DATABASE_URL",
+    "HERALD_LISTEN",
+    "HERALD_ADMIN_TOKEN",
+    "HERALD_RETRY_SCHEDULE",
+    "HERALD_BREAKER_THRESHOLD",
+    "HERALD_HTTP_TIMEOUT",
+    "HERALD_CONNECT_TIMEOUT",
+    "HERALD_LEASE",
+    "HERALD_POLL_INTERVAL",
+    "HERALD_MAX_IN_FLIGHT",
+    "HERALD_MAX_IN_FLIGHT_PER_WEBHOOK",
+    "HERALD_RETENTION",
+    "HERALD_SHUTDOWN_GRACE",
+    "HERALD_ALLOW_PRIVATE_TARGETS",
+    "HERALD_ALLOW_HTTP",
+    "HERALD_CA_FILE",
+    "HERALD_DB_POOL_SIZE",
+    "HERALD_LOG_FORMAT",
+    "HERALD_SECRET_KEYS",
+];
+
+/// The value of `var` from `get`: `None` when unset, an error naming it when set to nothing
+/// (or only spaces).
+pub fn non_empty(
+    var: &'static str,
+    get: impl Fn(&str) -> Option<String>,
+) -> Result<Option<String>, ConfigError> {
+    match get(var) {
+        Some(v) if v.trim().is_empty() => Err(ConfigError {
+            var,
+            reason: "is set but empty; unset it to use the default, or give a value".into(),
+        }),
+        other => Ok(other),
+    }
+}
+
+/// [`non_empty`] on the process environment (a value that is not UTF-8 is an error too).
+pub fn env_var(var: &'static str) -> Result<Option<String>, ConfigError> {
+    if let Some(raw) = std::env::var_os(var) {
+        if raw.to_str().is_none() {
+            return Err(ConfigError {
+                var,
+                reason: "is not valid UTF-8".into(),
+            });
+        }
+    }
+    non_empty(var, |k| std::env::var(k).ok())
+}
 
 #[derive(Debug, thiserror::Error)]
 #[error("{var}: {reason}")]
@@ -39,6 +91,9 @@ pub struct Config {
     pub shutdown_grace: Duration,
     pub log_format: LogFormat,
     pub pool_size: usize,
+    /// `HERALD_SECRET_KEYS`: webhook secrets are stored encrypted with the first key; every
+    /// key opens what it sealed. Empty: plaintext storage.
+    pub secret_keys: KeyRing,
 }
 
 impl fmt::Debug for Config {
@@ -65,6 +120,7 @@ impl fmt::Debug for Config {
             .field("shutdown_grace", &self.shutdown_grace)
             .field("log_format", &self.log_format)
             .field("pool_size", &self.pool_size)
+            .field("secret_keys", &self.secret_keys.ids())
             .finish()
     }
 }
@@ -112,14 +168,21 @@ impl Config {
             shutdown_grace: Duration::from_secs(30),
             log_format: LogFormat::Text,
             pool_size: 8,
+            secret_keys: KeyRing::none(),
         }
     }
 
     pub fn from_env() -> Result<Self, ConfigError> {
+        for var in VARIABLES {
+            env_var(var)?;
+        }
         Self::from_lookup(|k| std::env::var(k).ok())
     }
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        for var in VARIABLES {
+            non_empty(var, &get)?;
+        }
         let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
         let database_url = get("DATABASE_URL").ok_or_else(|| ConfigError {
             var: "DATABASE_URL",
@@ -220,6 +283,12 @@ impl Config {
                 });
             }
         }
+        if let Some(v) = get("HERALD_SECRET_KEYS") {
+            c.secret_keys = KeyRing::parse(&v).map_err(|e| ConfigError {
+                var: "HERALD_SECRET_KEYS",
+                reason: e.to_string(),
+            })?;
+        }
         c.log_format = match get("HERALD_LOG_FORMAT").map(|v| v.trim().to_ascii_lowercase()) {
             None => LogFormat::Text,
             Some(v) if v == "text" => LogFormat::Text,
@@ -308,6 +377,30 @@ mod tests {
                 .unwrap_or_else(|| panic!("{var}={value} accepted"));
             assert_eq!(err.var, var, "{err}");
         }
+    }
+
+    #[test]
+    fn config_empty_values_are_errors_naming_the_variable() {
+        for var in VARIABLES {
+            for empty in ["", "  "] {
+                let err = parse(&[(var, empty)])
+                    .err()
+                    .unwrap_or_else(|| panic!("{var}={empty:?} accepted"));
+                assert_eq!(err.var, *var, "{err}");
+                assert!(err.to_string().contains("empty"), "{err}");
+            }
+        }
+    }
+
+    #[test]
+    fn config_secret_keys_parse_and_never_show() {
+        use base64::{engine::general_purpose::STANDARD, Engine};
+        let key = STANDARD.encode([9u8; 32]);
+        let c = parse(&[("HERALD_SECRET_KEYS", &key)]).unwrap();
+        assert_eq!(c.secret_keys.ids().len(), 1);
+        assert!(!format!("{c:?}").contains(&key));
+        let err = parse(&[("HERALD_SECRET_KEYS", "abc")]).err().unwrap();
+        assert_eq!(err.var, "HERALD_SECRET_KEYS");
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod leader;
 pub mod metrics;
 pub mod pgcluster;
 pub mod pipeline;
+pub mod secrets;
 pub mod store;
 
 /// `herald/<version>`, sent as `user-agent`.

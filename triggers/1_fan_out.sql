@@ -4,8 +4,13 @@
 --   HR001 unknown event type            HR002 own event without user_id
 --   HR003 payload larger than herald.settings.max_payload_bytes
 -- A payload that is not a JSON object is refused by the check constraint event_data_is_object.
+-- SECURITY DEFINER: the roles that insert events (see `herald migrate --grant-app`) may not
+-- read webhooks' secrets or write deliveries; the fan-out does that as the schema owner, with a
+-- search_path fixed so that no caller's schema can shadow what it calls.
 create or replace function herald.fan_out_events() returns trigger
 language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
 as $$
 declare
     v_bad        record;

@@ -57,6 +57,8 @@ pub struct ApiState {
     pub allow_http: bool,
     /// Larger request bodies answer 413.
     pub max_body_bytes: usize,
+    /// `HERALD_SECRET_KEYS`: new and rotated secrets are stored sealed with its current key.
+    pub secret_keys: crate::domain::keyring::KeyRing,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -68,6 +70,7 @@ impl std::fmt::Debug for ApiState {
             )
             .field("allow_http", &self.allow_http)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("secret_keys", &self.secret_keys)
             .finish_non_exhaustive()
     }
 }

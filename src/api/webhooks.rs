@@ -16,10 +16,10 @@ use super::{
     validate::{validate_description, validate_event_type_name, validate_scope, validate_url},
     ApiState,
 };
-use crate::domain::secret::WebhookSecret;
+use crate::domain::secret::{Ed25519Secret, WebhookSecret};
 use crate::store::{
     events,
-    webhooks::{self, NewWebhook, Webhook, WebhookChanges},
+    webhooks::{self, NewSecret, NewWebhook, Redacted, Webhook, WebhookChanges, SCHEMES},
     StoreError,
 };
 
@@ -42,10 +42,17 @@ pub struct CreateWebhook {
     pub scope: String,
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// `hmac` (default) or `ed25519`.
+    #[serde(default = "hmac")]
+    pub signature_scheme: String,
 }
 
 fn own() -> String {
     "own".to_owned()
+}
+
+fn hmac() -> String {
+    "hmac".to_owned()
 }
 
 fn yes() -> bool {
@@ -73,26 +80,46 @@ pub struct RotateSecret {
     pub grace_seconds: Option<u64>,
 }
 
+/// Create's answer: the webhook, and for hmac its secret (shown this once). An ed25519
+/// webhook's signing key never leaves Herald; its public key is part of the webhook.
 #[derive(Serialize)]
 struct WithSecret<'a> {
     #[serde(flatten)]
     webhook: &'a Webhook,
-    secret: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<&'a str>,
 }
 
 #[derive(Serialize)]
 struct Rotated<'a> {
     id: Uuid,
-    secret: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    public_key: Option<&'a str>,
     previous_secret_expires_at: Option<DateTime<Utc>>,
 }
 
-/// `whsec_` + base64 of 32 random bytes.
-///
-/// Stands in for `domain::secret::WebhookSecret::generate()`, written in parallel by the
-/// sender's author; switch to it once it lands.
-fn generate_secret() -> Result<String, ApiError> {
-    WebhookSecret::generate().map(|s| s.expose()).map_err(|_| {
+/// A fresh signing secret of `scheme`: its text (to store), and for ed25519 the public key.
+struct Generated {
+    secret: String,
+    public_key: Option<String>,
+}
+
+/// `whsec_` + base64 of 32 random bytes, or an ed25519 key pair (`whsk_`, `whpk_`).
+fn generate_secret(scheme: &str) -> Result<Generated, ApiError> {
+    let generated = if scheme == "ed25519" {
+        Ed25519Secret::generate().map(|k| Generated {
+            secret: k.expose(),
+            public_key: Some(k.public_key()),
+        })
+    } else {
+        WebhookSecret::generate().map(|s| Generated {
+            secret: s.expose(),
+            public_key: None,
+        })
+    };
+    generated.map_err(|_| {
         tracing::error!("the system random generator failed");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -160,6 +187,15 @@ pub async fn list(state: &ApiState, user_id: Uuid) -> Res {
 pub async fn create(state: &ApiState, user_id: Uuid, req: CreateWebhook) -> Res {
     let url = validate_url(&req.url, state.allow_http)?;
     validate_scope("scope", &req.scope)?;
+    if !SCHEMES.contains(&req.signature_scheme.as_str()) {
+        return Err(ApiError::bad_request(
+            "signature_scheme",
+            format!(
+                "signature_scheme must be \"hmac\" or \"ed25519\", not {:?}",
+                req.signature_scheme
+            ),
+        ));
+    }
     validate_description(req.description.as_deref())?;
     if let Some(types) = &req.event_types {
         check_event_types(state, types, &req.scope).await?;
@@ -172,22 +208,27 @@ pub async fn create(state: &ApiState, user_id: Uuid, req: CreateWebhook) -> Res 
             return Err(platform_refused(user_id));
         }
     }
-    let secret = generate_secret()?;
+    let generated = generate_secret(&req.signature_scheme)?;
     let new = NewWebhook {
         user_id,
         url: &url,
-        secret: &secret,
+        secret: Redacted(&generated.secret),
+        signature_scheme: &req.signature_scheme,
+        public_key: generated.public_key.as_deref(),
         event_types: req.event_types.as_deref(),
         description: req.description.as_deref(),
         scope: &req.scope,
         enabled: req.enabled,
     };
-    match webhooks::create(&state.pool, &new).await {
+    match webhooks::create(&state.pool, &state.secret_keys, &new).await {
         Ok(webhook) => Ok(json_response(
             StatusCode::CREATED,
             &WithSecret {
                 webhook: &webhook,
-                secret: &secret,
+                secret: generated
+                    .public_key
+                    .is_none()
+                    .then_some(generated.secret.as_str()),
             },
         )),
         // The role was revoked between the check and the insert.
@@ -258,16 +299,27 @@ pub async fn rotate_secret(state: &ApiState, user_id: Uuid, id: Uuid, req: Rotat
             format!("at most {} seconds (30 days)", MAX_ROTATION_GRACE.as_secs()),
         ));
     }
-    let secret = generate_secret()?;
-    let expires = webhooks::rotate_secret_opt(&state.pool, user_id, id, &secret, grace)
-        .await
-        .map_err(|e| ApiError::internal("rotating a secret", &e))?
-        .ok_or_else(|| ApiError::not_found("webhook"))?;
+    let scheme = get_webhook(state, user_id, id).await?.signature_scheme;
+    let generated = generate_secret(&scheme)?;
+    let new = NewSecret {
+        secret: Redacted(&generated.secret),
+        signature_scheme: &scheme,
+        public_key: generated.public_key.as_deref(),
+    };
+    let expires =
+        webhooks::rotate_secret_opt(&state.pool, &state.secret_keys, user_id, id, &new, grace)
+            .await
+            .map_err(|e| ApiError::internal("rotating a secret", &e))?
+            .ok_or_else(|| ApiError::not_found("webhook"))?;
     Ok(json_response(
         StatusCode::OK,
         &Rotated {
             id,
-            secret: &secret,
+            secret: generated
+                .public_key
+                .is_none()
+                .then_some(generated.secret.as_str()),
+            public_key: generated.public_key.as_deref(),
             previous_secret_expires_at: Some(expires),
         },
     ))

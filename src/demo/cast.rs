@@ -7,10 +7,10 @@ use uuid::Uuid;
 
 use super::receiver::{Behaviour, Receiver};
 use crate::{
-    domain::secret::WebhookSecret,
+    domain::{keyring::KeyRing, secret::WebhookSecret},
     store::{
         events::{self, Registered},
-        webhooks::{self, NewWebhook},
+        webhooks::{self, NewWebhook, Redacted},
         Pool,
     },
 };
@@ -157,12 +157,16 @@ pub async fn create(pool: &Pool, receiver: &Receiver, with_platform: bool) -> an
         receiver.add_endpoint(&path, role.behaviour());
         receiver.set_secret(&path, secret.clone());
         let description = format!("herald demo: {} ({})", role.name(), role.describe());
+        let secret_text = secret.expose();
         let webhook = webhooks::create(
             pool,
+            &KeyRing::none(),
             &NewWebhook {
                 user_id,
                 url: &receiver.url(&path),
-                secret: &secret.expose(),
+                secret: Redacted(&secret_text),
+                signature_scheme: "hmac",
+                public_key: None,
                 event_types: None,
                 description: Some(&description),
                 scope,

@@ -141,15 +141,13 @@ fn init_tracing() {
         .try_init();
 }
 
-fn database_url_from_env() -> Option<String> {
-    std::env::var("DATABASE_URL")
-        .ok()
-        .filter(|u| !u.trim().is_empty())
+fn database_url_from_env() -> Result<Option<String>, crate::config::ConfigError> {
+    crate::config::env_var("DATABASE_URL")
 }
 
 async fn demo(args: &DemoArgs, session: &mut Session) -> anyhow::Result<()> {
     let started = Instant::now();
-    let external = database_url_from_env();
+    let external = database_url_from_env()?;
     match &external {
         Some(url) => println!(
             "Using DATABASE_URL ({}); the demo's table goes in the schema herald_demo.",

@@ -1,16 +1,56 @@
-//! Standard Webhooks signatures: `v1,` + base64(HMAC-SHA256(key, "{id}.{timestamp}.{body}")).
+//! Standard Webhooks signatures over `"{id}.{timestamp}.{body}"`: `v1,` + base64 of its
+//! HMAC-SHA256 with the webhook's secret (the default), or `v1a,` + base64 of its ed25519
+//! signature with the webhook's signing key.
 //!
 //! During a secret rotation's grace period the header carries one signature per secret,
 //! separated by a space (`v1,abc= v1,def=`); a receiver accepts the message if any of them
-//! verifies with a secret it knows.
+//! verifies with a secret (or public key) it knows.
 
 use base64::{engine::general_purpose::STANDARD, Engine};
 use ring::hmac;
 
-use crate::domain::secret::WebhookSecret;
+use crate::domain::secret::{Ed25519Secret, SigningSecret, WebhookSecret};
 
-/// The only signature scheme Herald writes (symmetric HMAC-SHA256).
+/// The symmetric scheme (HMAC-SHA256).
 pub const SCHEME_V1: &str = "v1";
+/// The asymmetric scheme (ed25519).
+pub const SCHEME_V1A: &str = "v1a";
+
+fn signed_content(msg_id: &str, timestamp: i64, body: &[u8]) -> Vec<u8> {
+    let mut signed = Vec::with_capacity(msg_id.len() + body.len() + 24);
+    signed.extend_from_slice(msg_id.as_bytes());
+    signed.push(b'.');
+    signed.extend_from_slice(timestamp.to_string().as_bytes());
+    signed.push(b'.');
+    signed.extend_from_slice(body);
+    signed
+}
+
+/// One ed25519 signature, `v1a,<base64 of 64 bytes>`.
+pub fn sign_ed25519(key: &Ed25519Secret, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
+    let sig = key
+        .key_pair()
+        .sign(&signed_content(msg_id, timestamp, body));
+    format!("{SCHEME_V1A},{}", STANDARD.encode(sig.as_ref()))
+}
+
+/// One signature with `secret`, in its scheme.
+pub fn sign_with(secret: &SigningSecret, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
+    match secret {
+        SigningSecret::Hmac(s) => sign(s.key_bytes(), msg_id, timestamp, body),
+        SigningSecret::Ed25519(k) => sign_ed25519(k, msg_id, timestamp, body),
+    }
+}
+
+/// The `webhook-signature` header value for secrets of either scheme: one signature per
+/// secret (current first), separated by a space.
+pub fn header(secrets: &[SigningSecret], msg_id: &str, timestamp: i64, body: &[u8]) -> String {
+    secrets
+        .iter()
+        .map(|s| sign_with(s, msg_id, timestamp, body))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
 
 fn key(secret_key: &[u8]) -> hmac::Key {
     hmac::Key::new(hmac::HMAC_SHA256, secret_key)
@@ -58,12 +98,7 @@ pub fn verify(
     body: &[u8],
 ) -> bool {
     let key = key(secret.key_bytes());
-    let mut signed = Vec::with_capacity(msg_id.len() + body.len() + 24);
-    signed.extend_from_slice(msg_id.as_bytes());
-    signed.push(b'.');
-    signed.extend_from_slice(timestamp.to_string().as_bytes());
-    signed.push(b'.');
-    signed.extend_from_slice(body);
+    let signed = signed_content(msg_id, timestamp, body);
     header
         .split(' ')
         .filter_map(|entry| entry.split_once(','))
@@ -152,5 +187,31 @@ mod tests {
                 "{header:?} must not verify"
             );
         }
+    }
+
+    #[test]
+    fn sign_ed25519_verifies_with_the_public_key_and_header_mixes_schemes() {
+        use ring::signature::{UnparsedPublicKey, ED25519};
+        let key = Ed25519Secret::generate().expect("rng");
+        let token = sign_ed25519(&key, MSG_ID, TIMESTAMP, BODY);
+        let sig = STANDARD
+            .decode(token.strip_prefix("v1a,").expect("v1a"))
+            .expect("base64");
+        assert_eq!(sig.len(), 64);
+        let public = UnparsedPublicKey::new(&ED25519, key.public_key_bytes());
+        let message = format!("{MSG_ID}.{TIMESTAMP}.").into_bytes();
+        let message = [message.as_slice(), BODY].concat();
+        assert!(public.verify(&message, &sig).is_ok());
+        assert!(public.verify(b"other", &sig).is_err());
+
+        let both = header(
+            &[key.into(), vector_secret().into()],
+            MSG_ID,
+            TIMESTAMP,
+            BODY,
+        );
+        let parts: Vec<&str> = both.split(' ').collect();
+        assert_eq!(parts[0], token, "ed25519 signatures are deterministic");
+        assert_eq!(parts[1], EXPECTED);
     }
 }

@@ -15,10 +15,15 @@ use hyper_util::{
 use tokio::time::Instant;
 
 use crate::{
-    domain::{secret::WebhookSecret, signature::signature_header, target::TargetUrl},
+    domain::{
+        secret::SigningSecret,
+        signature,
+        target::{TargetUrl, UrlError},
+    },
     http::{
         guard::{GuardedConnector, GuardedResolver},
         outcome::{describe_error, human, parse_retry_after, Answered, AttemptOutcome},
+        signing::Signers,
         tls, SenderConfig, SenderError,
     },
 };
@@ -38,7 +43,7 @@ pub struct Outgoing {
     /// The exact bytes sent and signed.
     pub body: Bytes,
     /// Current first, then the previous one while a rotation is in grace.
-    pub secrets: Vec<WebhookSecret>,
+    pub secrets: Vec<SigningSecret>,
 }
 
 /// Sends signed webhooks. Cheap to clone: every clone shares one connection pool.
@@ -50,6 +55,7 @@ pub struct Sender {
 struct Inner {
     client: Client<Connector, Full<Bytes>>,
     cfg: SenderConfig,
+    signers: Signers,
 }
 
 impl std::fmt::Debug for Sender {
@@ -82,6 +88,7 @@ impl Sender {
         Ok(Sender {
             inner: Arc::new(Inner {
                 client,
+                signers: Signers::new(cfg.secret_keys.clone()),
                 cfg: cfg.clone(),
             }),
         })
@@ -91,8 +98,28 @@ impl Sender {
         &self.inner.cfg
     }
 
+    /// The signing secrets of a webhook from the texts a claim returned (current first),
+    /// decrypted and parsed once per webhook and text; or why they cannot sign, in words for
+    /// the attempt log.
+    pub fn signing_secrets(
+        &self,
+        webhook_id: uuid::Uuid,
+        stored: &[&str],
+    ) -> Result<Vec<SigningSecret>, String> {
+        self.inner.signers.open(webhook_id, stored)
+    }
+
     /// Makes one attempt. Never fails: whatever happens is described by the outcome.
     pub async fn send(&self, req: &Outgoing) -> AttemptOutcome {
+        // Decided here, where the request is made: a URL written straight into the table is
+        // held to HERALD_ALLOW_HTTP like one saved through the API.
+        if let Err(UrlError::HttpNotAllowed) = TargetUrl::parse(&req.url, self.inner.cfg.allow_http)
+        {
+            return AttemptOutcome::not_sent(
+                "not sent: plain http:// targets are not allowed (set HERALD_ALLOW_HTTP=true, \
+                 or use an https:// URL)",
+            );
+        }
         let started_at = Utc::now();
         let start = Instant::now();
         let result = self.attempt(req, started_at.timestamp(), start).await;
@@ -110,7 +137,6 @@ impl Sender {
         start: Instant,
     ) -> Result<Answered, String> {
         let cfg = &self.inner.cfg;
-        // http is allowed here: whether a webhook may use it was decided when it was saved.
         let target =
             TargetUrl::parse(&req.url, true).map_err(|e| format!("invalid target URL: url {e}"))?;
         let uri: Uri = target
@@ -121,8 +147,7 @@ impl Sender {
             return Err("no signing secret".to_owned());
         }
         let msg_id = req.event_id.to_string();
-        let secrets: Vec<&WebhookSecret> = req.secrets.iter().collect();
-        let signature = signature_header(&secrets, &msg_id, timestamp, &req.body);
+        let signature = signature::header(&req.secrets, &msg_id, timestamp, &req.body);
         let request = Request::post(uri)
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::USER_AGENT, crate::USER_AGENT)

@@ -7,10 +7,12 @@
 //!   addresses after resolution (IP literals included) unless private targets are allowed.
 //! - `tls`: rustls on the ring provider with Mozilla's roots plus an optional CA file.
 //! - `outcome`: [`AttemptOutcome`], the attempt as data, and the error wording.
+//! - `signing`: the webhooks' stored secrets, decrypted and parsed once and kept.
 
 mod client;
 pub mod guard;
 mod outcome;
+mod signing;
 mod tls;
 
 use std::{io, path::PathBuf, time::Duration};
@@ -26,6 +28,11 @@ pub struct SenderConfig {
     pub connect_timeout: Duration,
     /// `HERALD_ALLOW_PRIVATE_TARGETS`: allow loopback, private, link-local... addresses.
     pub allow_private_targets: bool,
+    /// `HERALD_ALLOW_HTTP`: send to plain `http://` URLs. Checked for every request, so a
+    /// webhook written straight into the table is held to it too.
+    pub allow_http: bool,
+    /// `HERALD_SECRET_KEYS`: opens the stored secrets that are encrypted.
+    pub secret_keys: crate::domain::keyring::KeyRing,
     /// Extra CA certificates (PEM) trusted on top of Mozilla's roots.
     pub ca_file: Option<PathBuf>,
     /// Bytes of the response body kept for the delivery log.
@@ -38,6 +45,8 @@ impl Default for SenderConfig {
             http_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
             allow_private_targets: false,
+            allow_http: false,
+            secret_keys: crate::domain::keyring::KeyRing::none(),
             ca_file: None,
             max_response_excerpt: 1024,
         }
@@ -50,6 +59,8 @@ impl From<&crate::config::Config> for SenderConfig {
             http_timeout: c.http_timeout,
             connect_timeout: c.connect_timeout,
             allow_private_targets: c.allow_private_targets,
+            allow_http: c.allow_http,
+            secret_keys: c.secret_keys.clone(),
             ca_file: c.ca_file.clone(),
             ..Self::default()
         }

@@ -21,6 +21,10 @@ pub struct AttemptOutcome {
     pub retry_after: Option<Duration>,
     /// The endpoint answered `410 Gone`: the webhook should be disabled.
     pub gone: bool,
+    /// Herald refused to send it (its own configuration or the stored webhook is at fault:
+    /// a plain `http://` URL without `HERALD_ALLOW_HTTP`, a secret it cannot open). Nothing is
+    /// known about the endpoint, so the circuit breaker does not count it.
+    pub not_sent: bool,
 }
 
 impl AttemptOutcome {
@@ -31,7 +35,10 @@ impl AttemptOutcome {
 
     /// A failed attempt that never reached the network (say, a malformed stored secret).
     pub fn not_sent(error: impl Into<String>) -> Self {
-        Self::failed(Utc::now(), Duration::ZERO, error.into())
+        Self {
+            not_sent: true,
+            ..Self::failed(Utc::now(), Duration::ZERO, error.into())
+        }
     }
 
     /// An attempt that got no response.
@@ -44,6 +51,7 @@ impl AttemptOutcome {
             response_excerpt: None,
             retry_after: None,
             gone: false,
+            not_sent: false,
         }
     }
 
@@ -83,6 +91,7 @@ impl AttemptOutcome {
                 None
             },
             gone: status == 410,
+            not_sent: false,
         }
     }
 }

@@ -10,7 +10,6 @@ use tracing::Instrument;
 
 use super::claimer::Claimed;
 use crate::{
-    domain::secret::WebhookSecret,
     http::{AttemptOutcome, Outgoing, Sender},
     metrics::Metrics,
 };
@@ -78,20 +77,14 @@ async fn send_one(sender: &Sender, claimed: &Claimed) -> Option<AttemptOutcome> 
         return None;
     }
     let url = d.url.as_ref()?;
-    let mut secrets = Vec::with_capacity(2);
-    for s in [d.secret.as_deref(), d.previous_secret.as_deref()]
+    let stored: Vec<&str> = [d.secret.as_deref(), d.previous_secret.as_deref()]
         .into_iter()
         .flatten()
-    {
-        match WebhookSecret::parse(s) {
-            Ok(secret) => secrets.push(secret),
-            Err(_) => {
-                return Some(AttemptOutcome::not_sent(
-                    "the webhook's signing secret is malformed; rotate it",
-                ))
-            }
-        }
-    }
+        .collect();
+    let secrets = match sender.signing_secrets(d.webhook_id, &stored) {
+        Ok(secrets) => secrets,
+        Err(reason) => return Some(AttemptOutcome::not_sent(reason)),
+    };
     let outgoing = Outgoing {
         url: url.clone(),
         event_id: d.event_id,

@@ -106,7 +106,7 @@ pub fn prepare(sent: &[Sent], schedule: &RetrySchedule, now: DateTime<Utc>) -> B
         if o.success() {
             b.reset = true;
             b.failures = 0;
-        } else {
+        } else if !o.not_sent {
             b.failures += 1;
         }
         b.gone |= o.gone;
@@ -246,6 +246,7 @@ mod tests {
             response_excerpt: None,
             retry_after: None,
             gone: code == 410,
+            not_sent: false,
         });
         Sent {
             claimed: Claimed {

@@ -7,7 +7,10 @@ use tokio_postgres::Client;
 use super::StoreError;
 
 /// Schema history, applied once each, in order. Never edit an applied file.
-pub const MIGRATIONS: &[(&str, &str)] = &[("0001_init", include_str!("../../sql/0001_init.sql"))];
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_init", include_str!("../../sql/0001_init.sql")),
+    ("0003_security", include_str!("../../sql/0003_security.sql")),
+];
 
 /// Trigger functions, re-applied whenever their text changes.
 pub const TRIGGERS: &[(&str, &str)] = &[
@@ -19,7 +22,13 @@ pub const TRIGGERS: &[(&str, &str)] = &[
     ),
     ("3_watch", include_str!("../../triggers/3_watch.sql")),
     ("4_leader", include_str!("../../triggers/4_leader.sql")),
+    (PRIVILEGES, include_str!("../../triggers/5_privileges.sql")),
 ];
+
+/// The trigger file that revokes PUBLIC's EXECUTE on every function and defines the grant
+/// functions. Re-applied whenever any other trigger file is, so that a function re-created
+/// there never keeps the default EXECUTE for PUBLIC.
+const PRIVILEGES: &str = "5_privileges";
 
 /// Key of the advisory lock that serialises migrations (any constant; "herald:migrate").
 const MIGRATE_LOCK: i64 = 0x6865_7261_6c64_6d67;
@@ -111,7 +120,8 @@ pub async fn run(client: &mut Client) -> Result<MigrateReport, StoreError> {
     }
     for (name, sql) in TRIGGERS {
         let sum = checksum(sql);
-        if matches!(applied.get(*name), Some((_, old)) if *old == sum) {
+        let others_changed = *name == PRIVILEGES && !report.triggers_applied.is_empty();
+        if !others_changed && matches!(applied.get(*name), Some((_, old)) if *old == sum) {
             continue;
         }
         tx.batch_execute(sql)
@@ -130,6 +140,33 @@ pub async fn run(client: &mut Client) -> Result<MigrateReport, StoreError> {
     }
     tx.commit().await?;
     Ok(report)
+}
+
+/// Which rights `herald migrate --grant-*` gives a role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grant {
+    /// An application: emit events, register event types, read deliveries and attempts; no
+    /// secrets, no writes to deliveries or webhooks.
+    App,
+    /// `herald run`: exactly what the worker, the leader's chores and the admin API use.
+    Worker,
+}
+
+/// Grants `role` (which must exist) the rights of `kind`. Run by the schema owner, after
+/// [`run`].
+pub async fn grant(client: &Client, kind: Grant, role: &str) -> Result<(), StoreError> {
+    let sql = match kind {
+        Grant::App => "select herald.grant_app($1)",
+        Grant::Worker => "select herald.grant_worker($1)",
+    };
+    client
+        .execute(sql, &[&role])
+        .await
+        .map(|_| ())
+        .map_err(|e| StoreError::Migration {
+            name: format!("grant to {role}"),
+            reason: db_error_text(&e),
+        })
 }
 
 fn db_error_text(e: &tokio_postgres::Error) -> String {

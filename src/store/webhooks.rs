@@ -1,15 +1,25 @@
 //! Webhook endpoints (`herald.user_webhooks`): create, read, update, delete, rotate the secret.
 //! Every operation is scoped by owner: another user's webhook is simply not found. The
 //! secret is written here but never read back: [`Webhook`] has no secret field.
+//!
+//! Secrets are sealed here with the key ring (`HERALD_SECRET_KEYS`), bound to the webhook's
+//! id, before they reach SQL; without keys they are stored as plaintext. Either way they go to
+//! the driver wrapped in [`Redacted`], whose `Debug` the driver's statement log prints instead
+//! of the value.
 
-use std::time::Duration;
+use std::{error::Error, fmt, time::Duration};
 
+use bytes::BytesMut;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use tokio_postgres::{types::Json, Row};
+use tokio_postgres::{
+    types::{to_sql_checked, IsNull, Json, ToSql, Type},
+    Row,
+};
 use uuid::Uuid;
 
 use super::{Pool, StoreError};
+use crate::domain::keyring::KeyRing;
 
 const INSERT: &str = include_str!("queries/webhooks_insert.sql");
 const GET: &str = include_str!("queries/webhooks_get.sql");
@@ -17,6 +27,8 @@ const LIST: &str = include_str!("queries/webhooks_list.sql");
 const UPDATE: &str = include_str!("queries/webhooks_update.sql");
 const DELETE: &str = include_str!("queries/webhooks_delete.sql");
 const ROTATE_SECRET: &str = include_str!("queries/webhooks_rotate_secret.sql");
+const SECRETS_PAGE: &str = include_str!("queries/webhooks_secrets_page.sql");
+const REPLACE_SECRETS: &str = include_str!("queries/webhooks_replace_secrets.sql");
 
 /// Runtime queries of this module, by name; `tests/it/queries.rs` prepares every one.
 pub const QUERIES: &[(&str, &str)] = &[
@@ -26,7 +38,40 @@ pub const QUERIES: &[(&str, &str)] = &[
     ("webhooks_update", UPDATE),
     ("webhooks_delete", DELETE),
     ("webhooks_rotate_secret", ROTATE_SECRET),
+    ("webhooks_secrets_page", SECRETS_PAGE),
+    ("webhooks_replace_secrets", REPLACE_SECRETS),
 ];
+
+/// A query parameter that holds secret material: sent as its value, shown as `<redacted>` by
+/// `Debug`, which is what tokio-postgres prints when it logs a statement's parameters.
+pub struct Redacted<T>(pub T);
+
+impl<T> fmt::Debug for Redacted<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl<T: ToSql> ToSql for Redacted<T> {
+    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn Error + Sync + Send>>
+    where
+        Self: Sized,
+    {
+        self.0.to_sql(ty, out)
+    }
+
+    fn accepts(ty: &Type) -> bool
+    where
+        Self: Sized,
+    {
+        T::accepts(ty)
+    }
+
+    to_sql_checked!();
+}
+
+/// The signature schemes a webhook may use.
+pub const SCHEMES: &[&str] = &["hmac", "ed25519"];
 
 /// A webhook as shown to its owner: everything but the secrets.
 #[derive(Debug, Clone, Serialize)]
@@ -39,6 +84,10 @@ pub struct Webhook {
     pub event_types: Option<Vec<String>>,
     pub description: Option<String>,
     pub scope: String,
+    /// `hmac` (`v1,` signatures with the `whsec_` secret) or `ed25519` (`v1a,` signatures).
+    pub signature_scheme: String,
+    /// The ed25519 public key (`whpk_...`) receivers verify with; `None` for hmac.
+    pub public_key: Option<String>,
     pub consecutive_failures: i32,
     pub disabled_at: Option<DateTime<Utc>>,
     /// While in the future, the previous secret still signs too.
@@ -58,6 +107,8 @@ impl Webhook {
             event_types: event_types.map(|Json(v)| v),
             description: row.try_get("description")?,
             scope: row.try_get("scope")?,
+            signature_scheme: row.try_get("signature_scheme")?,
+            public_key: row.try_get("public_key")?,
             consecutive_failures: row.try_get("consecutive_failures")?,
             disabled_at: row.try_get("disabled_at")?,
             previous_secret_expires_at: row.try_get("previous_secret_expires_at")?,
@@ -72,7 +123,11 @@ impl Webhook {
 pub struct NewWebhook<'a> {
     pub user_id: Uuid,
     pub url: &'a str,
-    pub secret: &'a str,
+    /// The plaintext signing secret (`whsec_...`, or `whsk_...` for ed25519); sealed here.
+    pub secret: Redacted<&'a str>,
+    /// `hmac` or `ed25519`; with ed25519, `public_key` is the secret's `whpk_...`.
+    pub signature_scheme: &'a str,
+    pub public_key: Option<&'a str>,
     pub event_types: Option<&'a [String]>,
     pub description: Option<&'a str>,
     pub scope: &'a str,
@@ -93,25 +148,39 @@ fn event_types_json(types: Option<&[String]>) -> Option<serde_json::Value> {
     types.map(|t| serde_json::Value::from(t.to_vec()))
 }
 
-/// Inserts a webhook. The scope guard trigger refuses a platform webhook of a non-manager
-/// with SQLSTATE HR010.
-pub async fn create(pool: &Pool, new: &NewWebhook<'_>) -> Result<Webhook, StoreError> {
+/// Inserts a webhook, its secret sealed with `keys`. The scope guard trigger refuses a
+/// platform webhook of a non-manager with SQLSTATE HR010.
+pub async fn create(
+    pool: &Pool,
+    keys: &KeyRing,
+    new: &NewWebhook<'_>,
+) -> Result<Webhook, StoreError> {
+    let id = Uuid::new_v4();
+    let stored = seal(keys, new.secret.0, id)?;
     let client = pool.get().await?;
     let row = client
         .query_one(
             INSERT,
             &[
+                &id,
                 &new.user_id,
                 &new.url,
-                &new.secret,
+                &Redacted(stored.as_str()),
                 &event_types_json(new.event_types),
                 &new.description,
                 &new.scope,
                 &new.enabled,
+                &new.signature_scheme,
+                &new.public_key,
             ],
         )
         .await?;
     Webhook::from_row(&row)
+}
+
+fn seal(keys: &KeyRing, plaintext: &str, webhook_id: Uuid) -> Result<String, StoreError> {
+    keys.seal(plaintext, webhook_id)
+        .map_err(|e| StoreError::Config(format!("cannot encrypt the secret: {e}")))
 }
 
 pub async fn get_opt(pool: &Pool, user_id: Uuid, id: Uuid) -> Result<Option<Webhook>, StoreError> {
@@ -173,21 +242,115 @@ pub async fn delete(pool: &Pool, user_id: Uuid, id: Uuid) -> Result<bool, StoreE
     Ok(client.execute(DELETE, &[&user_id, &id]).await? > 0)
 }
 
-/// Makes `new_secret` the signing secret; the old one keeps signing for `grace`. Returns when
-/// the previous secret expires, or `None` when the user has no such webhook.
+/// A new signing secret for [`rotate_secret_opt`].
+#[derive(Debug)]
+pub struct NewSecret<'a> {
+    /// Plaintext (`whsec_...` or `whsk_...`); sealed here.
+    pub secret: Redacted<&'a str>,
+    /// The scheme it is for: a webhook of another scheme is not rotated.
+    pub signature_scheme: &'a str,
+    /// Its `whpk_...` for ed25519.
+    pub public_key: Option<&'a str>,
+}
+
+/// Makes `new.secret` the signing secret; the old one keeps signing for `grace`. Returns when
+/// the previous secret expires, or `None` when the user has no such webhook of that scheme.
 pub async fn rotate_secret_opt(
     pool: &Pool,
+    keys: &KeyRing,
     user_id: Uuid,
     id: Uuid,
-    new_secret: &str,
+    new: &NewSecret<'_>,
     grace: Duration,
 ) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let stored = seal(keys, new.secret.0, id)?;
     let client = pool.get().await?;
     let row = client
         .query_opt(
             ROTATE_SECRET,
-            &[&user_id, &id, &new_secret, &grace.as_secs_f64()],
+            &[
+                &user_id,
+                &id,
+                &Redacted(stored.as_str()),
+                &grace.as_secs_f64(),
+                &new.public_key,
+                &new.signature_scheme,
+            ],
         )
         .await?;
     row.map(|r| r.try_get(0)).transpose().map_err(Into::into)
+}
+
+/// The stored secrets of one webhook, as [`secrets_page`] reads them for re-encryption.
+pub struct StoredSecrets {
+    pub id: Uuid,
+    pub secret: String,
+    pub previous_secret: Option<String>,
+}
+
+impl fmt::Debug for StoredSecrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredSecrets")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Up to `limit` webhooks' stored secrets after `after` (by id), for `herald secrets reencrypt`.
+pub async fn secrets_page(
+    pool: &Pool,
+    after: Option<Uuid>,
+    limit: usize,
+) -> Result<Vec<StoredSecrets>, StoreError> {
+    let client = pool.get().await?;
+    client
+        .query(SECRETS_PAGE, &[&after, &(limit as i64)])
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(StoredSecrets {
+                id: r.try_get("id")?,
+                secret: r.try_get("secret")?,
+                previous_secret: r.try_get("previous_secret")?,
+            })
+        })
+        .collect()
+}
+
+/// Writes re-sealed secrets: each pair is (as read, as it should now be stored). A row whose
+/// secrets changed since they were read (a rotation) is left alone; returns the ids written.
+pub async fn replace_secrets_many(
+    pool: &Pool,
+    changes: &[(StoredSecrets, StoredSecrets)],
+) -> Result<Vec<Uuid>, StoreError> {
+    if changes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = changes.iter().map(|(old, _)| old.id).collect();
+    let old_secrets: Vec<&str> = changes.iter().map(|(old, _)| old.secret.as_str()).collect();
+    let secrets: Vec<&str> = changes.iter().map(|(_, new)| new.secret.as_str()).collect();
+    let old_previous: Vec<Option<&str>> = changes
+        .iter()
+        .map(|(old, _)| old.previous_secret.as_deref())
+        .collect();
+    let previous: Vec<Option<&str>> = changes
+        .iter()
+        .map(|(_, new)| new.previous_secret.as_deref())
+        .collect();
+    let client = pool.get().await?;
+    Ok(client
+        .query(
+            REPLACE_SECRETS,
+            &[
+                &ids,
+                &Redacted(old_secrets),
+                &Redacted(secrets),
+                &Redacted(old_previous),
+                &Redacted(previous),
+            ],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
 }

@@ -79,6 +79,7 @@ impl TestApi {
             admin_token: Some(TOKEN.to_owned()),
             allow_http: false,
             max_body_bytes: 64 * 1024,
+            secret_keys: herald::domain::keyring::KeyRing::none(),
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

@@ -482,7 +482,7 @@ async fn watch_refuses_bad_arguments_with_clear_errors() {
             "select herald.watch('public.batches', 'batch.completed', on_op => 'update',
                  condition => 'new.status =', user_column => 'owner_id')",
             "22023",
-            "invalid watch",
+            "invalid condition",
         ),
         (
             // status is text, not a uuid owner.

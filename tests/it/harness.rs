@@ -197,25 +197,32 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let name = self.name.clone();
-        let url = server_url().to_owned();
-        // Drop runs inside the test's runtime; use a thread with its own small runtime.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
+        let name = &self.name;
+        execute_best_effort(vec![(
+            server_url().to_owned(),
+            format!("drop database if exists {name} with (force)"),
+        )]);
+    }
+}
+
+/// Runs each `(url, sql)` in turn, ignoring failures, and returns when done. For `Drop`
+/// impls, which run inside the test's runtime: a thread with its own small runtime does it.
+pub fn execute_best_effort(statements: Vec<(String, String)>) {
+    let _ = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            for (url, sql) in statements {
                 if let Ok((client, conn)) = tokio_postgres::connect(&url, NoTls).await {
                     tokio::spawn(conn);
-                    let _ = client
-                        .batch_execute(&format!("drop database if exists {name} with (force)"))
-                        .await;
+                    let _ = client.batch_execute(&sql).await;
                 }
-            });
-        })
-        .join();
-    }
+            }
+        });
+    })
+    .join();
 }
 
 /// Waits until `check` returns true, polling every few milliseconds; panics with `what` when

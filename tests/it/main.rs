@@ -15,4 +15,5 @@ mod process;
 mod queries;
 mod receiver;
 mod replicas;
+mod security;
 mod sender;

@@ -123,7 +123,12 @@ async fn migrate_reapplies_a_trigger_file_when_its_text_changed() {
 
     let report = migrate::run(&mut c).await.expect("run");
     assert!(report.applied.is_empty(), "{report:?}");
-    assert_eq!(report.triggers_applied, vec!["1_fan_out".to_owned()]);
+    // The privileges file follows any re-applied trigger file (a re-created function must not
+    // keep PUBLIC's default EXECUTE).
+    assert_eq!(
+        report.triggers_applied,
+        vec!["1_fan_out".to_owned(), "5_privileges".to_owned()]
+    );
     assert_eq!(
         count(
             &c,

@@ -13,12 +13,13 @@ use crate::receiver::{Behaviour, HostileServer, Hostility, Reply, Route, TestCa,
 
 const WAIT: Duration = Duration::from_secs(5);
 
-/// Loopback receivers need private targets allowed.
+/// Loopback receivers need private targets (and plain http) allowed.
 fn loopback_config() -> SenderConfig {
     SenderConfig {
         http_timeout: Duration::from_secs(5),
         connect_timeout: Duration::from_secs(2),
         allow_private_targets: true,
+        allow_http: true,
         ..SenderConfig::default()
     }
 }
@@ -38,7 +39,7 @@ fn outgoing(url: String, secrets: Vec<WebhookSecret>) -> Outgoing {
         body: Bytes::from_static(
             br#"{"type":"batch.completed","timestamp":"2024-01-01T00:00:00Z","data":{"n":1}}"#,
         ),
-        secrets,
+        secrets: secrets.into_iter().map(Into::into).collect(),
     }
 }
 

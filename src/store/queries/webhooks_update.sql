@@ -9,5 +9,5 @@ update herald.user_webhooks
        disabled_at          = case when $8::boolean then null else disabled_at end,
        updated_at           = now()
  where user_id = $1 and id = $2
-returning id, user_id, url, enabled, event_types, description, scope, consecutive_failures,
-          disabled_at, previous_secret_expires_at, created_at, updated_at
+returning id, user_id, url, enabled, event_types, description, scope, signature_scheme, public_key,
+          consecutive_failures, disabled_at, previous_secret_expires_at, created_at, updated_at
