@@ -7,7 +7,13 @@ use tokio_postgres::Client;
 use super::StoreError;
 
 /// Schema history, applied once each, in order. Never edit an applied file.
-pub const MIGRATIONS: &[(&str, &str)] = &[("0001_init", include_str!("../../sql/0001_init.sql"))];
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_init", include_str!("../../sql/0001_init.sql")),
+    (
+        "0002_narrow_queue",
+        include_str!("../../sql/0002_narrow_queue.sql"),
+    ),
+];
 
 /// Trigger functions, re-applied whenever their text changes.
 pub const TRIGGERS: &[(&str, &str)] = &[
@@ -19,6 +25,10 @@ pub const TRIGGERS: &[(&str, &str)] = &[
     ),
     ("3_watch", include_str!("../../triggers/3_watch.sql")),
     ("4_leader", include_str!("../../triggers/4_leader.sql")),
+    (
+        "5_deliveries",
+        include_str!("../../triggers/5_deliveries.sql"),
+    ),
 ];
 
 /// Key of the advisory lock that serialises migrations (any constant; "herald:migrate").
@@ -36,7 +46,8 @@ impl MigrateReport {
     }
 }
 
-fn checksum(sql: &str) -> String {
+/// The checksum recorded for an applied file (hex SHA-256 of its text).
+pub fn checksum(sql: &str) -> String {
     digest::digest(&digest::SHA256, sql.as_bytes())
         .as_ref()
         .iter()
@@ -80,6 +91,18 @@ pub async fn run(client: &mut Client) -> Result<MigrateReport, StoreError> {
         .into_iter()
         .map(|r| (r.get(0), (r.get(1), r.get(2))))
         .collect();
+
+    // A database migrated by a newer Herald: this binary's triggers would undo its schema.
+    if let Some((name, _)) = applied.iter().find(|(name, (kind, _))| {
+        kind == "migration" && !MIGRATIONS.iter().any(|(known, _)| known == name)
+    }) {
+        return Err(StoreError::Migration {
+            name: name.clone(),
+            reason: "is applied in the database but unknown to this version of Herald; \
+                     run a Herald at least as new as the one that migrated it"
+                .into(),
+        });
+    }
 
     let mut report = MigrateReport::default();
     for (name, sql) in MIGRATIONS {
