@@ -4,6 +4,23 @@
 --   HR001 unknown event type            HR002 own event without user_id
 --   HR003 payload larger than herald.settings.max_payload_bytes
 -- A payload that is not a JSON object is refused by the check constraint event_data_is_object.
+--
+-- Each delivery is a row in herald.deliveries (no payload copy: it is built from the event when
+-- sent) plus a row in herald.queue, due now. The statement does as little as it can: one query
+-- validates and tells whether platform events are present, one inserts; statements of own events
+-- only (the common case) skip the platform join entirely.
+
+-- A time-ordered id (48 bits of Unix milliseconds, version 7, random bits): new rows land at the
+-- right edge of the primary key instead of on a random page.
+create or replace function herald.new_delivery_id() returns uuid
+language sql volatile parallel safe
+as $$
+    select encode(int8send(((extract(epoch from now()) * 1000)::int8 << 16)
+                           | 28672 | (random() * 4095)::int8)
+                  || int8send((random() * 4611686018427387903)::int8 | (-9223372036854775807 - 1)),
+                  'hex')::uuid
+$$;
+
 -- SECURITY DEFINER: the roles that insert events (see `herald migrate --grant-app`) may not
 -- read webhooks' secrets or write deliveries; the fan-out does that as the schema owner, with a
 -- search_path fixed so that no caller's schema can shadow what it calls.
@@ -13,21 +30,31 @@ security definer
 set search_path = pg_catalog, pg_temp
 as $$
 declare
+    v_check      record;
     v_bad        record;
-    v_max_bytes  int;
-    v_notify     boolean;
     v_inserted   bigint;
 begin
-    select s.max_payload_bytes, s.notify_enabled into v_max_bytes, v_notify from herald.settings s;
-
-    select e.event_type, t.scope, e.user_id, octet_length(e.data::text) as bytes into v_bad
-      from new_events e
+    select s.max_payload_bytes as max_bytes, s.notify_enabled as notify,
+           coalesce(bool_or(t.name is null
+                            or (t.scope = 'own' and e.user_id is null)
+                            or octet_length(e.data::text) > s.max_payload_bytes), false) as bad,
+           coalesce(bool_or(t.scope = 'platform'), false) as platform
+      into v_check
+      from herald.settings s
+      cross join new_events e
       left join herald.event_types t on t.name = e.event_type
-     where t.name is null
-        or (t.scope = 'own' and e.user_id is null)
-        or octet_length(e.data::text) > v_max_bytes
-     limit 1;
-    if found then
+     group by s.max_payload_bytes, s.notify_enabled;
+    if not found then
+        return null;
+    end if;
+    if v_check.bad then
+        select e.event_type, t.scope, e.user_id, octet_length(e.data::text) as bytes into v_bad
+          from new_events e
+          left join herald.event_types t on t.name = e.event_type
+         where t.name is null
+            or (t.scope = 'own' and e.user_id is null)
+            or octet_length(e.data::text) > v_check.max_bytes
+         limit 1;
         if v_bad.scope is null then
             raise exception 'herald: unknown event type "%"', v_bad.event_type
                 using errcode = 'HR001',
@@ -37,43 +64,62 @@ begin
                 using errcode = 'HR002';
         else
             raise exception 'herald: payload of a "%" event is % bytes, over the limit of % bytes',
-                    v_bad.event_type, v_bad.bytes, v_max_bytes
+                    v_bad.event_type, v_bad.bytes, v_check.max_bytes
                 using errcode = 'HR003';
         end if;
     end if;
 
-    insert into herald.webhook_deliveries (webhook_id, event_id, event_type, payload, resource_id)
-    with e as (
-        select n.id, n.event_type, n.user_id, n.resource_id, t.scope,
-               jsonb_build_object(
-                   'type', n.event_type,
-                   'timestamp', to_char(n.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-                   'data', n.data) as payload
-          from new_events n
-          join herald.event_types t on t.name = n.event_type
-    )
-    select w.id, e.id, e.event_type, e.payload, e.resource_id
-      from e
-      join herald.user_webhooks w
-        on w.user_id = e.user_id
-       and w.scope = 'own'
-       and w.enabled and w.disabled_at is null
-       and (w.event_types is null or w.event_types ? e.event_type)
-     where e.scope = 'own'
-    union all
-    select w.id, e.id, e.event_type, e.payload, e.resource_id
-      from e
-      join herald.user_webhooks w
-        on w.scope = 'platform'
-       and w.enabled and w.disabled_at is null
-       and (w.event_types is null or w.event_types ? e.event_type)
-      join herald.user_roles r on r.user_id = w.user_id and r.role = 'PLATFORMMANAGER'
-     where e.scope = 'platform'
-    on conflict (webhook_id, event_type, resource_id) where resource_id is not null do nothing;
+    if not v_check.platform then
+        -- Every event is of an `own` type (validated above).
+        with inserted as (
+            insert into herald.deliveries (id, webhook_id, event_id, event_type, resource_id, created_at)
+            select herald.new_delivery_id(), w.id, e.id, e.event_type, e.resource_id, e.created_at
+              from new_events e
+              join herald.user_webhooks w
+                on w.user_id = e.user_id
+               and w.scope = 'own'
+               and w.enabled and w.disabled_at is null
+               and (w.event_types is null or w.event_types ? e.event_type)
+            on conflict (webhook_id, event_type, resource_id) where resource_id is not null do nothing
+            returning id, webhook_id
+        )
+        insert into herald.queue (delivery_id, webhook_id)
+        select id, webhook_id from inserted;
+    else
+        with e as (
+            select n.id, n.event_type, n.user_id, n.resource_id, n.created_at, t.scope
+              from new_events n
+              join herald.event_types t on t.name = n.event_type
+        ),
+        inserted as (
+            insert into herald.deliveries (id, webhook_id, event_id, event_type, resource_id, created_at)
+            select herald.new_delivery_id(), w.id, e.id, e.event_type, e.resource_id, e.created_at
+              from e
+              join herald.user_webhooks w
+                on w.user_id = e.user_id
+               and w.scope = 'own'
+               and w.enabled and w.disabled_at is null
+               and (w.event_types is null or w.event_types ? e.event_type)
+             where e.scope = 'own'
+            union all
+            select herald.new_delivery_id(), w.id, e.id, e.event_type, e.resource_id, e.created_at
+              from e
+              join herald.user_webhooks w
+                on w.scope = 'platform'
+               and w.enabled and w.disabled_at is null
+               and (w.event_types is null or w.event_types ? e.event_type)
+              join herald.user_roles r on r.user_id = w.user_id and r.role = 'PLATFORMMANAGER'
+             where e.scope = 'platform'
+            on conflict (webhook_id, event_type, resource_id) where resource_id is not null do nothing
+            returning id, webhook_id
+        )
+        insert into herald.queue (delivery_id, webhook_id)
+        select id, webhook_id from inserted;
+    end if;
 
     get diagnostics v_inserted = row_count;
     -- The gated wake: at most one NOTIFY per statement, and only while a worker sleeps.
-    if v_inserted > 0 and v_notify and exists (select 1 from herald.sleepers) then
+    if v_inserted > 0 and v_check.notify and exists (select 1 from herald.sleepers) then
         perform pg_notify('herald_wake', '');
     end if;
     return null;

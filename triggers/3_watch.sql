@@ -21,7 +21,7 @@
 -- they run, like the rest of the trigger, as the role whose write fired it.
 --
 -- Only the owner of the schema herald may watch or unwatch (EXECUTE is revoked from PUBLIC in
--- triggers/5_privileges.sql, and both functions check it).
+-- triggers/9_privileges.sql, and both functions check it).
 
 -- Refuses, with SQLSTATE 42601 and a message saying why, any condition that is not a single
 -- expression made of ordinary tokens. Strings are read as PostgreSQL reads them with

@@ -78,7 +78,7 @@ pub async fn run(env: &BenchEnv, args: &DrainArgs, mode: WakeMode) -> anyhow::Re
         progress.set_position(written * args.webhooks_per_user as u64);
     }
     progress.finish_and_clear();
-    c.batch_execute("vacuum analyze herald.webhook_deliveries, herald.events")
+    c.batch_execute("vacuum analyze herald.deliveries, herald.queue, herald.events")
         .await?;
     let queued: i64 = c
         .query_one(

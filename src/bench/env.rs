@@ -95,7 +95,7 @@ impl BenchEnv {
     pub async fn reset(&self, mode: WakeMode) -> anyhow::Result<()> {
         let c = self.connect().await?;
         c.batch_execute(
-            "truncate herald.delivery_attempts, herald.webhook_deliveries, herald.events,
+            "truncate herald.delivery_attempts, herald.queue, herald.deliveries, herald.events,
                       herald.user_webhooks, herald.user_roles, herald.sleepers;
              delete from herald.event_types where name like 'bench.%';",
         )
@@ -111,7 +111,7 @@ impl BenchEnv {
             &[&(mode == WakeMode::Notify)],
         )
         .await?;
-        c.batch_execute("vacuum analyze herald.webhook_deliveries, herald.events")
+        c.batch_execute("vacuum analyze herald.deliveries, herald.queue, herald.events")
             .await?;
         Ok(())
     }

@@ -11,7 +11,7 @@ use crate::{
     store::{maintenance, Pool, StoreError},
 };
 
-/// Rows deleted per retention statement: small, so no statement holds locks for long.
+/// Rows looked at per retention statement: small, so no statement holds locks for long.
 pub const PRUNE_BATCH: i64 = 1000;
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 const GAUGES_EVERY: Duration = Duration::from_secs(5);
@@ -76,28 +76,33 @@ impl Chores {
         Ok(())
     }
 
-    /// Deletes terminal deliveries (with their attempts) and events older than the retention
-    /// period, a small batch per statement.
+    /// Deletes delivered and exhausted deliveries (with their attempts) and events older than
+    /// the retention period, a small batch per statement: old events in creation order with
+    /// their finished deliveries, then deliveries from before the queue was reshaped.
     pub async fn prune(&self, stop: &CancellationToken) -> Result<Pruned, StoreError> {
         let client = self.pool.get().await?;
         let mut pruned = Pruned::default();
+        let mut after = None;
         for _ in 0..MAX_BATCHES_PER_RUN {
             if stop.is_cancelled() {
                 break;
             }
-            let n = maintenance::prune_deliveries(&client, self.retention, PRUNE_BATCH).await?;
-            pruned.deliveries += n;
+            let p = maintenance::prune_events(&client, self.retention, PRUNE_BATCH, after).await?;
+            pruned.deliveries += p.deliveries;
+            pruned.events += p.events;
             pruned.batches += 1;
-            if (n as i64) < PRUNE_BATCH {
-                break;
+            match p.next {
+                Some(next) => after = Some(next),
+                None => break,
             }
         }
         for _ in 0..MAX_BATCHES_PER_RUN {
             if stop.is_cancelled() {
                 break;
             }
-            let n = maintenance::prune_events(&client, self.retention, PRUNE_BATCH).await?;
-            pruned.events += n;
+            let n =
+                maintenance::prune_legacy_deliveries(&client, self.retention, PRUNE_BATCH).await?;
+            pruned.deliveries += n;
             pruned.batches += 1;
             if (n as i64) < PRUNE_BATCH {
                 break;

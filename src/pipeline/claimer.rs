@@ -59,15 +59,8 @@ impl Claimer {
             return Ok(0);
         }
         let client = self.pool.get().await?;
-        let busy = self.capacity.busy();
-        let batch = deliveries::claim_batch(
-            &client,
-            limit,
-            self.lease,
-            self.capacity.per_webhook_max(),
-            &busy,
-        )
-        .await?;
+        let limits = self.capacity.claim_limits();
+        let batch = deliveries::claim_batch(&client, limit, self.lease, &limits).await?;
         drop(client);
         let n = batch.len();
         for delivery in batch {

@@ -53,6 +53,7 @@ impl Dispatcher {
                         _ = abandon.cancelled() => return,
                     };
                     if let Some(o) = &outcome {
+                        claimed.slot.observe(o.duration, o.success());
                         metrics.attempt_duration.observe(o.duration.as_secs_f64());
                         tracing::debug!(
                             status = o.status_code,

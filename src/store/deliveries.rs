@@ -44,18 +44,62 @@ pub struct Busy {
     pub in_flight: i64,
 }
 
-/// Claims up to `limit` due deliveries, oldest due first, leaving each webhook at most
-/// `per_webhook` in flight (counting `busy`).
+/// How many more deliveries of a webhook a claim may take: `shared` while other webhooks have
+/// due deliveries among the claim's candidates, `alone` when they do not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Allowance {
+    pub webhook_id: Uuid,
+    pub shared: i64,
+    pub alone: i64,
+}
+
+/// The per-webhook limits of one claim.
+#[derive(Debug, Clone, Default)]
+pub struct ClaimLimits {
+    /// What a webhook not listed in `webhooks` may take (both shared and alone).
+    pub default: i64,
+    pub webhooks: Vec<Allowance>,
+}
+
+impl ClaimLimits {
+    /// The same fixed limit for every webhook, minus what is already in flight.
+    pub fn fixed(per_webhook: i64, busy: &[Busy]) -> Self {
+        ClaimLimits {
+            default: per_webhook,
+            webhooks: busy
+                .iter()
+                .map(|b| {
+                    let left = (per_webhook - b.in_flight).max(0);
+                    Allowance {
+                        webhook_id: b.webhook_id,
+                        shared: left,
+                        alone: left,
+                    }
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Claims up to `limit` due deliveries, oldest due first, within `limits`, and moves each one's
+/// due time forward by `lease`.
 pub async fn claim_batch(
     client: &super::Client,
     limit: usize,
     lease: Duration,
-    per_webhook: usize,
-    busy: &[Busy],
+    limits: &ClaimLimits,
 ) -> Result<Vec<ClaimedDelivery>, StoreError> {
     let stmt = client.prepare_cached(CLAIM).await?;
-    let busy_ids: Vec<Uuid> = busy.iter().map(|b| b.webhook_id).collect();
-    let busy_n: Vec<i64> = busy.iter().map(|b| b.in_flight).collect();
+    let full: Vec<Uuid> = limits
+        .webhooks
+        .iter()
+        .filter(|a| a.alone <= 0)
+        .map(|a| a.webhook_id)
+        .collect();
+    let open: Vec<&Allowance> = limits.webhooks.iter().filter(|a| a.alone > 0).collect();
+    let ids: Vec<Uuid> = open.iter().map(|a| a.webhook_id).collect();
+    let shared: Vec<i64> = open.iter().map(|a| a.shared.max(0)).collect();
+    let alone: Vec<i64> = open.iter().map(|a| a.alone).collect();
     let limit = limit as i64;
     // Scan a few times the batch so that rows past a busy webhook's share are reachable.
     let scan = (limit * 4).max(64);
@@ -65,29 +109,61 @@ pub async fn claim_batch(
             &[
                 &limit,
                 &lease.as_secs_f64(),
-                &(per_webhook as i64),
-                &busy_ids,
-                &busy_n,
                 &scan,
+                &full,
+                &ids,
+                &shared,
+                &alone,
+                &limits.default,
             ],
         )
         .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| ClaimedDelivery {
-            id: r.get("id"),
-            webhook_id: r.get("webhook_id"),
-            event_id: r.get("event_id"),
-            body: Bytes::from(r.get::<_, String>("body")),
-            attempt_count: r.get("attempt_count"),
-            lease: r.get("lease"),
-            created_at: r.get("created_at"),
-            url: r.get("url"),
-            secret: r.get("secret"),
-            previous_secret: r.get("previous_secret"),
-            active: r.get("active"),
-        })
-        .collect())
+    rows.iter().map(claimed_from_row).collect()
+}
+
+fn claimed_from_row(r: &tokio_postgres::Row) -> Result<ClaimedDelivery, StoreError> {
+    let stored: Option<String> = r.try_get("stored_body")?;
+    let body = match stored {
+        Some(text) => Bytes::from(text),
+        None => match (
+            r.try_get::<_, Option<String>>("event_type")?,
+            r.try_get::<_, Option<DateTime<Utc>>>("event_created_at")?,
+            r.try_get::<_, Option<String>>("data")?,
+        ) {
+            (Some(event_type), Some(at), Some(data)) => event_body(&event_type, at, &data),
+            // The delivery or its event is gone; `active` is false and nothing is sent.
+            _ => Bytes::new(),
+        },
+    };
+    Ok(ClaimedDelivery {
+        id: r.try_get("id")?,
+        webhook_id: r.try_get("webhook_id")?,
+        event_id: r
+            .try_get::<_, Option<Uuid>>("event_id")?
+            .unwrap_or_default(),
+        body,
+        attempt_count: r.try_get::<_, Option<i32>>("attempt_count")?.unwrap_or(0),
+        lease: r.try_get("lease")?,
+        created_at: r
+            .try_get::<_, Option<DateTime<Utc>>>("created_at")?
+            .unwrap_or_else(Utc::now),
+        url: r.try_get("url")?,
+        secret: r.try_get("secret")?,
+        previous_secret: r.try_get("previous_secret")?,
+        active: r.try_get("active")?,
+    })
+}
+
+/// The payload of an event exactly as `herald.event_payload(...)::text` renders it (PostgreSQL's
+/// jsonb text form: keys ordered by length, then bytes; `": "` and `", "` separators), built
+/// here so that the claim does not have to build and print a jsonb per row. `data` is the
+/// event's `data::text`.
+pub fn event_body(event_type: &str, created_at: DateTime<Utc>, data: &str) -> Bytes {
+    let event_type = serde_json::to_string(event_type).unwrap_or_else(|_| "\"\"".into());
+    let timestamp = created_at.format("%Y-%m-%dT%H:%M:%S%.6fZ");
+    Bytes::from(format!(
+        "{{\"data\": {data}, \"type\": {event_type}, \"timestamp\": \"{timestamp}\"}}"
+    ))
 }
 
 /// The new state of one claimed delivery.

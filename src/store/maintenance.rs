@@ -2,40 +2,81 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
 use super::{Client, StoreError};
 
-const PRUNE_DELIVERIES: &str = include_str!("queries/maintenance_prune_deliveries.sql");
 const PRUNE_EVENTS: &str = include_str!("queries/maintenance_prune_events.sql");
+const PRUNE_LEGACY_DELIVERIES: &str =
+    include_str!("queries/maintenance_prune_legacy_deliveries.sql");
 const QUEUE_GAUGES: &str = include_str!("queries/maintenance_queue_gauges.sql");
 
 pub const QUERIES: &[(&str, &str)] = &[
-    ("maintenance_prune_deliveries", PRUNE_DELIVERIES),
     ("maintenance_prune_events", PRUNE_EVENTS),
+    (
+        "maintenance_prune_legacy_deliveries",
+        PRUNE_LEGACY_DELIVERIES,
+    ),
     ("maintenance_queue_gauges", QUEUE_GAUGES),
 ];
 
-/// Deletes at most `batch` terminal deliveries older than `retention`; returns how many.
-pub async fn prune_deliveries(
-    client: &Client,
-    retention: Duration,
-    batch: i64,
-) -> Result<u64, StoreError> {
-    let stmt = client.prepare_cached(PRUNE_DELIVERIES).await?;
-    Ok(client
-        .execute(&stmt, &[&retention.as_secs_f64(), &batch])
-        .await?)
+/// Where a retention pass over the events has got to: `(created_at, id)` of the last event
+/// looked at.
+pub type EventCursor = (DateTime<Utc>, Uuid);
+
+/// What one retention batch over old events did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PrunedEvents {
+    pub deliveries: u64,
+    pub events: u64,
+    /// Where the next batch starts; `None` when no old event is left after this batch.
+    pub next: Option<EventCursor>,
 }
 
-/// Deletes at most `batch` events older than `retention`; returns how many.
+/// Looks at up to `batch` events older than `retention` after `after`, deleting their
+/// delivered and exhausted deliveries (with attempts) last changed before the cutoff, and the
+/// events that no delivery needs any more.
 pub async fn prune_events(
     client: &Client,
     retention: Duration,
     batch: i64,
-) -> Result<u64, StoreError> {
+    after: Option<EventCursor>,
+) -> Result<PrunedEvents, StoreError> {
     let stmt = client.prepare_cached(PRUNE_EVENTS).await?;
-    Ok(client
-        .execute(&stmt, &[&retention.as_secs_f64(), &batch])
-        .await?)
+    let (after_at, after_id) = after.unzip();
+    let row = client
+        .query_one(
+            &stmt,
+            &[&retention.as_secs_f64(), &batch, &after_at, &after_id],
+        )
+        .await?;
+    let scanned: i64 = row.try_get("scanned")?;
+    let next_at: Option<DateTime<Utc>> = row.try_get("next_created_at")?;
+    let next_id: Option<Uuid> = row.try_get("next_id")?;
+    Ok(PrunedEvents {
+        deliveries: row.try_get::<_, i64>("deliveries")? as u64,
+        events: row.try_get::<_, i64>("events")? as u64,
+        next: if scanned < batch {
+            None
+        } else {
+            next_at.zip(next_id)
+        },
+    })
+}
+
+/// Deletes at most `batch` delivered or exhausted deliveries written before the queue was
+/// reshaped (they carry their own payload) and older than `retention`; returns how many.
+pub async fn prune_legacy_deliveries(
+    client: &Client,
+    retention: Duration,
+    batch: i64,
+) -> Result<u64, StoreError> {
+    let stmt = client.prepare_cached(PRUNE_LEGACY_DELIVERIES).await?;
+    let row = client
+        .query_one(&stmt, &[&retention.as_secs_f64(), &batch])
+        .await?;
+    Ok(row.try_get::<_, i64>(0)? as u64)
 }
 
 #[derive(Debug, Clone, Copy, Default)]

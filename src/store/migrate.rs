@@ -9,6 +9,10 @@ use super::StoreError;
 /// Schema history, applied once each, in order. Never edit an applied file.
 pub const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../../sql/0001_init.sql")),
+    (
+        "0002_narrow_queue",
+        include_str!("../../sql/0002_narrow_queue.sql"),
+    ),
     ("0003_security", include_str!("../../sql/0003_security.sql")),
 ];
 
@@ -22,13 +26,17 @@ pub const TRIGGERS: &[(&str, &str)] = &[
     ),
     ("3_watch", include_str!("../../triggers/3_watch.sql")),
     ("4_leader", include_str!("../../triggers/4_leader.sql")),
-    (PRIVILEGES, include_str!("../../triggers/5_privileges.sql")),
+    (
+        "5_deliveries",
+        include_str!("../../triggers/5_deliveries.sql"),
+    ),
+    (PRIVILEGES, include_str!("../../triggers/9_privileges.sql")),
 ];
 
 /// The trigger file that revokes PUBLIC's EXECUTE on every function and defines the grant
 /// functions. Re-applied whenever any other trigger file is, so that a function re-created
 /// there never keeps the default EXECUTE for PUBLIC.
-const PRIVILEGES: &str = "5_privileges";
+const PRIVILEGES: &str = "9_privileges";
 
 /// Key of the advisory lock that serialises migrations (any constant; "herald:migrate").
 const MIGRATE_LOCK: i64 = 0x6865_7261_6c64_6d67;
@@ -45,7 +53,8 @@ impl MigrateReport {
     }
 }
 
-fn checksum(sql: &str) -> String {
+/// The checksum recorded for an applied file (hex SHA-256 of its text).
+pub fn checksum(sql: &str) -> String {
     digest::digest(&digest::SHA256, sql.as_bytes())
         .as_ref()
         .iter()
@@ -89,6 +98,18 @@ pub async fn run(client: &mut Client) -> Result<MigrateReport, StoreError> {
         .into_iter()
         .map(|r| (r.get(0), (r.get(1), r.get(2))))
         .collect();
+
+    // A database migrated by a newer Herald: this binary's triggers would undo its schema.
+    if let Some((name, _)) = applied.iter().find(|(name, (kind, _))| {
+        kind == "migration" && !MIGRATIONS.iter().any(|(known, _)| known == name)
+    }) {
+        return Err(StoreError::Migration {
+            name: name.clone(),
+            reason: "is applied in the database but unknown to this version of Herald; \
+                     run a Herald at least as new as the one that migrated it"
+                .into(),
+        });
+    }
 
     let mut report = MigrateReport::default();
     for (name, sql) in MIGRATIONS {

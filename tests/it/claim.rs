@@ -3,7 +3,7 @@
 use std::{collections::HashSet, time::Duration};
 
 use chrono::Utc;
-use herald::store::deliveries::{self, ResultRow};
+use herald::store::deliveries::{self, ClaimLimits, ResultRow};
 use uuid::Uuid;
 
 use crate::harness::{count, TestDb};
@@ -50,9 +50,10 @@ async fn claim_concurrent_claimers_never_share_a_row() {
             let mut got = Vec::new();
             loop {
                 let c = pool.get().await.unwrap();
-                let batch = deliveries::claim_batch(&c, 50, LEASE, 100_000, &[])
-                    .await
-                    .unwrap();
+                let batch =
+                    deliveries::claim_batch(&c, 50, LEASE, &ClaimLimits::fixed(100_000, &[]))
+                        .await
+                        .unwrap();
                 if batch.is_empty() {
                     return got;
                 }
@@ -77,17 +78,20 @@ async fn claim_skips_future_delivered_and_exhausted_rows() {
     seed(&db, 4).await;
     let c = db.client().await;
     c.batch_execute(
-        "with r as (select id, row_number() over (order by id) n from herald.webhook_deliveries)
-         update herald.webhook_deliveries d set
-            status = case r.n when 1 then 'delivered' when 2 then 'exhausted' else d.status end,
-            next_attempt_at = case r.n when 3 then now() + interval '1 hour' else d.next_attempt_at end
-           from r where r.id = d.id",
+        "create temp table r as
+             select id, row_number() over (order by id) n from herald.deliveries;
+         update herald.deliveries d set
+            status = case r.n when 1 then 'delivered' when 2 then 'exhausted' else d.status end
+           from r where r.id = d.id;
+         delete from herald.queue q using r where r.id = q.delivery_id and r.n in (1, 2);
+         update herald.queue q set due_at = now() + interval '1 hour'
+           from r where r.id = q.delivery_id and r.n = 3;",
     )
     .await
     .unwrap();
     let pool = db.pool();
     let pc = pool.get().await.unwrap();
-    let batch = deliveries::claim_batch(&pc, 10, LEASE, 16, &[])
+    let batch = deliveries::claim_batch(&pc, 10, LEASE, &ClaimLimits::fixed(16, &[]))
         .await
         .unwrap();
     assert_eq!(batch.len(), 1, "only the pending, due row is claimable");
@@ -100,7 +104,7 @@ async fn claim_moves_the_lease_forward_and_a_second_claim_finds_nothing() {
     let pool = db.pool();
     let pc = pool.get().await.unwrap();
     let before = Utc::now();
-    let batch = deliveries::claim_batch(&pc, 10, LEASE, 16, &[])
+    let batch = deliveries::claim_batch(&pc, 10, LEASE, &ClaimLimits::fixed(16, &[]))
         .await
         .unwrap();
     assert_eq!(batch.len(), 3);
@@ -116,7 +120,7 @@ async fn claim_moves_the_lease_forward_and_a_second_claim_finds_nothing() {
         let body: serde_json::Value = serde_json::from_slice(&d.body).unwrap();
         assert_eq!(body["type"], "order.created");
     }
-    let again = deliveries::claim_batch(&pc, 10, LEASE, 16, &[])
+    let again = deliveries::claim_batch(&pc, 10, LEASE, &ClaimLimits::fixed(16, &[]))
         .await
         .unwrap();
     assert!(again.is_empty(), "leased rows must not be claimed again");
@@ -128,7 +132,7 @@ async fn claim_respects_the_per_webhook_limit() {
     let (_, webhook) = seed(&db, 40).await;
     let pool = db.pool();
     let pc = pool.get().await.unwrap();
-    let batch = deliveries::claim_batch(&pc, 100, LEASE, 16, &[])
+    let batch = deliveries::claim_batch(&pc, 100, LEASE, &ClaimLimits::fixed(16, &[]))
         .await
         .unwrap();
     assert_eq!(batch.len(), 16);
@@ -136,7 +140,7 @@ async fn claim_respects_the_per_webhook_limit() {
         webhook_id: webhook,
         in_flight: 10,
     }];
-    let batch = deliveries::claim_batch(&pc, 100, LEASE, 16, &busy)
+    let batch = deliveries::claim_batch(&pc, 100, LEASE, &ClaimLimits::fixed(16, &busy))
         .await
         .unwrap();
     assert_eq!(batch.len(), 6, "16 allowed, 10 already in flight");
@@ -147,14 +151,12 @@ async fn claim_orders_oldest_due_first() {
     let db = TestDb::new().await;
     seed(&db, 20).await;
     let c = db.client().await;
-    c.batch_execute(
-        "update herald.webhook_deliveries set next_attempt_at = now() - (random() * interval '1 hour')",
-    )
-    .await
-    .unwrap();
+    c.batch_execute("update herald.queue set due_at = now() - (random() * interval '1 hour')")
+        .await
+        .unwrap();
     let pool = db.pool();
     let pc = pool.get().await.unwrap();
-    let batch = deliveries::claim_batch(&pc, 5, LEASE, 100, &[])
+    let batch = deliveries::claim_batch(&pc, 5, LEASE, &ClaimLimits::fixed(100, &[]))
         .await
         .unwrap();
     let claimed: Vec<Uuid> = batch.iter().map(|d| d.id).collect();
@@ -187,18 +189,18 @@ async fn record_results_ignores_a_stale_fenced_write() {
     let c = db.client().await;
     let pool = db.pool();
     let pc = pool.get().await.unwrap();
-    let first = deliveries::claim_batch(&pc, 1, LEASE, 16, &[])
+    let first = deliveries::claim_batch(&pc, 1, LEASE, &ClaimLimits::fixed(16, &[]))
         .await
         .unwrap();
     assert_eq!(first.len(), 1);
     // The lease runs out; another worker claims the row again.
     c.execute(
-        "update herald.webhook_deliveries set next_attempt_at = now() - interval '1 second'",
+        "update herald.queue set due_at = now() - interval '1 second'",
         &[],
     )
     .await
     .unwrap();
-    let second = deliveries::claim_batch(&pc, 1, LEASE, 16, &[])
+    let second = deliveries::claim_batch(&pc, 1, LEASE, &ClaimLimits::fixed(16, &[]))
         .await
         .unwrap();
     assert_eq!(second.len(), 1);
@@ -243,7 +245,7 @@ async fn record_results_retried_after_a_lost_acknowledgement_changes_nothing_mor
     let c = db.client().await;
     let pool = db.pool();
     let pc = pool.get().await.unwrap();
-    let d = deliveries::claim_batch(&pc, 1, LEASE, 16, &[])
+    let d = deliveries::claim_batch(&pc, 1, LEASE, &ClaimLimits::fixed(16, &[]))
         .await
         .unwrap()
         .remove(0);

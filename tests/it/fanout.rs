@@ -224,6 +224,106 @@ async fn fanout_same_resource_twice_gives_one_delivery() {
 }
 
 #[tokio::test]
+async fn fanout_statement_mixing_own_and_platform_events_gives_each_its_scope() {
+    let db = TestDb::new().await;
+    let c = db.client().await;
+    event_type(&c, "order.created", "own").await;
+    event_type(&c, "tenant.created", "platform").await;
+    let (manager, user) = (Uuid::new_v4(), Uuid::new_v4());
+    grant_manager(&c, manager).await;
+    let platform = webhook(&c, manager, "platform", None).await;
+    let managers_own = webhook(&c, manager, "own", None).await;
+    let users_own = webhook(&c, user, "own", None).await;
+
+    // Both events name the user; only the own one goes to the user's webhook.
+    c.execute(
+        "insert into herald.events (event_type, user_id, data)
+         values ('order.created', $1, '{}'), ('tenant.created', $1, '{}')",
+        &[&user],
+    )
+    .await
+    .expect("mixed insert");
+    assert_eq!(deliveries_of(&c, users_own).await, 1);
+    assert_eq!(deliveries_of(&c, platform).await, 1);
+    assert_eq!(deliveries_of(&c, managers_own).await, 0);
+    let crossed: i64 = c
+        .query_one(
+            "select count(*) from herald.webhook_deliveries d join herald.events e on e.id = d.event_id
+              where (d.webhook_id = $1) <> (e.event_type = 'tenant.created')",
+            &[&platform],
+        )
+        .await
+        .expect("count crossed deliveries")
+        .get(0);
+    assert_eq!(crossed, 0, "each webhook got the event of its scope");
+    // Each delivery is due at once.
+    assert_eq!(
+        count(
+            &c,
+            "select count(*) from herald.webhook_deliveries
+              where status = 'pending' and next_attempt_at <= now()"
+        )
+        .await,
+        2
+    );
+}
+
+#[tokio::test]
+async fn fanout_idempotency_key_holds_after_the_delivery_is_done() {
+    let db = TestDb::new().await;
+    let c = db.client().await;
+    event_type(&c, "order.created", "own").await;
+    let user = Uuid::new_v4();
+    let hook = webhook(&c, user, "own", None).await;
+    let order = Uuid::new_v4();
+    emit(&c, "order.created", Some(user), Some(order)).await;
+    // Delivered (as the worker records it: the queue row goes, the record stays).
+    c.batch_execute(
+        "update herald.deliveries set status = 'delivered', attempt_count = 1, delivered_at = now();
+         delete from herald.queue;",
+    )
+    .await
+    .expect("mark delivered");
+    emit(&c, "order.created", Some(user), Some(order)).await;
+    assert_eq!(deliveries_of(&c, hook).await, 1);
+    assert_eq!(count(&c, "select count(*) from herald.queue").await, 0);
+}
+
+#[tokio::test]
+async fn deleting_a_webhook_deletes_its_deliveries_and_their_attempts() {
+    let db = TestDb::new().await;
+    let c = db.client().await;
+    event_type(&c, "order.created", "own").await;
+    let user = Uuid::new_v4();
+    let doomed = webhook(&c, user, "own", None).await;
+    let kept = webhook(&c, user, "own", None).await;
+    for _ in 0..3 {
+        emit(&c, "order.created", Some(user), None).await;
+    }
+    c.batch_execute(
+        "insert into herald.delivery_attempts (delivery_id, webhook_id, attempt, started_at, duration_ms)
+         select id, webhook_id, 1, now(), 1 from herald.deliveries;",
+    )
+    .await
+    .expect("attempts");
+    c.execute("delete from herald.user_webhooks where id = $1", &[&doomed])
+        .await
+        .expect("delete webhook");
+    assert_eq!(deliveries_of(&c, doomed).await, 0);
+    assert_eq!(deliveries_of(&c, kept).await, 3);
+    assert_eq!(count(&c, "select count(*) from herald.queue").await, 3);
+    assert_eq!(
+        count(&c, "select count(*) from herald.delivery_attempts").await,
+        3
+    );
+    assert_eq!(
+        count(&c, "select count(*) from herald.deliveries").await,
+        3,
+        "nothing left behind in the physical tables"
+    );
+}
+
+#[tokio::test]
 async fn fanout_bulk_insert_fans_out_as_one_statement() {
     let db = TestDb::new().await;
     let mut c = db.client().await;

@@ -79,26 +79,56 @@ async fn retention_deletes_only_old_terminal_rows_in_batches() {
     let db = TestDb::new().await;
     let (_, _webhook) = crate::claim::seed(&db, 0).await;
     let c = db.client().await;
-    // 2,500 old delivered, 10 old exhausted, 10 old pending, 10 old failed, 10 recent delivered.
+    // Rows from before the queue was reshaped (each with its own payload, their events long
+    // gone): 2,500 old delivered, 10 old exhausted, 10 old pending, 10 old failed, 10 recent
+    // delivered.
     c.batch_execute(
-        "insert into herald.webhook_deliveries (webhook_id, event_id, event_type, payload, status, updated_at)
-         select w.id, gen_random_uuid(), 'order.created', '{}',
-                case when g <= 2500 then 'delivered' when g <= 2510 then 'exhausted'
-                     when g <= 2520 then 'pending' when g <= 2530 then 'failed' else 'delivered' end,
-                case when g <= 2530 then now() - interval '8 days' else now() end
-           from herald.user_webhooks w, generate_series(1, 2540) g;
+        "with d as (
+             insert into herald.deliveries
+                    (id, webhook_id, event_id, event_type, payload, status, created_at, updated_at)
+             select gen_random_uuid(), w.id, gen_random_uuid(), 'order.created', '{}',
+                    case when g <= 2500 then 'delivered' when g <= 2510 then 'exhausted'
+                         when g <= 2520 then 'pending' when g <= 2530 then 'failed' else 'delivered' end,
+                    case when g <= 2530 then now() - interval '9 days' else now() end,
+                    case when g <= 2530 then now() - interval '8 days' else now() end
+               from herald.user_webhooks w, generate_series(1, 2540) g
+             returning id, webhook_id, status)
+         insert into herald.queue (delivery_id, webhook_id)
+         select id, webhook_id from d where status in ('pending', 'failed');
          insert into herald.delivery_attempts (delivery_id, webhook_id, attempt, started_at, duration_ms)
-         select id, webhook_id, 1, updated_at, 1 from herald.webhook_deliveries;
+         select id, webhook_id, 1, updated_at, 1 from herald.deliveries;",
+    )
+    .await
+    .unwrap();
+    // Events of today's layout: 8 fanned out to the webhook (5 of them old), and 4 old ones of
+    // a user without webhooks. The deliveries of the 3 oldest were delivered long ago.
+    c.batch_execute(
+        "insert into herald.events (event_type, user_id, data, created_at)
+         select 'order.created', w.user_id, '{}',
+                case when g <= 5 then now() - interval '8 days' - g * interval '1 minute' else now() end
+           from herald.user_webhooks w, generate_series(1, 8) g;
          insert into herald.events (event_type, user_id, data, created_at)
-         select 'order.created', w.user_id, '{}', case when g <= 5 then now() - interval '8 days' else now() end
-           from herald.user_webhooks w, generate_series(1, 8) g;",
+         select 'order.created', gen_random_uuid(), '{}', now() - interval '8 days'
+           from generate_series(1, 4) g;
+         create temp table done as
+             select d.id from herald.deliveries d join herald.events e on e.id = d.event_id
+              order by e.created_at limit 3;
+         update herald.deliveries d set status = 'delivered', updated_at = now() - interval '8 days'
+           from done where done.id = d.id;
+         delete from herald.queue q using done where done.id = q.delivery_id;
+         insert into herald.delivery_attempts (delivery_id, webhook_id, attempt, started_at, duration_ms)
+         select d.id, d.webhook_id, 1, d.updated_at, 1 from herald.deliveries d join done using (id);",
     )
     .await
     .unwrap();
     let chores = Chores::new(db.pool(), Duration::from_secs(7 * 86400), Metrics::new());
     let pruned = chores.prune(&CancellationToken::new()).await.unwrap();
-    assert_eq!(pruned.deliveries, 2510);
-    assert_eq!(pruned.events, 5);
+    assert_eq!(pruned.deliveries, 2510 + 3);
+    assert_eq!(
+        pruned.events,
+        3 + 4,
+        "old events go once no delivery needs them"
+    );
     assert!(
         pruned.batches as i64 > 2510 / PRUNE_BATCH,
         "deleted in batches of {PRUNE_BATCH}: {pruned:?}"
@@ -117,13 +147,23 @@ async fn retention_deletes_only_old_terminal_rows_in_batches() {
     };
     assert_eq!(left("delivered").await, 10);
     assert_eq!(left("exhausted").await, 0);
-    // 10 old pending, plus 8 fanned out from the events inserted above.
-    assert_eq!(left("pending").await, 18);
+    // 10 old pending, plus 5 fanned out from the events inserted above.
+    assert_eq!(left("pending").await, 15);
     assert_eq!(left("failed").await, 10);
     assert_eq!(
         count(&c, "select count(*) from herald.delivery_attempts").await,
         30,
         "attempts go with their deliveries"
     );
-    assert_eq!(count(&c, "select count(*) from herald.events").await, 3);
+    // The 3 recent events, and the 2 old ones whose deliveries are still pending.
+    assert_eq!(count(&c, "select count(*) from herald.events").await, 5);
+    assert_eq!(
+        count(
+            &c,
+            "select count(*) from herald.webhook_deliveries where payload is null"
+        )
+        .await,
+        0,
+        "every remaining delivery still has its payload"
+    );
 }

@@ -17,3 +17,4 @@ mod receiver;
 mod replicas;
 mod security;
 mod sender;
+mod upgrade;

@@ -127,7 +127,7 @@ async fn migrate_reapplies_a_trigger_file_when_its_text_changed() {
     // keep PUBLIC's default EXECUTE).
     assert_eq!(
         report.triggers_applied,
-        vec!["1_fan_out".to_owned(), "5_privileges".to_owned()]
+        vec!["1_fan_out".to_owned(), "9_privileges".to_owned()]
     );
     assert_eq!(
         count(
@@ -139,4 +139,36 @@ async fn migrate_reapplies_a_trigger_file_when_its_text_changed() {
         1
     );
     assert!(migrate::run(&mut c).await.expect("rerun").changed_nothing());
+}
+
+#[tokio::test]
+async fn migrate_refuses_a_database_migrated_by_a_newer_herald() {
+    let db = TestDb::new().await;
+    let mut c = db.client().await;
+    c.execute(
+        "insert into herald.schema_migrations (name, kind, checksum) values ('9999_future', 'migration', 'x')",
+        &[],
+    )
+    .await
+    .unwrap();
+    let triggers_before = count(
+        &c,
+        "select count(*) from herald.schema_migrations where kind = 'trigger'",
+    )
+    .await;
+    match migrate::run(&mut c).await {
+        Err(StoreError::Migration { name, reason }) => {
+            assert_eq!(name, "9999_future");
+            assert!(reason.contains("unknown to this version"), "{reason}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(
+        count(
+            &c,
+            "select count(*) from herald.schema_migrations where kind = 'trigger'"
+        )
+        .await,
+        triggers_before
+    );
 }

@@ -114,8 +114,9 @@ async fn replica_sigterm_drains_within_grace_and_others_redeliver_the_rest() {
     );
     // A surviving replica delivers the rest, the interrupted ones once their lease ends.
     c.execute(
-        "update herald.webhook_deliveries set next_attempt_at = now()
-          where status = 'pending' and next_attempt_at > now()",
+        "update herald.queue q set due_at = now()
+           from herald.deliveries d
+          where d.id = q.delivery_id and d.status = 'pending' and q.due_at > now()",
         &[],
     )
     .await

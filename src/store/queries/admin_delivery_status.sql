@@ -1,1 +1,1 @@
-select status from herald.webhook_deliveries where id = $1
+select status from herald.deliveries where id = $1

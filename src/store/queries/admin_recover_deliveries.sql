@@ -1,12 +1,17 @@
 -- Re-queues a webhook's failed and exhausted deliveries created since $3; attempt_count is
 -- kept (an exhausted delivery gets one more attempt). Answers how many.
 with requeued as (
-    update herald.webhook_deliveries d
-       set status = 'failed', next_attempt_at = now(), updated_at = now()
+    update herald.deliveries d
+       set status = 'failed', updated_at = now()
      where d.webhook_id = $2
        and d.status in ('failed', 'exhausted')
        and d.created_at >= $3
        and exists (select 1 from herald.user_webhooks w where w.id = d.webhook_id and w.user_id = $1)
-    returning 1
+    returning d.id, d.webhook_id
+),
+queued as (
+    insert into herald.queue (delivery_id, webhook_id, due_at)
+    select id, webhook_id, now() from requeued
+    on conflict (delivery_id) do update set due_at = excluded.due_at
 )
 select count(*) from requeued

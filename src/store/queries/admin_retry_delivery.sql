@@ -1,8 +1,18 @@
 -- Due now. attempt_count is kept, so an exhausted delivery gets exactly one more attempt
 -- (the next-state function exhausts it again if that attempt fails).
-update herald.webhook_deliveries
-   set status          = case when status = 'exhausted' then 'failed' else status end,
-       next_attempt_at = now(),
-       updated_at      = now()
- where id = $1 and status in ('pending', 'failed', 'exhausted')
-returning id, webhook_id, status, attempt_count, next_attempt_at
+with retried as (
+    update herald.deliveries
+       set status     = case when status = 'exhausted' then 'failed' else status end,
+           updated_at = now()
+     where id = $1 and status in ('pending', 'failed', 'exhausted')
+    returning id, webhook_id, status, attempt_count
+),
+queued as (
+    insert into herald.queue (delivery_id, webhook_id, due_at)
+    select id, webhook_id, now() from retried
+    on conflict (delivery_id) do update set due_at = excluded.due_at
+    returning delivery_id, due_at
+)
+select r.id, r.webhook_id, r.status, r.attempt_count, q.due_at as next_attempt_at
+  from retried r
+  join queued q on q.delivery_id = r.id

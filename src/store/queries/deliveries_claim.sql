@@ -1,46 +1,54 @@
--- Claims up to $1 due deliveries, oldest due first, at most $3 in flight per webhook (counting
--- the $4/$5 webhooks already busy in this worker), and moves each row's next_attempt_at forward
--- by the lease ($2 seconds). The new next_attempt_at is the claim's fencing token.
-with busy as (
-    select b.webhook_id, b.n
-      from unnest($4::uuid[], $5::int8[]) as b (webhook_id, n)
+-- Claims up to $1 due deliveries, oldest due first, and moves each one's due_at forward by the
+-- lease ($2 seconds): the new due_at is the claim's fencing token.
+--
+-- Per-webhook limits: webhooks in $4 take nothing; webhooks in $5 may take up to $6 more rows
+-- while others wait and up to $7 when they do not; every other webhook up to $8. Rows within the
+-- first allowance come first, so a limit only bites when someone else has rows waiting in the
+-- $3 oldest due candidates. The first step reads without locking; the second locks what it
+-- picked, skipping rows that another worker holds.
+with candidates as (
+    select q.delivery_id, q.webhook_id, q.due_at,
+           row_number() over (partition by q.webhook_id order by q.due_at, q.delivery_id) as n
+      from (select delivery_id, webhook_id, due_at
+              from herald.queue
+             where due_at <= now()
+               and webhook_id <> all ($4::uuid[])
+             order by due_at
+             limit $3::int8) q
 ),
-candidates as (
-    select d.id, d.next_attempt_at,
-           row_number() over (partition by d.webhook_id order by d.next_attempt_at, d.id)
-               + coalesce(b.n, 0) as slot
-      from (select id, webhook_id, next_attempt_at
-              from herald.webhook_deliveries
-             where status in ('pending', 'failed')
-               and next_attempt_at <= now()
-               and webhook_id <> all (array(select webhook_id from busy where n >= $3::int8))
-             order by next_attempt_at
-             limit $6::int8) d
-      left join busy b on b.webhook_id = d.webhook_id
+allowed as (
+    select c.delivery_id
+      from candidates c
+      left join unnest($5::uuid[], $6::int8[], $7::int8[]) as a (webhook_id, shared, alone)
+        on a.webhook_id = c.webhook_id
+     where c.n <= coalesce(a.alone, $8::int8)
+     order by c.n > coalesce(a.shared, $8::int8), c.due_at
+     limit $1::int8
 ),
 locked as (
-    select d.id, d.next_attempt_at as due_at
-      from herald.webhook_deliveries d
-     where d.id in (select c.id from candidates c where c.slot <= $3::int8
-                     order by c.next_attempt_at limit $1::int8)
-       and d.status in ('pending', 'failed')
-       and d.next_attempt_at <= now()
+    select q.delivery_id, q.due_at
+      from herald.queue q
+     where q.delivery_id in (select delivery_id from allowed)
+       and q.due_at <= now()
        for update skip locked
 ),
 claimed as (
-    update herald.webhook_deliveries d
-       set next_attempt_at = now() + make_interval(secs => $2::float8),
-           updated_at = now()
+    update herald.queue q
+       set due_at = now() + make_interval(secs => $2::float8)
       from locked
-     where d.id = locked.id
-    returning d.id, d.webhook_id, d.event_id, d.payload, d.attempt_count,
-              d.next_attempt_at, d.created_at, locked.due_at
+     where q.delivery_id = locked.delivery_id
+    returning q.delivery_id, q.webhook_id, q.due_at as lease, locked.due_at as was_due
 )
-select c.id, c.webhook_id, c.event_id, c.payload::text as body, c.attempt_count,
-       c.next_attempt_at as lease, c.created_at,
+select c.delivery_id as id, c.webhook_id, c.lease,
+       d.event_id, d.attempt_count, d.created_at,
+       d.payload::text as stored_body,
+       e.event_type, e.created_at as event_created_at, e.data::text as data,
        w.url, w.secret,
        case when w.previous_secret_expires_at > now() then w.previous_secret end as previous_secret,
-       coalesce(w.enabled and w.disabled_at is null, false) as active
+       coalesce(w.enabled and w.disabled_at is null and d.id is not null
+                and (d.payload is not null or e.id is not null), false) as active
   from claimed c
+  left join herald.deliveries d on d.id = c.delivery_id
+  left join herald.events e on e.id = d.event_id and d.payload is null
   left join herald.user_webhooks w on w.id = c.webhook_id
- order by c.due_at, c.id
+ order by c.was_due, c.delivery_id

@@ -1,19 +1,34 @@
 -- Writes a batch of results in one round trip:
---  * each result is applied only if the row is still as it was claimed (same attempt_count and
---    the claim's lease as next_attempt_at): a worker that lost its lease overwrites nothing;
---  * one attempt row per HTTP attempt made;
---  * the breaker counters, aggregated per webhook, and trips at threshold $21.
+--  * each result applies only if its queue row still carries the claim's lease as due_at: a
+--    worker that lost its lease, or a batch retried after its commit's acknowledgement was
+--    lost, changes nothing. A final result deletes the queue row, a retry moves its due_at;
+--  * the delivery record is updated in place (no indexed column changes: a HOT update);
+--  * one attempt row per HTTP attempt made, never twice for the same attempt;
+--  * the breaker counters of the webhooks whose results applied, aggregated per webhook, and
+--    trips at threshold $21.
 with results as (
     select *
       from unnest($1::uuid[], $2::int4[], $3::timestamptz[], $4::text[], $5::timestamptz[],
                   $6::int4[], $7::text[], $8::int4[])
            as r (id, claimed_attempts, lease, status, next_attempt_at, status_code, error, attempted)
 ),
+dequeued as (
+    delete from herald.queue q
+     using results r
+     where q.delivery_id = r.id and q.due_at = r.lease and r.next_attempt_at is null
+    returning q.delivery_id
+),
+requeued as (
+    update herald.queue q
+       set due_at = r.next_attempt_at
+      from results r
+     where q.delivery_id = r.id and q.due_at = r.lease and r.next_attempt_at is not null
+    returning q.delivery_id
+),
 applied as (
-    update herald.webhook_deliveries d
+    update herald.deliveries d
        set status = r.status,
            attempt_count = d.attempt_count + r.attempted,
-           next_attempt_at = coalesce(r.next_attempt_at, now()),
            last_status_code = coalesce(r.status_code, case when r.attempted = 0 then d.last_status_code end),
            last_error = r.error,
            delivered_at = case when r.status = 'delivered' then now() else d.delivered_at end,
@@ -21,7 +36,7 @@ applied as (
       from results r
      where d.id = r.id
        and d.attempt_count = r.claimed_attempts
-       and d.next_attempt_at = r.lease
+       and r.id in (select delivery_id from dequeued union all select delivery_id from requeued)
     returning d.id, d.webhook_id
 ),
 attempts as (
@@ -32,7 +47,7 @@ attempts as (
       from unnest($9::uuid[], $10::uuid[], $11::int4[], $12::timestamptz[], $13::float8[],
                   $14::int4[], $15::text[], $16::text[])
            as a (delivery_id, webhook_id, attempt, started_at, duration_ms, status_code, error, excerpt)
-     where exists (select 1 from herald.webhook_deliveries d where d.id = a.delivery_id)
+     where exists (select 1 from herald.deliveries d where d.id = a.delivery_id)
        -- A batch retried after its commit's acknowledgement was lost is not logged twice.
        and not exists (select 1 from herald.delivery_attempts x
                         where x.delivery_id = a.delivery_id and x.attempt = a.attempt

@@ -1,5 +1,4 @@
 select count(*) as due,
-       coalesce(extract(epoch from now() - min(next_attempt_at)), 0)::float8 as oldest_due_seconds
-  from herald.webhook_deliveries
- where status in ('pending', 'failed')
-   and next_attempt_at <= now()
+       coalesce(extract(epoch from now() - min(due_at)), 0)::float8 as oldest_due_seconds
+  from herald.queue
+ where due_at <= now()

@@ -6,12 +6,16 @@ use super::*;
 async fn insert_deliveries(api: &TestApi, webhook: Uuid, n: i32, status: &str) {
     api.sql
         .execute(
-            "insert into herald.webhook_deliveries \
-               (webhook_id, event_id, event_type, payload, status, attempt_count, \
-                next_attempt_at, created_at) \
-             select $1, gen_random_uuid(), 'batch.completed', '{}'::jsonb, $3, 7, \
-                    now() + interval '1 hour', now() - i * interval '1 minute' \
-               from generate_series(1, $2) i",
+            "with d as ( \
+               insert into herald.deliveries \
+                 (id, webhook_id, event_id, event_type, payload, status, attempt_count, created_at) \
+               select gen_random_uuid(), $1, gen_random_uuid(), 'batch.completed', '{}'::jsonb, \
+                      $3, 7, now() - i * interval '1 minute' \
+                 from generate_series(1, $2) i \
+               returning id, webhook_id, status) \
+             insert into herald.queue (delivery_id, webhook_id, due_at) \
+             select id, webhook_id, now() + interval '1 hour' from d \
+              where status in ('pending', 'failed')",
             &[&webhook, &n, &status],
         )
         .await

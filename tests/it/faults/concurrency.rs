@@ -7,7 +7,7 @@ use std::{
 };
 
 use chrono::{DateTime, Utc};
-use herald::store::deliveries;
+use herald::store::deliveries::{self, ClaimLimits};
 use uuid::Uuid;
 
 use super::{emit_for_each, one_webhook_per_user, scaled};
@@ -81,11 +81,11 @@ async fn concurrency_four_replicas_lose_nothing_and_send_nothing_twice() {
 async fn shuffle_due_times(c: &tokio_postgres::Client) -> HashMap<Uuid, DateTime<Utc>> {
     c.batch_execute(
         "with ranked as (
-             select id, row_number() over (order by md5(id::text)) as k
-               from herald.webhook_deliveries)
-         update herald.webhook_deliveries d
-            set next_attempt_at = now() - interval '1 hour' + ranked.k * interval '1 millisecond'
-           from ranked where ranked.id = d.id",
+             select delivery_id, row_number() over (order by md5(delivery_id::text)) as k
+               from herald.queue)
+         update herald.queue q
+            set due_at = now() - interval '1 hour' + ranked.k * interval '1 millisecond'
+           from ranked where ranked.delivery_id = q.delivery_id",
     )
     .await
     .expect("shuffle due times");
@@ -116,7 +116,7 @@ async fn concurrency_claim_batches_are_oldest_due_first_across_claimers() {
     let client = pool.get().await.unwrap();
     let mut claimed = Vec::new();
     for _ in 0..5 {
-        let batch = deliveries::claim_batch(&client, 16, lease, 1000, &[])
+        let batch = deliveries::claim_batch(&client, 16, lease, &ClaimLimits::fixed(1000, &[]))
             .await
             .unwrap();
         assert_eq!(batch.len(), 16);
@@ -134,9 +134,10 @@ async fn concurrency_claim_batches_are_oldest_due_first_across_claimers() {
             let client = pool.get().await.unwrap();
             let mut batches = Vec::new();
             loop {
-                let batch = deliveries::claim_batch(&client, 8, lease, 1000, &[])
-                    .await
-                    .unwrap();
+                let batch =
+                    deliveries::claim_batch(&client, 8, lease, &ClaimLimits::fixed(1000, &[]))
+                        .await
+                        .unwrap();
                 if batch.is_empty() {
                     return batches;
                 }

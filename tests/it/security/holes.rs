@@ -157,7 +157,7 @@ async fn empty_environment_values_stop_herald_naming_the_variable() {
         "HERALD_ADMIN_TOKEN",
     ] {
         let mut process = HeraldProcess::spawn(&db.url, &[(var, "")]);
-        let code = process.wait(Duration::from_secs(20)).await;
+        let code = process.wait(Duration::from_secs(60)).await;
         assert_eq!(code, Some(1), "{var}=: {}", process.log_text());
         let log = process.log_text();
         assert!(log.contains(var) && log.contains("empty"), "{var}=: {log}");

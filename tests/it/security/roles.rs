@@ -125,17 +125,17 @@ async fn grant_app_lets_the_application_emit_and_read_but_not_secrets_or_writes(
         "select * from user_webhooks",
     );
     denied(
-        c.execute(
-            "update herald.webhook_deliveries set status = 'delivered'",
-            &[],
-        )
-        .await,
+        c.execute("update herald.deliveries set status = 'delivered'", &[])
+            .await,
         "update a delivery",
     );
     denied(
-        c.execute("delete from herald.webhook_deliveries", &[])
-            .await,
+        c.execute("delete from herald.deliveries", &[]).await,
         "delete deliveries",
+    );
+    denied(
+        c.execute("delete from herald.queue", &[]).await,
+        "take deliveries off the queue",
     );
     denied(
         c.execute("update herald.user_webhooks set enabled = false", &[])

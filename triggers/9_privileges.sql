@@ -40,18 +40,26 @@ declare
 begin
     execute format('grant usage on schema herald to %s', v_role);
     execute format('grant select, insert on herald.events to %s', v_role);
-    -- Sequences behind herald.events' columns, if any (inserting needs them).
+    -- Sequences behind herald.events' columns, if any (inserting needs them): owned by the
+    -- table, or named in a column default.
     for v_sequence in
         select d.objid::regclass from pg_depend d
           join pg_class s on s.oid = d.objid and s.relkind = 'S'
          where d.classid = 'pg_class'::regclass and d.refclassid = 'pg_class'::regclass
            and d.refobjid = 'herald.events'::regclass
+        union
+        select d.refobjid::regclass from pg_depend d
+          join pg_attrdef ad on ad.oid = d.objid and ad.adrelid = 'herald.events'::regclass
+          join pg_class s on s.oid = d.refobjid and s.relkind = 'S'
+         where d.classid = 'pg_attrdef'::regclass and d.refclassid = 'pg_class'::regclass
     loop
         execute format('grant usage on sequence %s to %s', v_sequence, v_role);
     end loop;
     execute format('grant execute on function herald.emit(text, uuid, uuid, jsonb) to %s', v_role);
     execute format('grant select, insert, update (description) on herald.event_types to %s', v_role);
     execute format('grant select on herald.webhook_deliveries, herald.delivery_attempts to %s', v_role);
+    -- The view builds each payload with this function, which runs as the reader.
+    execute format('grant execute on function herald.event_payload(text, timestamptz, jsonb) to %s', v_role);
     -- Every column of the webhooks but the secrets (re-run after an upgrade for new columns).
     select string_agg(quote_ident(a.attname), ', ' order by a.attnum) into v_columns
       from pg_attribute a
@@ -69,7 +77,9 @@ declare
 begin
     execute format('grant usage on schema herald to %s', v_role);
     -- Claims, results, retry/recover, retention.
-    execute format('grant select, update, delete on herald.webhook_deliveries to %s', v_role);
+    execute format('grant select on herald.webhook_deliveries to %s', v_role);
+    execute format('grant select, update, delete on herald.deliveries to %s', v_role);
+    execute format('grant select, insert, update, delete on herald.queue to %s', v_role);
     execute format('grant select, insert, delete on herald.delivery_attempts to %s', v_role);
     -- The admin API's webhooks (secrets included), the claim's secrets, breaker counters.
     execute format('grant select, insert, update, delete on herald.user_webhooks to %s', v_role);
@@ -81,7 +91,8 @@ begin
     execute format('grant select, insert, update, delete on herald.sleepers to %s', v_role);
     execute format('grant select on herald.settings to %s', v_role);
     execute format('grant usage on all sequences in schema herald to %s', v_role);
-    execute format('grant execute on function herald.emit(text, uuid, uuid, jsonb), herald.wake() to %s', v_role);
+    execute format('grant execute on function herald.emit(text, uuid, uuid, jsonb), herald.wake(), '
+                   'herald.event_payload(text, timestamptz, jsonb) to %s', v_role);
 end;
 $$;
 

@@ -1,0 +1,66 @@
+-- Deliveries as SQL sees them, and what deleting a webhook does to them.
+--
+-- The payload of a delivery is built from its event (the same bytes every time); rows written
+-- before the queue was reshaped keep their own copy in herald.deliveries.payload.
+create or replace function herald.event_payload(p_event_type text, p_created_at timestamptz, p_data jsonb)
+returns jsonb
+language sql stable parallel safe
+as $$
+    select jsonb_build_object(
+               'type', p_event_type,
+               'timestamp', to_char(p_created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+               'data', p_data)
+$$;
+
+-- One row per (event, webhook), with the columns of the table it replaced. `next_attempt_at` is
+-- when the delivery may next be claimed (its retry time, or the end of a claim's lease) while it
+-- is pending or failed, and the time of its last change once delivered or exhausted.
+create or replace view herald.webhook_deliveries as
+select d.id,
+       d.webhook_id,
+       d.event_id,
+       d.event_type,
+       coalesce(d.payload,
+                (select herald.event_payload(e.event_type, e.created_at, e.data)
+                   from herald.events e where e.id = d.event_id)) as payload,
+       d.resource_id,
+       d.status,
+       d.attempt_count,
+       coalesce(q.due_at, d.updated_at) as next_attempt_at,
+       d.last_status_code,
+       d.last_error,
+       d.delivered_at,
+       d.created_at,
+       d.updated_at
+  from herald.deliveries d
+  left join herald.queue q on q.delivery_id = d.id;
+
+comment on view herald.webhook_deliveries is
+    'One row per (event, webhook): status pending, delivered, failed or exhausted.';
+
+-- Deleting a webhook deletes its deliveries, their queue rows and their attempts, in the same
+-- transaction.
+create or replace function herald.delete_webhook_deliveries() returns trigger
+language plpgsql
+as $$
+begin
+    with gone as (
+        delete from herald.deliveries d
+         using old_webhooks o
+         where d.webhook_id = o.id
+        returning d.id
+    ),
+    dequeued as (
+        delete from herald.queue q using gone where q.delivery_id = gone.id
+    )
+    delete from herald.delivery_attempts a using gone where a.delivery_id = gone.id;
+    return null;
+end;
+$$;
+
+drop trigger if exists delete_deliveries on herald.user_webhooks;
+create trigger delete_deliveries
+    after delete on herald.user_webhooks
+    referencing old table as old_webhooks
+    for each statement
+    execute function herald.delete_webhook_deliveries();
