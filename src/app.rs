@@ -136,6 +136,7 @@ impl App {
             admin_token: config.admin_token.clone(),
             allow_http: config.allow_http,
             max_body_bytes: crate::api::DEFAULT_MAX_BODY_BYTES,
+            body_timeout: crate::api::DEFAULT_BODY_TIMEOUT,
         };
         let stop_api = CancellationToken::new();
         let api_task = tokio::spawn(crate::api::serve(api_listener, api_state, stop_api.clone()));

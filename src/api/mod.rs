@@ -35,6 +35,8 @@ use crate::{metrics::Metrics, store::Pool};
 
 /// Default request body limit.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Default time a client has to send a request body, once its head has arrived.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the pipeline reports for `/readyz`; both start false.
 #[derive(Debug, Default)]
@@ -57,6 +59,8 @@ pub struct ApiState {
     pub allow_http: bool,
     /// Larger request bodies answer 413.
     pub max_body_bytes: usize,
+    /// A request body not received whole within this answers 408 and closes the connection.
+    pub body_timeout: Duration,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -68,6 +72,7 @@ impl std::fmt::Debug for ApiState {
             )
             .field("allow_http", &self.allow_http)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("body_timeout", &self.body_timeout)
             .finish_non_exhaustive()
     }
 }

@@ -58,9 +58,15 @@ pub async fn handle(
                 _ => true,
             };
             if allowed {
-                dispatch(&shared.state, route.endpoint, &params, req)
+                let mut res = dispatch(&shared.state, route.endpoint, &params, req)
                     .await
-                    .unwrap_or_else(ApiError::into_response)
+                    .unwrap_or_else(ApiError::into_response);
+                if res.status() == StatusCode::REQUEST_TIMEOUT {
+                    // The rest of a slow body is not waited for: the connection ends here.
+                    res.headers_mut()
+                        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                }
+                res
             } else {
                 let mut res = ApiError::unauthorized().into_response();
                 res.headers_mut()
@@ -83,7 +89,10 @@ async fn body<T: DeserializeOwned>(
     state: &ApiState,
     req: Request<Incoming>,
 ) -> Result<T, ApiError> {
-    let bytes = request::body_bytes(req.into_body(), state.max_body_bytes).await?;
+    let content_type = req.headers().get(header::CONTENT_TYPE).cloned();
+    let bytes =
+        request::body_bytes(req.into_body(), state.max_body_bytes, state.body_timeout).await?;
+    request::json_content_type(content_type.as_ref(), bytes.is_empty())?;
     request::json(&bytes)
 }
 

@@ -4,6 +4,7 @@
 mod deliveries;
 mod events;
 mod flow;
+mod input;
 mod service;
 mod webhooks;
 
@@ -31,6 +32,8 @@ use herald::{
 };
 
 const TOKEN: &str = "test-admin-token-0123456789";
+/// The test server's body deadline: short, so the slow-body test is quick.
+const BODY_TIMEOUT: Duration = Duration::from_secs(2);
 
 struct TestApi {
     base: String,
@@ -79,6 +82,7 @@ impl TestApi {
             admin_token: Some(TOKEN.to_owned()),
             allow_http: false,
             max_body_bytes: 64 * 1024,
+            body_timeout: BODY_TIMEOUT,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
