@@ -129,6 +129,11 @@ impl App {
             stop.clone(),
         ));
         let api_pool = store::connect_pool(&config.database_url, 4)?;
+        let heartbeat_task = tokio::spawn(crate::heartbeat::run(
+            api_pool.clone(),
+            worker_id,
+            stop.clone(),
+        ));
         let api_state = ApiState {
             pool: api_pool,
             metrics: Arc::clone(&metrics),
@@ -144,6 +149,7 @@ impl App {
         // replica takes over the chores at once.
         let task = tokio::spawn(async move {
             let _ = pipeline_task.await;
+            let _ = heartbeat_task.await;
             stop_elector.cancel();
             let _ = elector_task.await;
             stop_api.cancel();

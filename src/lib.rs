@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod domain;
+pub mod heartbeat;
 pub mod http;
 pub mod leader;
 pub mod metrics;

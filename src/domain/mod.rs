@@ -1,6 +1,7 @@
 //! Pure types and decisions: nothing in `domain/` does I/O.
 
 pub mod duration;
+pub mod histogram;
 pub mod retry;
 pub mod secret;
 pub mod signature;

@@ -7,7 +7,13 @@ use tokio_postgres::Client;
 use super::StoreError;
 
 /// Schema history, applied once each, in order. Never edit an applied file.
-pub const MIGRATIONS: &[(&str, &str)] = &[("0001_init", include_str!("../../sql/0001_init.sql"))];
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_init", include_str!("../../sql/0001_init.sql")),
+    (
+        "0004_operator_console",
+        include_str!("../../sql/0004_operator_console.sql"),
+    ),
+];
 
 /// Trigger functions, re-applied whenever their text changes.
 pub const TRIGGERS: &[(&str, &str)] = &[

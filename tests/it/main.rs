@@ -16,3 +16,4 @@ mod queries;
 mod receiver;
 mod replicas;
 mod sender;
+mod stats;
