@@ -5,15 +5,15 @@
 //! sets the [`Readiness`] flags it shares with it.
 
 mod auth;
-mod deliveries;
-mod error;
-mod events;
+pub mod deliveries;
+pub mod error;
+pub mod events;
 mod health;
-mod request;
+pub mod request;
 pub mod route;
 mod router;
-mod validate;
-mod webhooks;
+pub mod validate;
+pub mod webhooks;
 
 use std::{
     sync::{atomic::AtomicBool, Arc},
@@ -26,7 +26,7 @@ use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 pub use self::{
-    auth::{check_auth_config, AuthConfigError},
+    auth::{check_auth_config, AuthConfigError, TokenCheck},
     health::OPENAPI,
     route::{Route, ROUTES},
     validate::validate_url,

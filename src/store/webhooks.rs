@@ -17,6 +17,7 @@ const LIST: &str = include_str!("queries/webhooks_list.sql");
 const UPDATE: &str = include_str!("queries/webhooks_update.sql");
 const DELETE: &str = include_str!("queries/webhooks_delete.sql");
 const ROTATE_SECRET: &str = include_str!("queries/webhooks_rotate_secret.sql");
+const OWNER: &str = include_str!("queries/webhooks_owner.sql");
 
 /// Runtime queries of this module, by name; `tests/it/queries.rs` prepares every one.
 pub const QUERIES: &[(&str, &str)] = &[
@@ -26,6 +27,7 @@ pub const QUERIES: &[(&str, &str)] = &[
     ("webhooks_update", UPDATE),
     ("webhooks_delete", DELETE),
     ("webhooks_rotate_secret", ROTATE_SECRET),
+    ("webhooks_owner", OWNER),
 ];
 
 /// A webhook as shown to its owner: everything but the secrets.
@@ -189,5 +191,12 @@ pub async fn rotate_secret_opt(
             &[&user_id, &id, &new_secret, &grace.as_secs_f64()],
         )
         .await?;
+    row.map(|r| r.try_get(0)).transpose().map_err(Into::into)
+}
+
+/// The owner of webhook `id`, whoever it is (for operators who know only the webhook).
+pub async fn owner_opt(pool: &Pool, id: Uuid) -> Result<Option<Uuid>, StoreError> {
+    let client = pool.get().await?;
+    let row = client.query_opt(OWNER, &[&id]).await?;
     row.map(|r| r.try_get(0)).transpose().map_err(Into::into)
 }
