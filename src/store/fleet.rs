@@ -4,7 +4,7 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, DurationRound, Utc};
 use serde::Serialize;
 use tokio_postgres::types::Json;
 use uuid::Uuid;
@@ -132,5 +132,51 @@ pub async fn queue(pool: &Pool) -> Result<Queue, StoreError> {
         by_status: by_status.map(|Json(m)| m).unwrap_or_default(),
         counted_at: r.try_get("taken_at")?,
         oldest_due: r.try_get("oldest_due")?,
+    })
+}
+
+/// Everything the fleet screen and `herald status` show, from bounded reads: at most
+/// `max_replicas` registry rows, the leader view, four snapshot rows, the first entry of the
+/// due index and `minutes` rollup rows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Overview {
+    pub replicas: Vec<Replica>,
+    pub leader: Option<Leader>,
+    pub queue: Queue,
+    /// The fleet's attempts per minute, oldest first.
+    pub per_minute: Vec<super::stats::MinuteRate>,
+    /// Deliveries and failures per second over the last complete minute.
+    pub deliveries_per_s: f64,
+    pub failures_per_s: f64,
+    /// When the rollup behind the rates last ran.
+    pub rates_as_of: Option<DateTime<Utc>>,
+}
+
+/// Replicas seen within this long are listed.
+pub const REPLICAS_WITHIN: Duration = Duration::from_secs(24 * 3600);
+
+pub async fn overview(
+    pool: &Pool,
+    minutes: i32,
+    max_replicas: i64,
+) -> Result<Overview, StoreError> {
+    let per_minute = super::stats::fleet_rates(pool, minutes).await?;
+    let now = Utc::now();
+    let last_full = now
+        .duration_trunc(chrono::TimeDelta::minutes(1))
+        .unwrap_or(now)
+        - chrono::TimeDelta::minutes(1);
+    let (delivered, failed) = per_minute
+        .iter()
+        .find(|m| m.minute == last_full)
+        .map_or((0, 0), |m| (m.delivered, m.failed));
+    Ok(Overview {
+        replicas: replicas(pool, REPLICAS_WITHIN, max_replicas).await?,
+        leader: leader_opt(pool).await?,
+        queue: queue(pool).await?,
+        per_minute,
+        deliveries_per_s: delivered as f64 / 60.0,
+        failures_per_s: failed as f64 / 60.0,
+        rates_as_of: super::stats::rolled_at(pool).await?,
     })
 }
