@@ -4,6 +4,7 @@ mod api;
 mod app;
 mod bench;
 mod claim;
+mod cli;
 mod demo;
 mod fanout;
 mod faults;
