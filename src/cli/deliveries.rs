@@ -140,7 +140,7 @@ pub async fn run(args: DeliveriesArgs) -> Result<(), OpError> {
                 .iter()
                 .flat_map(|(w, p)| p.data.iter().map(move |d| (*w, d)))
                 .collect();
-            rows.sort_by(|a, b| b.1.position().cmp(&a.1.position()));
+            rows.sort_by_key(|(_, d)| std::cmp::Reverse(d.position()));
             rows.truncate(query.limit.unwrap_or(deliveries::DEFAULT_PAGE) as usize);
             let value = match pages.as_slice() {
                 [(_, page)] => json!(page),

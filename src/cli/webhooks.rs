@@ -107,8 +107,11 @@ impl Target {
     }
 }
 
+/// A column: its header and how a webhook shows in it.
+type Column = (&'static str, fn(&Webhook) -> String);
+
 /// The columns of the webhook list; later webhook fields go here too.
-const COLUMNS: &[(&str, fn(&Webhook) -> String)] = &[
+const COLUMNS: &[Column] = &[
     ("ID", |w| w.id.to_string()),
     ("URL", |w| table::cell(&w.url, 60)),
     ("SCOPE", |w| w.scope.clone()),
