@@ -138,7 +138,7 @@ async fn cli_webhooks_create_list_and_get_print_tables_and_json() {
 
     let get = herald(&db, &["webhooks", "get", &id]);
     assert!(get.ok().contains("https://example.com/b"), "{}", get.stdout);
-    assert!(get.stdout.contains(&format!("USER:")), "{}", get.stdout);
+    assert!(get.stdout.contains("USER:"), "{}", get.stdout);
     let json = herald(&db, &["webhooks", "get", &id, "--user", &user, "--json"]).json();
     assert_eq!(json["id"], id.as_str());
 
