@@ -93,7 +93,14 @@ pub async fn serve(
         })?),
         None => None,
     };
-    let shared = Arc::new(router::Shared { state, token });
+    let console = crate::console::Console::new(state.admin_token.as_deref()).map_err(|_| {
+        std::io::Error::other("cannot key the console: the system random generator failed")
+    })?;
+    let shared = Arc::new(router::Shared {
+        state,
+        token,
+        console,
+    });
     let connections = TaskTracker::new();
     loop {
         let stream = tokio::select! {

@@ -26,6 +26,8 @@ pub struct Shared {
     pub state: ApiState,
     /// `None`: no token configured, every route is open (loopback with `--insecure-no-auth`).
     pub token: Option<TokenCheck>,
+    /// The web console under `/console`.
+    pub console: crate::console::Console,
 }
 
 pub async fn handle(
@@ -35,6 +37,9 @@ pub async fn handle(
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    if crate::console::serves(&path) {
+        return Ok(crate::console::handle(&shared.console, &shared.state, req).await);
+    }
     let res = match lookup(method.as_str(), &path) {
         Lookup::NotFound => ApiError::new(
             StatusCode::NOT_FOUND,
