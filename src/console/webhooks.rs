@@ -53,11 +53,12 @@ pub const COLUMNS: &[Column] = &[
     ("Last error", |_, s| match &s.last_failure {
         None => "<span class=\"muted\">-</span>".to_owned(),
         Some(f) => format!(
-            "{} {}<br><span class=\"muted\">{}</span>",
-            f.status_code
-                .map(|c| format!("HTTP {c}"))
-                .unwrap_or_default(),
-            opt_esc(f.error.as_deref()),
+            "{}<br><span class=\"muted\">{}</span>",
+            match (&f.error, f.status_code) {
+                (Some(e), _) => esc(e),
+                (None, Some(c)) => format!("HTTP {c}"),
+                (None, None) => "failed".to_owned(),
+            },
             f.at.format("%Y-%m-%d %H:%M:%S UTC")
         ),
     }),
