@@ -11,7 +11,7 @@ use http_body_util::Full;
 use uuid::Uuid;
 
 use super::{
-    html::{esc, notice, opt_esc, page, respond, url_part},
+    html::{esc, notice, page, respond, url_part},
     Ctx,
 };
 use crate::{
