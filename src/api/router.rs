@@ -131,7 +131,7 @@ async fn dispatch(
         Healthz => health::healthz(),
         Readyz => health::readyz(state).await,
         Metrics => health::metrics(state),
-        OpenApi => health::openapi(),
+        OpenApi => health::openapi(state),
         ListWebhooks => {
             let [user] = ids(params, ["user_id"])?;
             ok(&json!({ "data": webhooks::list(state, user).await? }))

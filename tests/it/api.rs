@@ -5,6 +5,7 @@ mod deliveries;
 mod events;
 mod flow;
 mod input;
+mod openapi;
 mod service;
 mod webhooks;
 
