@@ -14,7 +14,7 @@ create table herald.replicas (
 create index replicas_last_seen on herald.replicas (last_seen_at desc);
 
 -- Attempts per webhook, minute (of started_at) and duration bucket (width_bucket over the
--- bounds in src/store/stats.rs): a day of one webhook is at most 1,440 x buckets rows.
+-- bounds in src/domain/histogram.rs), for the hour window: kept two hours.
 create table herald.attempt_rollup (
     webhook_id uuid not null,
     minute     timestamptz not null,
@@ -24,6 +24,17 @@ create table herald.attempt_rollup (
     primary key (webhook_id, minute, bucket)
 );
 create index attempt_rollup_minute on herald.attempt_rollup (minute);
+
+-- The same per hour, for the day window: at most 24 x buckets rows per webhook and day.
+create table herald.attempt_rollup_hourly (
+    webhook_id uuid not null,
+    hour       timestamptz not null,
+    bucket     smallint not null,
+    attempts   int not null,
+    delivered  int not null,
+    primary key (webhook_id, hour, bucket)
+);
+create index attempt_rollup_hourly_hour on herald.attempt_rollup_hourly (hour);
 
 -- The same counts for the whole fleet, one row per minute.
 create table herald.attempt_rollup_fleet (

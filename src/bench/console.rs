@@ -68,22 +68,20 @@ pub async fn run(env: &BenchEnv, args: &ConsoleArgs, mode: WakeMode) -> anyhow::
     }
     let built = Instant::now();
     c.batch_execute("set statement_timeout = 0").await?;
-    for statement in FIXTURE
-        .split(";\n")
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 4] = [
+    c.execute(
+        "create temp table bench_args as
+         select $1::int as users, $2::int as per_user, $3::int8 as deliveries, $4::int as attempts",
+        &[
             &args.users,
             &args.webhooks_per_user,
             &args.deliveries,
             &args.attempts_per_delivery,
-        ];
-        let used: Vec<_> = params.iter().take(max_param(statement)).copied().collect();
-        c.execute(statement, &used)
-            .await
-            .with_context(|| format!("fixture: {statement}"))?;
-    }
+        ],
+    )
+    .await?;
+    c.batch_execute(FIXTURE)
+        .await
+        .context("writing the fixture")?;
     c.batch_execute(
         "vacuum analyze herald.webhook_deliveries, herald.delivery_attempts, herald.user_webhooks",
     )
@@ -115,11 +113,13 @@ pub async fn run(env: &BenchEnv, args: &ConsoleArgs, mode: WakeMode) -> anyhow::
         (r.get(0), r.get(1))
     };
     let (user, hook) = big;
-    let some_time = c
-        .query_one("select (now() - interval '6 hours')::text", &[])
+    let some_time: String = c
+        .query_one(
+            "select to_char((now() - interval '6 hours') at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
+            &[],
+        )
         .await?
-        .get::<_, String>(0)
-        .replace(' ', "T");
+        .get(0);
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
@@ -218,18 +218,6 @@ pub async fn run(env: &BenchEnv, args: &ConsoleArgs, mode: WakeMode) -> anyhow::
     stop.cancel();
     let _ = server.await;
     Ok(report)
-}
-
-/// The highest `$n` a statement uses.
-fn max_param(statement: &str) -> usize {
-    let code: String = statement
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("--"))
-        .collect();
-    (1..=4)
-        .rev()
-        .find(|i| code.contains(&format!("${i}")))
-        .unwrap_or(0)
 }
 
 async fn get(

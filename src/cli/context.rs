@@ -20,12 +20,7 @@ pub struct OpError(pub String);
 
 impl From<ApiError> for OpError {
     fn from(e: ApiError) -> Self {
-        OpError(match e.field {
-            Some(f) if !f.is_empty() && !e.message.starts_with(&f) => {
-                format!("{f}: {}", e.message)
-            }
-            _ => e.message,
-        })
+        OpError(e.describe())
     }
 }
 

@@ -125,10 +125,7 @@ async fn route(
         );
     }
     if !same_origin(req.headers()) {
-        return refused(
-            StatusCode::FORBIDDEN,
-            "Refused: the request came from another site.",
-        );
+        return cross_site();
     }
     let form = match read_form(state, req).await {
         Ok(f) => f,
@@ -201,10 +198,7 @@ async fn login(
         return redirect("/console/webhooks");
     }
     if !same_origin(req.headers()) {
-        return refused(
-            StatusCode::FORBIDDEN,
-            "Refused: the request came from another site.",
-        );
+        return cross_site();
     }
     let form = match read_form(state, req).await {
         Ok(f) => f,
@@ -238,6 +232,13 @@ fn login_page(status: StatusCode, message: Option<&str>) -> Response<Full<Bytes>
     respond(status, page("Sign in", None, &body))
 }
 
+fn cross_site() -> Response<Full<Bytes>> {
+    refused(
+        StatusCode::FORBIDDEN,
+        "Refused: the request came from another site.",
+    )
+}
+
 fn refused(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
     respond(
         status,
@@ -264,12 +265,7 @@ fn not_found(path: &str) -> Response<Full<Bytes>> {
 }
 
 fn error_page(ctx: &Ctx<'_>, e: ApiError) -> Response<Full<Bytes>> {
-    let message = match &e.field {
-        Some(f) if !f.is_empty() && !e.message.starts_with(f.as_str()) => {
-            format!("{f}: {}", e.message)
-        }
-        _ => e.message.clone(),
-    };
+    let message = e.describe();
     respond(
         e.status,
         page(

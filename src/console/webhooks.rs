@@ -22,8 +22,8 @@ use crate::{
     },
 };
 
-/// Most webhooks shown for one user.
-pub const MAX_SHOWN: usize = 100;
+/// Most webhooks shown for one user (each with its stats); others are found by their id.
+pub const MAX_SHOWN: usize = 25;
 
 /// A column of the webhooks table: its header and its cell (HTML, escaped). Fields that
 /// webhooks gain later (breaker states, policies, signature scheme) are one more entry.

@@ -24,8 +24,9 @@ const ROLLUP_EVERY: Duration = Duration::from_secs(2);
 const ROLLUP_BATCH: i64 = 50_000;
 const ROLLUP_BATCHES_PER_RUN: usize = 10;
 const SNAPSHOT_EVERY: Duration = Duration::from_secs(10);
-/// Rollup rows are kept this long (the console's longest window is a day).
-const ROLLUP_KEEP: Duration = Duration::from_secs(2 * 24 * 3600);
+/// Per-minute rollup rows serve the hour window, per-hour ones the day window.
+const ROLLUP_KEEP_MINUTES: Duration = Duration::from_secs(2 * 3600);
+const ROLLUP_KEEP_HOURS: Duration = Duration::from_secs(2 * 24 * 3600);
 /// Replicas not seen for this long leave the registry.
 const REPLICA_KEEP: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -140,7 +141,9 @@ impl Chores {
         }
         for _ in 0..MAX_BATCHES_PER_RUN {
             if stop.is_cancelled()
-                || stats::prune(&client, ROLLUP_KEEP, PRUNE_BATCH).await? < PRUNE_BATCH as u64
+                || stats::prune(&client, ROLLUP_KEEP_MINUTES, ROLLUP_KEEP_HOURS, PRUNE_BATCH)
+                    .await?
+                    < PRUNE_BATCH
             {
                 break;
             }

@@ -59,14 +59,28 @@ pub async fn roll_up(client: &Client, max_attempts: i64) -> Result<RolledUp, Sto
     })
 }
 
-/// Deletes rollup rows older than `keep`, at most `batch` per-webhook rows; returns how many.
-pub async fn prune(client: &Client, keep: Duration, batch: i64) -> Result<u64, StoreError> {
+/// Deletes per-minute rollup rows older than `keep_minutes` and per-hour ones older than
+/// `keep_hours`, at most `batch` of each; returns how many.
+pub async fn prune(
+    client: &Client,
+    keep_minutes: Duration,
+    keep_hours: Duration,
+    batch: i64,
+) -> Result<i64, StoreError> {
     let stmt = client.prepare_cached(PRUNE).await?;
-    let n = client
-        .execute(&stmt, &[&keep.as_secs_f64(), &batch])
-        .await?;
+    let n: i64 = client
+        .query_one(
+            &stmt,
+            &[
+                &keep_minutes.as_secs_f64(),
+                &keep_hours.as_secs_f64(),
+                &batch,
+            ],
+        )
+        .await?
+        .try_get(0)?;
     let small = client.prepare_cached(PRUNE_SMALL).await?;
-    client.execute(&small, &[&keep.as_secs_f64()]).await?;
+    client.execute(&small, &[&keep_hours.as_secs_f64()]).await?;
     Ok(n)
 }
 

@@ -28,6 +28,15 @@ with state as (
     on conflict (webhook_id, minute, bucket) do update
        set attempts  = r.attempts + excluded.attempts,
            delivered = r.delivered + excluded.delivered
+), per_hour as (
+    insert into herald.attempt_rollup_hourly as r (webhook_id, hour, bucket, attempts, delivered)
+    select webhook_id, date_trunc('hour', started_at), width_bucket(duration_ms, $1::float8[]),
+           count(*), count(*) filter (where ok)
+      from batch
+     group by 1, 2, 3
+    on conflict (webhook_id, hour, bucket) do update
+       set attempts  = r.attempts + excluded.attempts,
+           delivered = r.delivered + excluded.delivered
 ), fleet as (
     insert into herald.attempt_rollup_fleet as f (minute, attempts, delivered)
     select date_trunc('minute', started_at), count(*), count(*) filter (where ok)

@@ -122,7 +122,7 @@ async fn console_in_a_browser_signs_in_finds_filters_retries_and_escapes() {
     let q = b.find("#q").await;
     b.type_into(&q, &user.to_string()).await;
     b.click(&b.find("#find-button").await).await;
-    let row = b.find(&format!("tr[data-webhook-id=\"{hook}\"]")).await;
+    let row = b.wait_for(&format!("tr[data-webhook-id=\"{hook}\"]")).await;
     let text = b.text(&row).await;
     assert!(
         text.contains(&receiver.url("/hook")) && text.contains("closed"),
@@ -132,11 +132,12 @@ async fn console_in_a_browser_signs_in_finds_filters_retries_and_escapes() {
 
     // Its deliveries, filtered to exhausted.
     b.click(&b.find("a.webhook-link").await).await;
-    let status = b.find("#status").await;
+    let status = b.wait_for("#status").await;
     b.click(&status).await;
     b.click(&b.find("#status option[value=\"exhausted\"]").await)
         .await;
     b.click(&b.find("#apply-filter").await).await;
+    b.wait_for("details.delivery").await;
     assert!(b.current_url().await.contains("status=exhausted"));
     let rows = b.find_all("details.delivery").await;
     assert_eq!(rows.len(), 1);
@@ -173,7 +174,8 @@ async fn console_in_a_browser_signs_in_finds_filters_retries_and_escapes() {
         .contains("Retry delivery"));
     b.screenshot(&shots, "5-confirm-retry").await;
     b.click(&b.find("#confirm").await).await;
-    assert!(b.source().await.contains("is due now"));
+    let done = b.text(&b.wait_for("div.notice").await).await;
+    assert!(done.contains("is due now"), "{done}");
     b.screenshot(&shots, "6-retried").await;
     let deliveries = format!("{base}/console/webhooks/{hook}/deliveries");
     until_page(
@@ -204,8 +206,8 @@ async fn console_in_a_browser_signs_in_finds_filters_retries_and_escapes() {
     b.goto(&deliveries).await;
     b.delete_cookies().await;
     b.click(&b.find("#disable").await).await;
-    let source = b.source().await;
-    assert!(source.contains("Sign in first"), "{source}");
+    let refusal = b.text(&b.wait_for("div.notice.error").await).await;
+    assert!(refusal.contains("Sign in first"), "{refusal}");
     b.screenshot(&shots, "9-refused-without-session").await;
     let enabled: bool = c
         .query_one(

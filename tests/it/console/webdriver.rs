@@ -170,6 +170,21 @@ impl Browser {
             .unwrap_or_else(|| panic!("no element matches {css}"))
     }
 
+    /// The first element matching `css` once the page has one (after a navigation); panics
+    /// with the page's source when none appears in time.
+    pub async fn wait_for(&self, css: &str) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(e) = self.find_all(css).await.into_iter().next() {
+                return e;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                panic!("no element matches {css} on:\n{}", self.source().await);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     pub async fn click(&self, element: &str) {
         self.call(
             Method::POST,
