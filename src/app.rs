@@ -128,6 +128,11 @@ impl App {
             stop.clone(),
         ));
         let api_pool = store::connect_pool(&config.database_url, 4)?;
+        let heartbeat_task = tokio::spawn(crate::heartbeat::run(
+            api_pool.clone(),
+            worker_id,
+            stop.clone(),
+        ));
         let api_state = ApiState {
             pool: api_pool,
             metrics: Arc::clone(&metrics),
@@ -136,6 +141,7 @@ impl App {
             allow_http: config.allow_http,
             max_body_bytes: crate::api::DEFAULT_MAX_BODY_BYTES,
             secret_keys: config.secret_keys.clone(),
+            body_timeout: crate::api::DEFAULT_BODY_TIMEOUT,
         };
         let stop_api = CancellationToken::new();
         let api_task = tokio::spawn(crate::api::serve(api_listener, api_state, stop_api.clone()));
@@ -143,6 +149,7 @@ impl App {
         // replica takes over the chores at once.
         let task = tokio::spawn(async move {
             let _ = pipeline_task.await;
+            let _ = heartbeat_task.await;
             stop_elector.cancel();
             let _ = elector_task.await;
             stop_api.cancel();

@@ -6,6 +6,13 @@ use clap::{Parser, Subcommand};
 
 use crate::{bench, demo, secrets, store};
 
+mod context;
+mod deliveries;
+mod events;
+mod status;
+mod table;
+mod webhooks;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "herald",
@@ -27,6 +34,16 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Benchmarks of SPEC §6 (drain, idle-latency, steady, producer-overhead, fan-out).
     Bench(bench::BenchArgs),
+    /// Webhooks of a user: list, create, get, update, delete, rotate-secret (on DATABASE_URL).
+    Webhooks(webhooks::WebhooksArgs),
+    /// A webhook's deliveries: list, retry one, recover since a time (on DATABASE_URL).
+    Deliveries(deliveries::DeliveriesArgs),
+    /// The event-type registry: list, register (on DATABASE_URL).
+    EventTypes(events::EventTypesArgs),
+    /// Emit an event (on DATABASE_URL).
+    Events(events::EventsArgs),
+    /// Replicas, leader, queue depth by status, oldest due delivery, deliveries/s.
+    Status(context::Output),
     /// Stored webhook secrets (encryption at rest with HERALD_SECRET_KEYS).
     Secrets(secrets::SecretsArgs),
 }
@@ -46,6 +63,11 @@ struct MigrateArgs {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Webhooks(args) => return context::run(webhooks::run(args)),
+        Command::Deliveries(args) => return context::run(deliveries::run(args)),
+        Command::EventTypes(args) => return context::run(events::run_types(args)),
+        Command::Events(args) => return context::run(events::run_events(args)),
+        Command::Status(out) => return context::run(status::run(out)),
         Command::Migrate(args) => runtime().and_then(|rt| rt.block_on(migrate(args))),
         Command::Run(args) => crate::app::run_cli(args),
         Command::Demo(args) => demo::run(args),

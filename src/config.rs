@@ -146,6 +146,21 @@ pub fn redact_url(url: &str) -> String {
         .join(" ")
 }
 
+/// A boolean variable: `1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off`.
+pub fn parse_flag(var: &'static str, value: &str) -> Result<bool, ConfigError> {
+    let v = value.trim().to_ascii_lowercase();
+    if ["1", "true", "yes", "on"].contains(&v.as_str()) {
+        Ok(true)
+    } else if ["0", "false", "no", "off"].contains(&v.as_str()) {
+        Ok(false)
+    } else {
+        Err(ConfigError {
+            var,
+            reason: format!("{v:?} is not true or false"),
+        })
+    }
+}
+
 impl Config {
     /// Defaults for everything but the database.
     pub fn with_database(database_url: impl Into<String>) -> Self {
@@ -262,15 +277,7 @@ impl Config {
         )?;
         c.pool_size = number("HERALD_DB_POOL_SIZE", c.pool_size, 1_000)?;
         let flag = |var: &'static str| -> Result<bool, ConfigError> {
-            match get(var).map(|v| v.trim().to_ascii_lowercase()) {
-                None => Ok(false),
-                Some(v) if ["1", "true", "yes", "on"].contains(&v.as_str()) => Ok(true),
-                Some(v) if ["0", "false", "no", "off"].contains(&v.as_str()) => Ok(false),
-                Some(v) => Err(ConfigError {
-                    var,
-                    reason: format!("{v:?} is not true or false"),
-                }),
-            }
+            get(var).map_or(Ok(false), |v| parse_flag(var, &v))
         };
         c.allow_private_targets = flag("HERALD_ALLOW_PRIVATE_TARGETS")?;
         c.allow_http = flag("HERALD_ALLOW_HTTP")?;

@@ -90,6 +90,12 @@ begin
     -- The gated wake: each listener declares itself asleep here.
     execute format('grant select, insert, update, delete on herald.sleepers to %s', v_role);
     execute format('grant select on herald.settings to %s', v_role);
+    -- The replica registry (heartbeats) and what the leader keeps for the console and
+    -- `herald status`: attempt rollups from a watermark, last failures, the queue snapshot.
+    execute format('grant select, insert, update, delete on herald.replicas, herald.attempt_rollup, '
+                   'herald.attempt_rollup_hourly, herald.attempt_rollup_fleet, '
+                   'herald.webhook_last_failure, herald.attempt_rollup_state, herald.queue_snapshot '
+                   'to %s', v_role);
     execute format('grant usage on all sequences in schema herald to %s', v_role);
     execute format('grant execute on function herald.emit(text, uuid, uuid, jsonb), herald.wake(), '
                    'herald.event_payload(text, timestamptz, jsonb) to %s', v_role);

@@ -49,6 +49,11 @@ impl TokenCheck {
         Ok(Self { key, expected })
     }
 
+    /// True when `presented` is the token (the console's sign-in form).
+    pub fn matches(&self, presented: &str) -> bool {
+        hmac::verify(&self.key, presented.as_bytes(), self.expected.as_ref()).is_ok()
+    }
+
     /// True when `headers` carry `Authorization: Bearer <token>` with the right token.
     pub fn allows(&self, headers: &HeaderMap) -> bool {
         let Some(presented) = headers
@@ -58,12 +63,7 @@ impl TokenCheck {
         else {
             return false;
         };
-        hmac::verify(
-            &self.key,
-            presented.trim().as_bytes(),
-            self.expected.as_ref(),
-        )
-        .is_ok()
+        self.matches(presented.trim())
     }
 }
 

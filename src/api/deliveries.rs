@@ -1,29 +1,29 @@
-//! A webhook's deliveries: the listing with attempts (keyset cursor, newest first), retrying
-//! one delivery now, and recovering failed and exhausted ones since a time.
+//! A webhook's deliveries: the listing with attempts (keyset cursor, newest first, filtered by
+//! status, event type and creation time, each page scanning a bounded number of rows),
+//! retrying one delivery now, and recovering failed and exhausted ones since a time.
+
+use std::collections::HashMap;
 
 use base64::Engine;
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use http::{Response, StatusCode};
-use http_body_util::Full;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{
-    error::{json_response, ApiError},
-    request, ApiState,
-};
+use super::{error::ApiError, request, validate::validate_event_type_name, ApiState};
 use crate::store::{
-    admin::{self, DeliveryPage, Retried},
+    admin::{self, DeliveryPage, DeliveryView, Requeued, Retried},
     webhooks,
 };
 
 pub const DEFAULT_PAGE: i64 = 50;
 pub const MAX_PAGE: i64 = 200;
-const STATUSES: [&str; 4] = ["pending", "delivered", "failed", "exhausted"];
+/// Deliveries examined per page: a page of a rare status in a long history answers quickly
+/// with fewer rows and a cursor to go on from.
+pub const SCAN_LIMIT: i64 = 5_000;
+pub const STATUSES: [&str; 4] = ["pending", "delivered", "failed", "exhausted"];
+/// The query parameters of the listing.
+pub const LIST_PARAMS: [&str; 6] = ["status", "event_type", "since", "until", "limit", "cursor"];
 
-type Res = Result<Response<Full<Bytes>>, ApiError>;
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 /// The opaque cursor: base64url of `<created_at in µs>:<id>`.
@@ -48,64 +48,126 @@ async fn ensure_webhook(state: &ApiState, user_id: Uuid, id: Uuid) -> Result<(),
         .ok_or_else(|| ApiError::not_found("webhook"))
 }
 
-pub async fn list(state: &ApiState, user_id: Uuid, webhook_id: Uuid, query: Option<&str>) -> Res {
-    let q = request::query(query, &["status", "limit", "cursor"])?;
-    let status = match q.get("status").map(String::as_str) {
-        None | Some("") => None,
-        Some(s) if STATUSES.contains(&s) => Some(s),
-        Some(s) => {
-            return Err(ApiError::bad_request(
-                "status",
-                format!("status {s:?} is not one of {}", STATUSES.join(", ")),
-            ))
-        }
-    };
-    let limit = match q.get("limit") {
-        None => DEFAULT_PAGE,
-        Some(l) => match l.parse::<i64>() {
-            Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
-            _ => {
+/// An RFC 3339 time; 400 naming `field` otherwise.
+pub fn parse_time(field: &str, raw: &str) -> Result<DateTime<Utc>, ApiError> {
+    DateTime::parse_from_rfc3339(raw.trim())
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| {
+            ApiError::bad_request(
+                field,
+                format!("{field} must be an RFC 3339 time like 2026-01-01T00:00:00Z: {e}"),
+            )
+        })
+}
+
+/// A listing's filters and page, as parsed from its query parameters.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub status: Option<String>,
+    pub event_type: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub limit: Option<i64>,
+    pub cursor: Option<(DateTime<Utc>, Uuid)>,
+}
+
+impl ListQuery {
+    /// Parses the query string of the listing (empty values count as absent).
+    pub fn parse(raw: Option<&str>) -> Result<Self, ApiError> {
+        let q = request::query(raw, &LIST_PARAMS)?;
+        Self::from_params(&q)
+    }
+
+    pub fn from_params(q: &HashMap<String, String>) -> Result<Self, ApiError> {
+        let get = |k: &str| q.get(k).map(String::as_str).filter(|v| !v.is_empty());
+        let status = match get("status") {
+            None => None,
+            Some(s) if STATUSES.contains(&s) => Some(s.to_owned()),
+            Some(s) => {
                 return Err(ApiError::bad_request(
-                    "limit",
-                    format!("limit must be a whole number from 1 to {MAX_PAGE}"),
+                    "status",
+                    format!("status {s:?} is not one of {}", STATUSES.join(", ")),
                 ))
             }
-        },
-    };
-    let before =
-        match q.get("cursor").filter(|c| !c.is_empty()) {
-            None => None,
-            Some(c) => Some(decode_cursor(c).ok_or_else(|| {
-                ApiError::bad_request("cursor", "not a cursor returned by this API")
-            })?),
         };
+        let event_type = get("event_type")
+            .map(|t| validate_event_type_name("event_type", t).map(|()| t.to_owned()))
+            .transpose()?;
+        let limit = get("limit")
+            .map(|l| match l.parse::<i64>() {
+                Ok(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+                _ => Err(ApiError::bad_request(
+                    "limit",
+                    format!("limit must be a whole number from 1 to {MAX_PAGE}"),
+                )),
+            })
+            .transpose()?;
+        let cursor = get("cursor")
+            .map(|c| {
+                decode_cursor(c).ok_or_else(|| {
+                    ApiError::bad_request("cursor", "not a cursor returned by this API")
+                })
+            })
+            .transpose()?;
+        Ok(Self {
+            status,
+            event_type,
+            since: get("since").map(|t| parse_time("since", t)).transpose()?,
+            until: get("until").map(|t| parse_time("until", t)).transpose()?,
+            limit,
+            cursor,
+        })
+    }
+}
+
+/// One page of deliveries. `next_cursor` is set while older deliveries remain unexamined,
+/// also when this page holds fewer than `limit` (its scan reached [`SCAN_LIMIT`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct Page {
+    pub data: Vec<DeliveryView>,
+    pub next_cursor: Option<String>,
+}
+
+pub async fn list(
+    state: &ApiState,
+    user_id: Uuid,
+    webhook_id: Uuid,
+    q: &ListQuery,
+) -> Result<Page, ApiError> {
+    let limit = q.limit.unwrap_or(DEFAULT_PAGE);
     ensure_webhook(state, user_id, webhook_id).await?;
     let page = DeliveryPage {
-        status,
-        before,
+        status: q.status.as_deref(),
+        event_type: q.event_type.as_deref(),
+        created_from: q.since,
+        created_until: q.until,
+        before: q.cursor,
         limit: limit + 1,
+        scan_limit: SCAN_LIMIT,
     };
-    let mut rows = admin::list_deliveries(&state.pool, user_id, webhook_id, page)
+    let mut listed = admin::list_deliveries(&state.pool, user_id, webhook_id, page)
         .await
         .map_err(|e| ApiError::internal("listing deliveries", &e))?;
-    let next_cursor = if rows.len() as i64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|d| encode_cursor(d.position()))
+    let next_cursor = if listed.rows.len() as i64 > limit {
+        listed.rows.truncate(limit as usize);
+        listed.rows.last().map(|d| encode_cursor(d.position()))
+    } else if listed.scanned >= SCAN_LIMIT {
+        listed.scanned_to.map(encode_cursor)
     } else {
         None
     };
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({ "data": rows, "next_cursor": next_cursor }),
-    ))
+    Ok(Page {
+        data: listed.rows,
+        next_cursor,
+    })
 }
 
-pub async fn retry(state: &ApiState, id: Uuid) -> Res {
+pub async fn retry(state: &ApiState, id: Uuid) -> Result<Requeued, ApiError> {
     match admin::retry_delivery(&state.pool, id)
         .await
         .map_err(|e| ApiError::internal("retrying a delivery", &e))?
     {
-        Retried::Requeued(d) => Ok(json_response(StatusCode::OK, &d)),
+        Retried::Requeued(d) => Ok(d),
         Retried::NotFound => Err(ApiError::not_found("delivery")),
         Retried::AlreadyDelivered => Err(ApiError::conflict(
             "the delivery was already delivered; nothing to retry",
@@ -120,23 +182,24 @@ pub struct Recover {
     pub since: String,
 }
 
-pub async fn recover(state: &ApiState, user_id: Uuid, webhook_id: Uuid, req: Recover) -> Res {
-    let since = DateTime::parse_from_rfc3339(&req.since)
-        .map_err(|e| {
-            ApiError::bad_request(
-                "since",
-                format!("since must be an RFC 3339 time like 2026-01-01T00:00:00Z: {e}"),
-            )
-        })?
-        .with_timezone(&Utc);
+/// How many deliveries a recover re-queued.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Recovered {
+    pub requeued: i64,
+}
+
+pub async fn recover(
+    state: &ApiState,
+    user_id: Uuid,
+    webhook_id: Uuid,
+    req: Recover,
+) -> Result<Recovered, ApiError> {
+    let since = parse_time("since", &req.since)?;
     ensure_webhook(state, user_id, webhook_id).await?;
     let requeued = admin::recover_deliveries(&state.pool, user_id, webhook_id, since)
         .await
         .map_err(|e| ApiError::internal("recovering deliveries", &e))?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({ "requeued": requeued }),
-    ))
+    Ok(Recovered { requeued })
 }
 
 #[cfg(test)]

@@ -83,6 +83,17 @@ impl ApiError {
         Self::new(status, "internal", "internal error; see the server log")
     }
 
+    /// The message for people, prefixed with the field when it does not name it already
+    /// (`url: must use http or https`).
+    pub fn describe(&self) -> String {
+        match &self.field {
+            Some(f) if !f.is_empty() && !self.message.starts_with(f.as_str()) => {
+                format!("{f}: {}", self.message)
+            }
+            _ => self.message.clone(),
+        }
+    }
+
     pub fn into_response(self) -> Response<Full<Bytes>> {
         let mut error = json!({ "code": self.code, "message": self.message });
         if let Some(field) = self.field {

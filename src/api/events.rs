@@ -2,22 +2,18 @@
 //! event-type registry, emitting over HTTP (validated by the same trigger as `herald.emit`),
 //! and the platform-manager role.
 
-use bytes::Bytes;
-use http::{Response, StatusCode};
-use http_body_util::Full;
-use serde::Deserialize;
+use http::StatusCode;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
 use super::{
-    error::{json_response, no_content, ApiError},
+    error::ApiError,
     request,
     validate::{validate_description, validate_event_type_name, validate_scope},
     ApiState,
 };
-use crate::store::events::{self, NewEvent, Registered};
-
-type Res = Result<Response<Full<Bytes>>, ApiError>;
+use crate::store::events::{self, EventType, NewEvent, Registered};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -40,14 +36,29 @@ pub struct EmitEvent {
     pub data: Option<serde_json::Value>,
 }
 
-pub async fn list_types(state: &ApiState) -> Res {
-    let types = events::list_types(&state.pool)
+pub async fn list_types(state: &ApiState) -> Result<Vec<EventType>, ApiError> {
+    events::list_types(&state.pool)
         .await
-        .map_err(|e| ApiError::internal("listing event types", &e))?;
-    Ok(json_response(StatusCode::OK, &json!({ "data": types })))
+        .map_err(|e| ApiError::internal("listing event types", &e))
 }
 
-pub async fn register_type(state: &ApiState, req: RegisterEventType) -> Res {
+/// A registered event type, and whether this call created it (or updated its description).
+#[derive(Debug)]
+pub struct RegisteredType {
+    pub event_type: EventType,
+    pub created: bool,
+}
+
+/// The id of an emitted event.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Emitted {
+    pub id: Uuid,
+}
+
+pub async fn register_type(
+    state: &ApiState,
+    req: RegisterEventType,
+) -> Result<RegisteredType, ApiError> {
     validate_event_type_name("name", &req.name)?;
     validate_scope("scope", &req.scope)?;
     validate_description(req.description.as_deref())?;
@@ -60,8 +71,14 @@ pub async fn register_type(state: &ApiState, req: RegisterEventType) -> Res {
     .await
     .map_err(|e| ApiError::internal("registering an event type", &e))?
     {
-        Registered::Created(t) => Ok(json_response(StatusCode::CREATED, &t)),
-        Registered::Updated(t) => Ok(json_response(StatusCode::OK, &t)),
+        Registered::Created(event_type) => Ok(RegisteredType {
+            event_type,
+            created: true,
+        }),
+        Registered::Updated(event_type) => Ok(RegisteredType {
+            event_type,
+            created: false,
+        }),
         Registered::ScopeConflict => Err(ApiError::conflict(format!(
             "event type {:?} exists with another scope; scopes cannot change",
             req.name
@@ -74,7 +91,8 @@ fn optional_uuid(field: &str, raw: Option<&str>) -> Result<Option<Uuid>, ApiErro
     raw.map(|r| request::uuid(field, r)).transpose()
 }
 
-pub async fn emit(state: &ApiState, req: EmitEvent) -> Res {
+pub async fn emit(state: &ApiState, req: EmitEvent) -> Result<Emitted, ApiError> {
+    validate_event_type_name("event_type", &req.event_type)?;
     let user_id = optional_uuid("user_id", req.user_id.as_deref())?;
     let resource_id = optional_uuid("resource_id", req.resource_id.as_deref())?;
     let data = req.data.unwrap_or_else(|| json!({}));
@@ -88,7 +106,7 @@ pub async fn emit(state: &ApiState, req: EmitEvent) -> Res {
         data: &data,
     };
     match events::emit(&state.pool, &event).await {
-        Ok(id) => Ok(json_response(StatusCode::CREATED, &json!({ "id": id }))),
+        Ok(id) => Ok(Emitted { id }),
         Err(e) => {
             let message = e.db_message().unwrap_or_default().to_owned();
             Err(match e.sqlstate().map(|c| c.code()) {
@@ -105,16 +123,14 @@ pub async fn emit(state: &ApiState, req: EmitEvent) -> Res {
     }
 }
 
-pub async fn grant_manager(state: &ApiState, user_id: Uuid) -> Res {
+pub async fn grant_manager(state: &ApiState, user_id: Uuid) -> Result<(), ApiError> {
     events::grant_manager(&state.pool, user_id)
         .await
-        .map_err(|e| ApiError::internal("granting a role", &e))?;
-    Ok(no_content())
+        .map_err(|e| ApiError::internal("granting a role", &e))
 }
 
-pub async fn revoke_manager(state: &ApiState, user_id: Uuid) -> Res {
+pub async fn revoke_manager(state: &ApiState, user_id: Uuid) -> Result<(), ApiError> {
     events::revoke_manager(&state.pool, user_id)
         .await
-        .map_err(|e| ApiError::internal("revoking a role", &e))?;
-    Ok(no_content())
+        .map_err(|e| ApiError::internal("revoking a role", &e))
 }

@@ -73,6 +73,16 @@ pub fn metrics(state: &ApiState) -> Response<Full<Bytes>> {
     )
 }
 
-pub fn openapi() -> Response<Full<Bytes>> {
-    response(StatusCode::OK, "application/json", OPENAPI)
+/// The document as this server enforces it: without `HERALD_ALLOW_HTTP` the URL pattern
+/// admits `https` only.
+pub fn openapi(state: &ApiState) -> Response<Full<Bytes>> {
+    if state.allow_http {
+        response(StatusCode::OK, "application/json", OPENAPI)
+    } else {
+        let https_only = OPENAPI.replace(HTTP_OR_HTTPS, "^[Hh][Tt][Tt][Pp][Ss]://");
+        response(StatusCode::OK, "application/json", https_only)
+    }
 }
+
+/// The start of the URL pattern in the document (JSON-escaped as it is in the file).
+const HTTP_OR_HTTPS: &str = "^[Hh][Tt][Tt][Pp][Ss]?://";

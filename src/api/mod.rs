@@ -5,15 +5,15 @@
 //! sets the [`Readiness`] flags it shares with it.
 
 mod auth;
-mod deliveries;
-mod error;
-mod events;
+pub mod deliveries;
+pub mod error;
+pub mod events;
 mod health;
-mod request;
+pub mod request;
 pub mod route;
 mod router;
-mod validate;
-mod webhooks;
+pub mod validate;
+pub mod webhooks;
 
 use std::{
     sync::{atomic::AtomicBool, Arc},
@@ -26,7 +26,7 @@ use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 pub use self::{
-    auth::{check_auth_config, AuthConfigError},
+    auth::{check_auth_config, AuthConfigError, TokenCheck},
     health::OPENAPI,
     route::{Route, ROUTES},
     validate::validate_url,
@@ -35,6 +35,8 @@ use crate::{metrics::Metrics, store::Pool};
 
 /// Default request body limit.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Default time a client has to send a request body, once its head has arrived.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What the pipeline reports for `/readyz`; both start false.
 #[derive(Debug, Default)]
@@ -59,6 +61,8 @@ pub struct ApiState {
     pub max_body_bytes: usize,
     /// `HERALD_SECRET_KEYS`: new and rotated secrets are stored sealed with its current key.
     pub secret_keys: crate::domain::keyring::KeyRing,
+    /// A request body not received whole within this answers 408 and closes the connection.
+    pub body_timeout: Duration,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -71,6 +75,7 @@ impl std::fmt::Debug for ApiState {
             .field("allow_http", &self.allow_http)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("secret_keys", &self.secret_keys)
+            .field("body_timeout", &self.body_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -91,7 +96,14 @@ pub async fn serve(
         })?),
         None => None,
     };
-    let shared = Arc::new(router::Shared { state, token });
+    let console = crate::console::Console::new(state.admin_token.as_deref()).map_err(|_| {
+        std::io::Error::other("cannot key the console: the system random generator failed")
+    })?;
+    let shared = Arc::new(router::Shared {
+        state,
+        token,
+        console,
+    });
     let connections = TaskTracker::new();
     loop {
         let stream = tokio::select! {

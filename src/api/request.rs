@@ -1,8 +1,8 @@
-//! Reading requests: the body within its size limit, JSON into a type (unknown fields are
-//! refused by the types themselves), path ids and query parameters. Every refusal names the
-//! field it is about.
+//! Reading requests: the body within its size limit and its deadline, JSON into a type
+//! (unknown fields are refused by the types themselves), path ids and query parameters. Every
+//! refusal names the field it is about.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, time::Duration};
 
 use http::StatusCode;
 use http_body_util::{BodyExt, Limited};
@@ -12,9 +12,26 @@ use uuid::Uuid;
 
 use super::error::ApiError;
 
-/// The body, refused with 413 when longer than `max_bytes`.
-pub async fn body_bytes(body: Incoming, max_bytes: usize) -> Result<bytes::Bytes, ApiError> {
-    match Limited::new(body, max_bytes).collect().await {
+/// The body, refused with 413 when longer than `max_bytes` and with 408 when it has not
+/// arrived whole within `deadline` (a client sending a byte now and then cannot hold a
+/// connection for longer than that).
+pub async fn body_bytes(
+    body: Incoming,
+    max_bytes: usize,
+    deadline: Duration,
+) -> Result<bytes::Bytes, ApiError> {
+    let collected = tokio::time::timeout(deadline, Limited::new(body, max_bytes).collect());
+    let Ok(collected) = collected.await else {
+        return Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!(
+                "the request body did not arrive within {} s",
+                deadline.as_secs_f64()
+            ),
+        ));
+    };
+    match collected {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -29,21 +46,118 @@ pub async fn body_bytes(body: Incoming, max_bytes: usize) -> Result<bytes::Bytes
     }
 }
 
+/// A body must be sent as `application/json` (or a `+json` type); a request without a body
+/// needs no content type. Anything else answers 415.
+pub fn json_content_type(
+    content_type: Option<&http::HeaderValue>,
+    body_is_empty: bool,
+) -> Result<(), ApiError> {
+    let refused = |shown: &str| {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("the request body must be sent as content-type: application/json, not {shown}"),
+        )
+        .with_field("content-type")
+    };
+    let Some(value) = content_type else {
+        return if body_is_empty {
+            Ok(())
+        } else {
+            Err(refused("none"))
+        };
+    };
+    let text = value.to_str().unwrap_or("");
+    let essence = text
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+    {
+        Ok(())
+    } else {
+        Err(refused(&format!("{text:?}")))
+    }
+}
+
 /// Parses a JSON body into `T`. An empty body parses as `{}` so that routes whose fields are
-/// all optional accept no body at all.
+/// all optional accept no body at all. Every refusal of a value names its field: a value of
+/// the wrong type (`{"url": 123}`), an unknown or missing field, and any string or key that
+/// contains NUL (`\u0000`, which PostgreSQL cannot store in text or jsonb).
 pub fn json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
         b"{}"
     } else {
         bytes
     };
-    serde_json::from_slice(bytes).map_err(|e| {
-        let message = e.to_string();
-        let field = named_field(&message);
-        let mut err = ApiError::bad_request("", format!("invalid JSON body: {message}"));
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+        let mut err = ApiError::bad_request("", format!("invalid JSON body: {e}"));
+        err.field = None;
+        err
+    })?;
+    json_value(value)
+}
+
+/// [`json`] for a value already parsed (the command line's `--data`).
+pub fn json_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    if let Some(field) = nul_path(&value, String::new()) {
+        return Err(ApiError::bad_request(
+            field.clone(),
+            format!("{field}: text may not contain the NUL character (\\u0000)"),
+        ));
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.into_inner().to_string();
+        let field = if path.is_empty() || path == "." {
+            named_field(&message)
+        } else {
+            Some(path)
+        };
+        let mut err = ApiError::bad_request(
+            "",
+            match &field {
+                Some(f) if !message.starts_with('`') => format!("{f}: {message}"),
+                _ => message,
+            },
+        );
         err.field = field;
         err
     })
+}
+
+/// The path (`data.items[2].name`) of the first string or object key holding NUL.
+fn nul_path(value: &serde_json::Value, here: String) -> Option<String> {
+    use serde_json::Value;
+    let join = |key: &str| {
+        if here.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{here}.{key}")
+        }
+    };
+    match value {
+        Value::String(s) if s.contains('\0') => Some(if here.is_empty() {
+            "body".to_owned()
+        } else {
+            here
+        }),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| nul_path(v, format!("{here}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            if k.contains('\0') {
+                Some(join(&k.replace('\0', "\\u0000")))
+            } else {
+                nul_path(v, join(k))
+            }
+        }),
+        _ => None,
+    }
 }
 
 /// The field a serde error names: "unknown field `x`", "missing field `x`", or our own
@@ -125,6 +239,41 @@ mod tests {
         let err = json::<Patch>(br#"{"colour": 1}"#).unwrap_err();
         assert_eq!(err.status, StatusCode::BAD_REQUEST);
         assert_eq!(err.field.as_deref(), Some("colour"));
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Typed {
+        url: String,
+        #[serde(default)]
+        enabled: Option<bool>,
+        #[serde(default)]
+        data: Option<serde_json::Value>,
+    }
+
+    #[test]
+    fn json_names_the_field_of_a_wrong_type() {
+        let err = json::<Typed>(br#"{"url": 123}"#).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("url"), "{err}");
+        let err = json::<Typed>(br#"{"url": "x", "enabled": "yes"}"#).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("enabled"), "{err}");
+        assert!(err.message.contains("expected a boolean"), "{err}");
+        let err = json::<Typed>(br#"{}"#).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("url"), "{err}");
+    }
+
+    #[test]
+    fn json_names_the_field_holding_nul() {
+        let err = json::<Typed>(br#"{"url": "a\u0000b"}"#).unwrap_err();
+        assert_eq!(err.status, StatusCode::BAD_REQUEST);
+        assert_eq!(err.field.as_deref(), Some("url"), "{err}");
+        let err =
+            json::<Typed>(br#"{"url": "x", "data": {"a": [1, {"b": "\u0000"}]}}"#).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("data.a[1].b"), "{err}");
+        let err = json::<Typed>(br#"{"url": "x", "data": {"k\u0000": 1}}"#).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("data.k\\u0000"), "{err}");
+        assert!(json::<Typed>(br#"{"url": "x", "data": {"k": "\u0001"}}"#).is_ok());
     }
 
     #[test]

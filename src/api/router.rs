@@ -10,10 +10,12 @@ use hyper::body::Incoming;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
+use serde_json::json;
+
 use super::{
     auth::TokenCheck,
     deliveries,
-    error::ApiError,
+    error::{json_response, no_content, ApiError},
     events, health, request,
     route::{lookup, Endpoint, Lookup},
     webhooks, ApiState,
@@ -24,6 +26,8 @@ pub struct Shared {
     pub state: ApiState,
     /// `None`: no token configured, every route is open (loopback with `--insecure-no-auth`).
     pub token: Option<TokenCheck>,
+    /// The web console under `/console`.
+    pub console: crate::console::Console,
 }
 
 pub async fn handle(
@@ -33,6 +37,9 @@ pub async fn handle(
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    if crate::console::serves(&path) {
+        return Ok(crate::console::handle(&shared.console, &shared.state, req).await);
+    }
     let res = match lookup(method.as_str(), &path) {
         Lookup::NotFound => ApiError::new(
             StatusCode::NOT_FOUND,
@@ -58,9 +65,15 @@ pub async fn handle(
                 _ => true,
             };
             if allowed {
-                dispatch(&shared.state, route.endpoint, &params, req)
+                let mut res = dispatch(&shared.state, route.endpoint, &params, req)
                     .await
-                    .unwrap_or_else(ApiError::into_response)
+                    .unwrap_or_else(ApiError::into_response);
+                if res.status() == StatusCode::REQUEST_TIMEOUT {
+                    // The rest of a slow body is not waited for: the connection ends here.
+                    res.headers_mut()
+                        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                }
+                res
             } else {
                 let mut res = ApiError::unauthorized().into_response();
                 res.headers_mut()
@@ -83,7 +96,10 @@ async fn body<T: DeserializeOwned>(
     state: &ApiState,
     req: Request<Incoming>,
 ) -> Result<T, ApiError> {
-    let bytes = request::body_bytes(req.into_body(), state.max_body_bytes).await?;
+    let content_type = req.headers().get(header::CONTENT_TYPE).cloned();
+    let bytes =
+        request::body_bytes(req.into_body(), state.max_body_bytes, state.body_timeout).await?;
+    request::json_content_type(content_type.as_ref(), bytes.is_empty())?;
     request::json(&bytes)
 }
 
@@ -111,57 +127,77 @@ async fn dispatch(
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
     use Endpoint::*;
-    match endpoint {
-        Healthz => Ok(health::healthz()),
-        Readyz => Ok(health::readyz(state).await),
-        Metrics => Ok(health::metrics(state)),
-        OpenApi => Ok(health::openapi()),
+    Ok(match endpoint {
+        Healthz => health::healthz(),
+        Readyz => health::readyz(state).await,
+        Metrics => health::metrics(state),
+        OpenApi => health::openapi(state),
         ListWebhooks => {
             let [user] = ids(params, ["user_id"])?;
-            webhooks::list(state, user).await
+            ok(&json!({ "data": webhooks::list(state, user).await? }))
         }
         CreateWebhook => {
             let [user] = ids(params, ["user_id"])?;
-            webhooks::create(state, user, body(state, req).await?).await
+            created(&webhooks::create(state, user, body(state, req).await?).await?)
         }
         GetWebhook => {
             let [user, id] = ids(params, ["user_id", "webhook_id"])?;
-            webhooks::get(state, user, id).await
+            ok(&webhooks::get(state, user, id).await?)
         }
         UpdateWebhook => {
             let [user, id] = ids(params, ["user_id", "webhook_id"])?;
-            webhooks::update(state, user, id, body(state, req).await?).await
+            ok(&webhooks::update(state, user, id, body(state, req).await?).await?)
         }
         DeleteWebhook => {
             let [user, id] = ids(params, ["user_id", "webhook_id"])?;
-            webhooks::delete(state, user, id).await
+            webhooks::delete(state, user, id).await?;
+            no_content()
         }
         RotateSecret => {
             let [user, id] = ids(params, ["user_id", "webhook_id"])?;
-            webhooks::rotate_secret(state, user, id, body(state, req).await?).await
+            ok(&webhooks::rotate_secret(state, user, id, body(state, req).await?).await?)
         }
         ListDeliveries => {
             let [user, id] = ids(params, ["user_id", "webhook_id"])?;
-            deliveries::list(state, user, id, req.uri().query()).await
+            let query = deliveries::ListQuery::parse(req.uri().query())?;
+            ok(&deliveries::list(state, user, id, &query).await?)
         }
         RecoverDeliveries => {
             let [user, id] = ids(params, ["user_id", "webhook_id"])?;
-            deliveries::recover(state, user, id, body(state, req).await?).await
+            ok(&deliveries::recover(state, user, id, body(state, req).await?).await?)
         }
         RetryDelivery => {
             let [id] = ids(params, ["delivery_id"])?;
-            deliveries::retry(state, id).await
+            ok(&deliveries::retry(state, id).await?)
         }
-        ListEventTypes => events::list_types(state).await,
-        RegisterEventType => events::register_type(state, body(state, req).await?).await,
-        EmitEvent => events::emit(state, body(state, req).await?).await,
+        ListEventTypes => ok(&json!({ "data": events::list_types(state).await? })),
+        RegisterEventType => {
+            let registered = events::register_type(state, body(state, req).await?).await?;
+            let status = if registered.created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            json_response(status, &registered.event_type)
+        }
+        EmitEvent => created(&events::emit(state, body(state, req).await?).await?),
         GrantPlatformManager => {
             let [user] = ids(params, ["user_id"])?;
-            events::grant_manager(state, user).await
+            events::grant_manager(state, user).await?;
+            no_content()
         }
         RevokePlatformManager => {
             let [user] = ids(params, ["user_id"])?;
-            events::revoke_manager(state, user).await
+            events::revoke_manager(state, user).await?;
+            no_content()
         }
-    }
+    })
+}
+
+fn ok<T: serde::Serialize>(body: &T) -> Response<Full<Bytes>> {
+    json_response(StatusCode::OK, body)
+}
+
+fn created<T: serde::Serialize>(body: &T) -> Response<Full<Bytes>> {
+    json_response(StatusCode::CREATED, body)
 }

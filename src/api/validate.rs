@@ -44,9 +44,9 @@ pub fn validate_event_type_name(field: &str, name: &str) -> Result<(), ApiError>
 
 pub fn validate_description(description: Option<&str>) -> Result<(), ApiError> {
     match description {
-        Some(d) if d.len() > MAX_DESCRIPTION_LEN => Err(ApiError::bad_request(
+        Some(d) if d.chars().count() > MAX_DESCRIPTION_LEN => Err(ApiError::bad_request(
             "description",
-            format!("longer than {MAX_DESCRIPTION_LEN} bytes"),
+            format!("description: longer than {MAX_DESCRIPTION_LEN} characters"),
         )),
         _ => Ok(()),
     }

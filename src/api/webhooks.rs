@@ -3,15 +3,13 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use http::{Response, StatusCode};
-use http_body_util::Full;
+use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
-    error::{json_response, no_content, ApiError},
+    error::ApiError,
     request::double_option,
     validate::{validate_description, validate_event_type_name, validate_scope, validate_url},
     ApiState,
@@ -27,8 +25,6 @@ use crate::store::{
 pub const DEFAULT_ROTATION_GRACE: Duration = Duration::from_secs(24 * 3600);
 /// Longest grace period accepted.
 pub const MAX_ROTATION_GRACE: Duration = Duration::from_secs(30 * 24 * 3600);
-
-type Res = Result<Response<Full<Bytes>>, ApiError>;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -80,24 +76,26 @@ pub struct RotateSecret {
     pub grace_seconds: Option<u64>,
 }
 
-/// Create's answer: the webhook, and for hmac its secret (shown this once). An ed25519
-/// webhook's signing key never leaves Herald; its public key is part of the webhook.
-#[derive(Serialize)]
-struct WithSecret<'a> {
+/// A created webhook and, for hmac, its secret (shown this once). An ed25519 webhook's
+/// signing key never leaves Herald; its public key is part of the webhook.
+#[derive(Debug, Serialize)]
+pub struct Created {
     #[serde(flatten)]
-    webhook: &'a Webhook,
+    pub webhook: Webhook,
     #[serde(skip_serializing_if = "Option::is_none")]
-    secret: Option<&'a str>,
+    pub secret: Option<String>,
 }
 
-#[derive(Serialize)]
-struct Rotated<'a> {
-    id: Uuid,
+/// A rotated secret (an hmac secret shown this once, or an ed25519 public key) and when the
+/// previous one stops signing.
+#[derive(Debug, Serialize)]
+pub struct Rotated {
+    pub id: Uuid,
     #[serde(skip_serializing_if = "Option::is_none")]
-    secret: Option<&'a str>,
+    pub secret: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    public_key: Option<&'a str>,
-    previous_secret_expires_at: Option<DateTime<Utc>>,
+    pub public_key: Option<String>,
+    pub previous_secret_expires_at: Option<DateTime<Utc>>,
 }
 
 /// A fresh signing secret of `scheme`: its text (to store), and for ed25519 the public key.
@@ -174,17 +172,26 @@ fn is_scope_guard(e: &StoreError) -> bool {
     e.sqlstate().is_some_and(|c| c.code() == "HR010")
 }
 
-pub async fn list(state: &ApiState, user_id: Uuid) -> Res {
-    let list = webhooks::list(&state.pool, user_id)
+pub async fn list(state: &ApiState, user_id: Uuid) -> Result<Vec<Webhook>, ApiError> {
+    webhooks::list(&state.pool, user_id)
         .await
-        .map_err(|e| ApiError::internal("listing webhooks", &e))?;
-    Ok(json_response(
-        StatusCode::OK,
-        &serde_json::json!({ "data": list }),
-    ))
+        .map_err(|e| ApiError::internal("listing webhooks", &e))
 }
 
-pub async fn create(state: &ApiState, user_id: Uuid, req: CreateWebhook) -> Res {
+/// The owner of webhook `id`, for callers that know only the webhook (the console, the
+/// command line); 404 when there is none.
+pub async fn owner(state: &ApiState, id: Uuid) -> Result<Uuid, ApiError> {
+    webhooks::owner_opt(&state.pool, id)
+        .await
+        .map_err(|e| ApiError::internal("reading a webhook", &e))?
+        .ok_or_else(|| ApiError::not_found("webhook"))
+}
+
+pub async fn create(
+    state: &ApiState,
+    user_id: Uuid,
+    req: CreateWebhook,
+) -> Result<Created, ApiError> {
     let url = validate_url(&req.url, state.allow_http)?;
     validate_scope("scope", &req.scope)?;
     if !SCHEMES.contains(&req.signature_scheme.as_str()) {
@@ -221,35 +228,29 @@ pub async fn create(state: &ApiState, user_id: Uuid, req: CreateWebhook) -> Res 
         enabled: req.enabled,
     };
     match webhooks::create(&state.pool, &state.secret_keys, &new).await {
-        Ok(webhook) => Ok(json_response(
-            StatusCode::CREATED,
-            &WithSecret {
-                webhook: &webhook,
-                secret: generated
-                    .public_key
-                    .is_none()
-                    .then_some(generated.secret.as_str()),
-            },
-        )),
+        Ok(webhook) => Ok(Created {
+            webhook,
+            secret: generated.public_key.is_none().then_some(generated.secret),
+        }),
         // The role was revoked between the check and the insert.
         Err(e) if is_scope_guard(&e) => Err(platform_refused(user_id)),
         Err(e) => Err(ApiError::internal("creating a webhook", &e)),
     }
 }
 
-async fn get_webhook(state: &ApiState, user_id: Uuid, id: Uuid) -> Result<Webhook, ApiError> {
+pub async fn get(state: &ApiState, user_id: Uuid, id: Uuid) -> Result<Webhook, ApiError> {
     webhooks::get_opt(&state.pool, user_id, id)
         .await
         .map_err(|e| ApiError::internal("reading a webhook", &e))?
         .ok_or_else(|| ApiError::not_found("webhook"))
 }
 
-pub async fn get(state: &ApiState, user_id: Uuid, id: Uuid) -> Res {
-    let webhook = get_webhook(state, user_id, id).await?;
-    Ok(json_response(StatusCode::OK, &webhook))
-}
-
-pub async fn update(state: &ApiState, user_id: Uuid, id: Uuid, req: PatchWebhook) -> Res {
+pub async fn update(
+    state: &ApiState,
+    user_id: Uuid,
+    id: Uuid,
+    req: PatchWebhook,
+) -> Result<Webhook, ApiError> {
     let mut changes = WebhookChanges::default();
     match req.url {
         None => {}
@@ -267,29 +268,33 @@ pub async fn update(state: &ApiState, user_id: Uuid, id: Uuid, req: PatchWebhook
     changes.description = req.description;
     if let Some(Some(types)) = &req.event_types {
         // The scope never changes after creation, so checking against the current one holds.
-        let current = get_webhook(state, user_id, id).await?;
+        let current = get(state, user_id, id).await?;
         check_event_types(state, types, &current.scope).await?;
     }
     changes.event_types = req.event_types;
-    let webhook = webhooks::update_opt(&state.pool, user_id, id, &changes)
+    webhooks::update_opt(&state.pool, user_id, id, &changes)
         .await
         .map_err(|e| ApiError::internal("updating a webhook", &e))?
-        .ok_or_else(|| ApiError::not_found("webhook"))?;
-    Ok(json_response(StatusCode::OK, &webhook))
+        .ok_or_else(|| ApiError::not_found("webhook"))
 }
 
-pub async fn delete(state: &ApiState, user_id: Uuid, id: Uuid) -> Res {
+pub async fn delete(state: &ApiState, user_id: Uuid, id: Uuid) -> Result<(), ApiError> {
     let deleted = webhooks::delete(&state.pool, user_id, id)
         .await
         .map_err(|e| ApiError::internal("deleting a webhook", &e))?;
     if deleted {
-        Ok(no_content())
+        Ok(())
     } else {
         Err(ApiError::not_found("webhook"))
     }
 }
 
-pub async fn rotate_secret(state: &ApiState, user_id: Uuid, id: Uuid, req: RotateSecret) -> Res {
+pub async fn rotate_secret(
+    state: &ApiState,
+    user_id: Uuid,
+    id: Uuid,
+    req: RotateSecret,
+) -> Result<Rotated, ApiError> {
     let grace = req
         .grace_seconds
         .map_or(DEFAULT_ROTATION_GRACE, Duration::from_secs);
@@ -299,7 +304,7 @@ pub async fn rotate_secret(state: &ApiState, user_id: Uuid, id: Uuid, req: Rotat
             format!("at most {} seconds (30 days)", MAX_ROTATION_GRACE.as_secs()),
         ));
     }
-    let scheme = get_webhook(state, user_id, id).await?.signature_scheme;
+    let scheme = get(state, user_id, id).await?.signature_scheme;
     let generated = generate_secret(&scheme)?;
     let new = NewSecret {
         secret: Redacted(&generated.secret),
@@ -311,16 +316,10 @@ pub async fn rotate_secret(state: &ApiState, user_id: Uuid, id: Uuid, req: Rotat
             .await
             .map_err(|e| ApiError::internal("rotating a secret", &e))?
             .ok_or_else(|| ApiError::not_found("webhook"))?;
-    Ok(json_response(
-        StatusCode::OK,
-        &Rotated {
-            id,
-            secret: generated
-                .public_key
-                .is_none()
-                .then_some(generated.secret.as_str()),
-            public_key: generated.public_key.as_deref(),
-            previous_secret_expires_at: Some(expires),
-        },
-    ))
+    Ok(Rotated {
+        id,
+        secret: generated.public_key.is_none().then_some(generated.secret),
+        public_key: generated.public_key,
+        previous_secret_expires_at: Some(expires),
+    })
 }

@@ -7,6 +7,7 @@
 //! process, with its CPU time and peak memory), `stats` (percentiles) and `report` (tables and
 //! JSON). The bench measures; nothing here asserts a target.
 
+mod console;
 mod drain;
 mod env;
 mod fan_out;
@@ -64,6 +65,9 @@ enum Scenario {
     ProducerOverhead(producer_overhead::OverheadArgs),
     /// One platform event to M webhooks: time to write the rows.
     FanOut(fan_out::FanOutArgs),
+    /// The web console's screens on 1,000,000 deliveries and 5,000,000 attempts: server time
+    /// per screen.
+    Console(console::ConsoleArgs),
     /// idle-latency and steady with NOTIFY and poll-only, side by side.
     PollCompare(PollCompareArgs),
     /// Every scenario with its defaults, then the NOTIFY vs poll-only comparison.
@@ -144,6 +148,7 @@ async fn run_scenarios(
         Scenario::Steady(a) => emit(steady::run(env, a, mode).await?),
         Scenario::ProducerOverhead(a) => emit(producer_overhead::run(env, a, mode).await?),
         Scenario::FanOut(a) => emit(fan_out::run(env, a, mode).await?),
+        Scenario::Console(a) => emit(console::run(env, a, mode).await?),
         Scenario::PollCompare(a) => {
             let idle_n = idle_latency::run(env, &a.idle, WakeMode::Notify).await?;
             let idle_p = idle_latency::run(env, &a.idle, WakeMode::PollOnly).await?;

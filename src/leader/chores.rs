@@ -1,4 +1,5 @@
-//! The leader's chores: retention and queue gauges. Bounded and idempotent, so two leaders
+//! The leader's chores: retention, queue gauges, the queue snapshot and the attempt rollup
+//! read by the console and `herald status`. Bounded and idempotent, so two leaders
 //! overlapping for a moment do no harm.
 
 use std::{sync::Arc, time::Duration};
@@ -8,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     metrics::Metrics,
-    store::{maintenance, Pool, StoreError},
+    store::{fleet, maintenance, stats, Pool, StoreError},
 };
 
 /// Rows looked at per retention statement: small, so no statement holds locks for long.
@@ -17,6 +18,17 @@ const PRUNE_EVERY: Duration = Duration::from_secs(60);
 const GAUGES_EVERY: Duration = Duration::from_secs(5);
 /// Most batches per retention run; the rest waits for the next run.
 const MAX_BATCHES_PER_RUN: usize = 100;
+const ROLLUP_EVERY: Duration = Duration::from_secs(2);
+/// Attempts counted per rollup statement, and statements per run (a backlog catches up at
+/// up to 500,000 attempts per run).
+const ROLLUP_BATCH: i64 = 50_000;
+const ROLLUP_BATCHES_PER_RUN: usize = 10;
+const SNAPSHOT_EVERY: Duration = Duration::from_secs(10);
+/// Per-minute rollup rows serve the hour window, per-hour ones the day window.
+const ROLLUP_KEEP_MINUTES: Duration = Duration::from_secs(2 * 3600);
+const ROLLUP_KEEP_HOURS: Duration = Duration::from_secs(2 * 24 * 3600);
+/// Replicas not seen for this long leave the registry.
+const REPLICA_KEEP: Duration = Duration::from_secs(7 * 24 * 3600);
 
 pub struct Chores {
     pub pool: Pool,
@@ -24,6 +36,8 @@ pub struct Chores {
     pub metrics: Arc<Metrics>,
     last_prune: std::sync::Mutex<Option<Instant>>,
     last_gauges: std::sync::Mutex<Option<Instant>>,
+    last_rollup: std::sync::Mutex<Option<Instant>>,
+    last_snapshot: std::sync::Mutex<Option<Instant>>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +55,8 @@ impl Chores {
             metrics,
             last_prune: std::sync::Mutex::new(None),
             last_gauges: std::sync::Mutex::new(None),
+            last_rollup: std::sync::Mutex::new(None),
+            last_snapshot: std::sync::Mutex::new(None),
         }
     }
 
@@ -49,6 +65,16 @@ impl Chores {
         if due(&self.last_gauges, GAUGES_EVERY) {
             if let Err(e) = self.update_gauges().await {
                 tracing::debug!(error = %e, "queue gauges not updated");
+            }
+        }
+        if due(&self.last_rollup, ROLLUP_EVERY) {
+            if let Err(e) = self.roll_up(stop).await {
+                tracing::warn!(error = %e, "attempt rollup failed; will retry");
+            }
+        }
+        if due(&self.last_snapshot, SNAPSHOT_EVERY) {
+            if let Err(e) = self.snapshot_queue().await {
+                tracing::debug!(error = %e, "queue snapshot not taken");
             }
         }
         if due(&self.last_prune, PRUNE_EVERY) {
@@ -76,6 +102,27 @@ impl Chores {
         Ok(())
     }
 
+    /// Counts the attempts written since the last run into the per-minute rollup, in
+    /// statements of at most [`ROLLUP_BATCH`] attempts, until caught up.
+    pub async fn roll_up(&self, stop: &CancellationToken) -> Result<i64, StoreError> {
+        let client = self.pool.get().await?;
+        let mut rolled = 0;
+        for _ in 0..ROLLUP_BATCHES_PER_RUN {
+            let r = stats::roll_up(&client, ROLLUP_BATCH).await?;
+            rolled += r.rolled;
+            if r.rolled < ROLLUP_BATCH || stop.is_cancelled() {
+                break;
+            }
+        }
+        Ok(rolled)
+    }
+
+    /// Counts the deliveries by status for readers of the queue depth.
+    pub async fn snapshot_queue(&self) -> Result<(), StoreError> {
+        let client = self.pool.get().await?;
+        fleet::snapshot_queue(&client).await
+    }
+
     /// Deletes delivered and exhausted deliveries (with their attempts) and events older than
     /// the retention period, a small batch per statement: old events in creation order with
     /// their finished deliveries, then deliveries from before the queue was reshaped.
@@ -96,6 +143,16 @@ impl Chores {
                 None => break,
             }
         }
+        for _ in 0..MAX_BATCHES_PER_RUN {
+            if stop.is_cancelled()
+                || stats::prune(&client, ROLLUP_KEEP_MINUTES, ROLLUP_KEEP_HOURS, PRUNE_BATCH)
+                    .await?
+                    < PRUNE_BATCH
+            {
+                break;
+            }
+        }
+        fleet::prune_replicas(&client, REPLICA_KEEP).await?;
         for _ in 0..MAX_BATCHES_PER_RUN {
             if stop.is_cancelled() {
                 break;

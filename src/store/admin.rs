@@ -89,18 +89,36 @@ impl DeliveryView {
 #[derive(Debug, Clone, Copy)]
 pub struct DeliveryPage<'a> {
     pub status: Option<&'a str>,
+    pub event_type: Option<&'a str>,
+    /// Only deliveries created at or after this.
+    pub created_from: Option<DateTime<Utc>>,
+    /// Only deliveries created before this.
+    pub created_until: Option<DateTime<Utc>>,
     /// Only deliveries strictly older than this `(created_at, id)`.
     pub before: Option<(DateTime<Utc>, Uuid)>,
     pub limit: i64,
+    /// At most this many deliveries of the webhook are examined for the filters.
+    pub scan_limit: i64,
 }
 
-/// Up to `page.limit` deliveries of the user's webhook, newest first.
+/// A page of deliveries and how far its scan got.
+#[derive(Debug, Clone)]
+pub struct ListedDeliveries {
+    pub rows: Vec<DeliveryView>,
+    /// Deliveries examined (at most `scan_limit`).
+    pub scanned: i64,
+    /// The position of the last delivery examined.
+    pub scanned_to: Option<(DateTime<Utc>, Uuid)>,
+}
+
+/// Up to `page.limit` deliveries of the user's webhook that match the filters, newest first,
+/// found among at most `page.scan_limit` deliveries.
 pub async fn list_deliveries(
     pool: &Pool,
     user_id: Uuid,
     webhook_id: Uuid,
     page: DeliveryPage<'_>,
-) -> Result<Vec<DeliveryView>, StoreError> {
+) -> Result<ListedDeliveries, StoreError> {
     let client = pool.get().await?;
     let (before_at, before_id) = page.before.unzip();
     let rows = client
@@ -112,11 +130,29 @@ pub async fn list_deliveries(
                 &page.status,
                 &before_at,
                 &before_id,
+                &page.event_type,
+                &page.created_from,
+                &page.created_until,
+                &page.scan_limit,
                 &page.limit,
             ],
         )
         .await?;
-    rows.iter().map(DeliveryView::from_row).collect()
+    let mut listed = ListedDeliveries {
+        rows: Vec::with_capacity(rows.len()),
+        scanned: 0,
+        scanned_to: None,
+    };
+    for r in &rows {
+        listed.scanned = r.try_get("scanned")?;
+        let last_at: Option<DateTime<Utc>> = r.try_get("last_at")?;
+        let last_id: Option<Uuid> = r.try_get("last_id")?;
+        listed.scanned_to = last_at.zip(last_id);
+        if r.try_get::<_, Option<Uuid>>("id")?.is_some() {
+            listed.rows.push(DeliveryView::from_row(r)?);
+        }
+    }
+    Ok(listed)
 }
 
 /// A delivery made due by a manual retry.

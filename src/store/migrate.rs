@@ -14,6 +14,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../sql/0002_narrow_queue.sql"),
     ),
     ("0003_security", include_str!("../../sql/0003_security.sql")),
+    (
+        "0004_operator_console",
+        include_str!("../../sql/0004_operator_console.sql"),
+    ),
 ];
 
 /// Trigger functions, re-applied whenever their text changes.

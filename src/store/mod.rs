@@ -4,9 +4,11 @@
 pub mod admin;
 pub mod deliveries;
 pub mod events;
+pub mod fleet;
 pub mod maintenance;
 pub mod migrate;
 pub mod queries;
+pub mod stats;
 pub mod webhooks;
 
 use std::time::Duration;

@@ -8,4 +8,6 @@ pub fn all() -> impl Iterator<Item = &'static (&'static str, &'static str)> {
         .chain(super::events::QUERIES)
         .chain(super::webhooks::QUERIES)
         .chain(super::maintenance::QUERIES)
+        .chain(super::fleet::QUERIES)
+        .chain(super::stats::QUERIES)
 }

@@ -29,6 +29,7 @@ const DELETE: &str = include_str!("queries/webhooks_delete.sql");
 const ROTATE_SECRET: &str = include_str!("queries/webhooks_rotate_secret.sql");
 const SECRETS_PAGE: &str = include_str!("queries/webhooks_secrets_page.sql");
 const REPLACE_SECRETS: &str = include_str!("queries/webhooks_replace_secrets.sql");
+const OWNER: &str = include_str!("queries/webhooks_owner.sql");
 
 /// Runtime queries of this module, by name; `tests/it/queries.rs` prepares every one.
 pub const QUERIES: &[(&str, &str)] = &[
@@ -40,6 +41,7 @@ pub const QUERIES: &[(&str, &str)] = &[
     ("webhooks_rotate_secret", ROTATE_SECRET),
     ("webhooks_secrets_page", SECRETS_PAGE),
     ("webhooks_replace_secrets", REPLACE_SECRETS),
+    ("webhooks_owner", OWNER),
 ];
 
 /// A query parameter that holds secret material: sent as its value, shown as `<redacted>` by
@@ -353,4 +355,11 @@ pub async fn replace_secrets_many(
         .iter()
         .map(|r| r.get(0))
         .collect())
+}
+
+/// The owner of webhook `id`, whoever it is (for operators who know only the webhook).
+pub async fn owner_opt(pool: &Pool, id: Uuid) -> Result<Option<Uuid>, StoreError> {
+    let client = pool.get().await?;
+    let row = client.query_opt(OWNER, &[&id]).await?;
+    row.map(|r| r.try_get(0)).transpose().map_err(Into::into)
 }

@@ -4,6 +4,8 @@
 mod deliveries;
 mod events;
 mod flow;
+mod input;
+mod openapi;
 mod service;
 mod webhooks;
 
@@ -31,6 +33,8 @@ use herald::{
 };
 
 const TOKEN: &str = "test-admin-token-0123456789";
+/// The test server's body deadline: short, so the slow-body test is quick.
+const BODY_TIMEOUT: Duration = Duration::from_secs(2);
 
 struct TestApi {
     base: String,
@@ -80,6 +84,7 @@ impl TestApi {
             allow_http: false,
             max_body_bytes: 64 * 1024,
             secret_keys: herald::domain::keyring::KeyRing::none(),
+            body_timeout: BODY_TIMEOUT,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

@@ -316,8 +316,7 @@ async fn pipeline_keeps_healthy_webhooks_flowing_while_one_hangs() {
         .query_one(
             "select count(*) from pg_stat_activity
               where datname = current_database() and pid <> pg_backend_pid()
-                and application_name like 'herald%' and xact_start is not null
-                and state <> 'active'",
+                and application_name like 'herald%' and state like 'idle in transaction%'",
             &[],
         )
         .await

@@ -1,0 +1,1 @@
+select user_id from herald.user_webhooks where id = $1
