@@ -60,6 +60,7 @@ impl Claimer {
         }
         let client = self.pool.get().await?;
         let busy = self.capacity.busy();
+        let started = Instant::now();
         let batch = deliveries::claim_batch(
             &client,
             limit,
@@ -68,6 +69,9 @@ impl Claimer {
             &busy,
         )
         .await?;
+        self.metrics
+            .claim_duration
+            .observe(started.elapsed().as_secs_f64());
         drop(client);
         let n = batch.len();
         for delivery in batch {
