@@ -50,6 +50,8 @@ pub struct Sender {
 struct Inner {
     client: Client<Connector, Full<Bytes>>,
     cfg: SenderConfig,
+    /// See [`Sender::engine_only`].
+    engine_only: bool,
 }
 
 impl std::fmt::Debug for Sender {
@@ -63,6 +65,17 @@ impl std::fmt::Debug for Sender {
 impl Sender {
     /// Builds the client. Fails only on a bad TLS setup (an unreadable or empty CA file).
     pub fn new(cfg: &SenderConfig) -> Result<Sender, SenderError> {
+        Self::build(cfg, false)
+    }
+
+    /// A sender that sends nothing: every attempt is answered `204` at once, without
+    /// resolving, connecting or signing. For measuring the engine alone (`herald run
+    /// --bench-engine-only`, used by `herald bench drain`); never for real deliveries.
+    pub fn engine_only(cfg: &SenderConfig) -> Result<Sender, SenderError> {
+        Self::build(cfg, true)
+    }
+
+    fn build(cfg: &SenderConfig, engine_only: bool) -> Result<Sender, SenderError> {
         let tls = tls::client_config(cfg.ca_file.as_deref())?;
         let mut http =
             HttpConnector::new_with_resolver(GuardedResolver::new(cfg.allow_private_targets));
@@ -83,6 +96,7 @@ impl Sender {
             inner: Arc::new(Inner {
                 client,
                 cfg: cfg.clone(),
+                engine_only,
             }),
         })
     }
@@ -95,6 +109,14 @@ impl Sender {
     pub async fn send(&self, req: &Outgoing) -> AttemptOutcome {
         let started_at = Utc::now();
         let start = Instant::now();
+        if self.inner.engine_only {
+            let answered = Answered {
+                status: 204,
+                reason: Some("No Content"),
+                ..Answered::default()
+            };
+            return AttemptOutcome::answered(started_at, start.elapsed(), answered);
+        }
         let result = self.attempt(req, started_at.timestamp(), start).await;
         let duration = start.elapsed();
         match result {
