@@ -16,6 +16,8 @@ pub const OWN_TYPE: &str = "bench.event";
 pub const PLATFORM_TYPE: &str = "bench.platform";
 /// A fixed signing secret (`whsec_` + base64 of 32 bytes); the receiver does not verify.
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw/VQ/YyRcaLQ=";
+/// Tables of the schema `herald` that hold configuration, not data: `reset` keeps them.
+const KEPT_TABLES: &[&str] = &["schema_migrations", "settings", "event_types", "watches"];
 
 pub struct BenchEnv {
     pub url: String,
@@ -91,14 +93,31 @@ impl BenchEnv {
         ))
     }
 
-    /// A clean slate: no webhooks, events, deliveries or sleepers; the wake mode set.
+    /// Every table of the schema `herald`, whatever the engine's layout, as quoted names.
+    pub async fn herald_tables(&self, c: &Client) -> anyhow::Result<Vec<String>> {
+        let rows = c
+            .query(
+                "select format('herald.%I', tablename), tablename from pg_tables
+                  where schemaname = 'herald' order by tablename",
+                &[],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .filter(|r| !KEPT_TABLES.contains(&r.get::<_, &str>(1)))
+            .map(|r| r.get(0))
+            .collect())
+    }
+
+    /// A clean slate: no webhooks, events, deliveries or sleepers (every table of the schema
+    /// `herald` but its configuration is truncated); the wake mode set.
     pub async fn reset(&self, mode: WakeMode) -> anyhow::Result<()> {
         let c = self.connect().await?;
-        c.batch_execute(
-            "truncate herald.delivery_attempts, herald.webhook_deliveries, herald.events,
-                      herald.user_webhooks, herald.user_roles, herald.sleepers;
-             delete from herald.event_types where name like 'bench.%';",
-        )
+        let tables = self.herald_tables(&c).await?.join(", ");
+        c.batch_execute(&format!(
+            "truncate {tables};
+             delete from herald.event_types where name like 'bench.%';"
+        ))
         .await?;
         c.execute(
             "insert into herald.event_types (name, scope, description)
@@ -111,7 +130,19 @@ impl BenchEnv {
             &[&(mode == WakeMode::Notify)],
         )
         .await?;
-        c.batch_execute("vacuum analyze herald.webhook_deliveries, herald.events")
+        c.batch_execute(&format!("vacuum analyze {tables}")).await?;
+        Ok(())
+    }
+
+    /// One more webhook of `user` at `url`.
+    pub async fn create_webhook(&self, user: Uuid, url: &str) -> anyhow::Result<()> {
+        self.connect()
+            .await?
+            .execute(
+                "insert into herald.user_webhooks (user_id, url, secret, scope, description)
+                 values ($1, $2, $3, 'own', 'herald bench')",
+                &[&user, &url, &SECRET],
+            )
             .await?;
         Ok(())
     }

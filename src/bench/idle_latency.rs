@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::{
     env::{BenchEnv, OWN_TYPE},
     receiver::Receiver,
-    report::{round, Report},
+    report::{round, Goal, Report},
     stats::percentiles,
     worker::{Worker, WorkerSettings},
     WakeMode,
@@ -95,10 +95,9 @@ pub async fn run(env: &BenchEnv, args: &IdleArgs, mode: WakeMode) -> anyhow::Res
             "latency",
             "receiver has the whole request - commit returned to the producer",
         );
-    let (p50_target, p99_target) = (2.0, 10.0);
-    r.target("p50", p.p50_ms, "ms", "<= 2", p.p50_ms <= p50_target)
+    r.target("p50", p.p50_ms, "ms", Goal::AtMost(2.0))
         .figure("p90", round(p.p90_ms), "ms")
-        .target("p99", p.p99_ms, "ms", "<= 10", p.p99_ms <= p99_target)
+        .target("p99", p.p99_ms, "ms", Goal::AtMost(10.0))
         .figure("max", round(p.max_ms), "ms")
         .figure("lost", lost, "");
     Ok(r)

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use super::{
     env::{BenchEnv, OWN_TYPE},
     receiver::Receiver,
-    report::{round, Report},
+    report::{round, Goal, Report},
     worker::{Worker, WorkerSettings},
     WakeMode,
 };
@@ -155,8 +155,7 @@ pub async fn run(env: &BenchEnv, args: &OverheadArgs, mode: WakeMode) -> anyhow:
             "ratio (gate closed / plain)",
             ratio * 100.0,
             "%",
-            ">= 70",
-            ratio >= 0.7,
+            Goal::AtLeast(70.0),
         )
         .figure(
             "herald.events inserts, NOTIFY on every statement",
