@@ -16,6 +16,16 @@ pub const OWN_TYPE: &str = "bench.event";
 pub const PLATFORM_TYPE: &str = "bench.platform";
 /// A fixed signing secret (`whsec_` + base64 of 32 bytes); the receiver does not verify.
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw/VQ/YyRcaLQ=";
+const SERVER: &str = include_str!("sql/env_server.sql");
+const TABLES: &str = include_str!("sql/env_tables.sql");
+const FORGET_TYPES: &str = include_str!("sql/env_forget_types.sql");
+const REGISTER_TYPES: &str = include_str!("sql/env_register_types.sql");
+const WAKE_MODE: &str = include_str!("sql/env_wake_mode.sql");
+const WEBHOOK: &str = include_str!("sql/env_webhook.sql");
+const OWN_WEBHOOKS: &str = include_str!("sql/env_own_webhooks.sql");
+const PLATFORM_MANAGER: &str = include_str!("sql/env_platform_manager.sql");
+const PLATFORM_WEBHOOKS: &str = include_str!("sql/env_platform_webhooks.sql");
+const SLEEPERS: &str = include_str!("sql/env_sleepers.sql");
 /// Tables of the schema `herald` that hold configuration, not data: `reset` keeps them.
 const KEPT_TABLES: &[&str] = &["schema_migrations", "settings", "event_types", "watches"];
 
@@ -85,9 +95,8 @@ impl BenchEnv {
     /// `PostgreSQL 15.x` and whether commits wait for the disk, for the reports.
     pub async fn server_description(&self) -> anyhow::Result<String> {
         let c = self.connect().await?;
-        let version: String = c.query_one("show server_version", &[]).await?.get(0);
-        let fsync: String = c.query_one("show fsync", &[]).await?.get(0);
-        let sync: String = c.query_one("show synchronous_commit", &[]).await?.get(0);
+        let row = c.query_one(SERVER, &[]).await?;
+        let (version, fsync, sync): (String, String, String) = (row.get(0), row.get(1), row.get(2));
         Ok(format!(
             "PostgreSQL {version}, fsync={fsync}, synchronous_commit={sync}"
         ))
@@ -95,13 +104,7 @@ impl BenchEnv {
 
     /// Every table of the schema `herald`, whatever the engine's layout, as quoted names.
     pub async fn herald_tables(&self, c: &Client) -> anyhow::Result<Vec<String>> {
-        let rows = c
-            .query(
-                "select format('herald.%I', tablename), tablename from pg_tables
-                  where schemaname = 'herald' order by tablename",
-                &[],
-            )
-            .await?;
+        let rows = c.query(TABLES, &[]).await?;
         Ok(rows
             .iter()
             .filter(|r| !KEPT_TABLES.contains(&r.get::<_, &str>(1)))
@@ -114,22 +117,11 @@ impl BenchEnv {
     pub async fn reset(&self, mode: WakeMode) -> anyhow::Result<()> {
         let c = self.connect().await?;
         let tables = self.herald_tables(&c).await?.join(", ");
-        c.batch_execute(&format!(
-            "truncate {tables};
-             delete from herald.event_types where name like 'bench.%';"
-        ))
-        .await?;
-        c.execute(
-            "insert into herald.event_types (name, scope, description)
-             values ($1, 'own', 'herald bench'), ($2, 'platform', 'herald bench')",
-            &[&OWN_TYPE, &PLATFORM_TYPE],
-        )
-        .await?;
-        c.execute(
-            "update herald.settings set notify_enabled = $1",
-            &[&(mode == WakeMode::Notify)],
-        )
-        .await?;
+        c.batch_execute(&format!("truncate {tables}")).await?;
+        c.execute(FORGET_TYPES, &[]).await?;
+        c.execute(REGISTER_TYPES, &[&OWN_TYPE, &PLATFORM_TYPE])
+            .await?;
+        c.execute(WAKE_MODE, &[&(mode == WakeMode::Notify)]).await?;
         c.batch_execute(&format!("vacuum analyze {tables}")).await?;
         Ok(())
     }
@@ -138,11 +130,7 @@ impl BenchEnv {
     pub async fn create_webhook(&self, user: Uuid, url: &str) -> anyhow::Result<()> {
         self.connect()
             .await?
-            .execute(
-                "insert into herald.user_webhooks (user_id, url, secret, scope, description)
-                 values ($1, $2, $3, 'own', 'herald bench')",
-                &[&user, &url, &SECRET],
-            )
+            .execute(WEBHOOK, &[&user, &url, &SECRET])
             .await?;
         Ok(())
     }
@@ -158,10 +146,7 @@ impl BenchEnv {
         let c = self.connect().await?;
         let ids: Vec<Uuid> = (0..users).map(|_| Uuid::new_v4()).collect();
         c.execute(
-            "insert into herald.user_webhooks (user_id, url, secret, scope, description)
-             select u.id, $2 || '/' || u.n || '/' || w, $3, 'own', 'herald bench'
-               from unnest($1::uuid[]) with ordinality as u (id, n),
-                    generate_series(1, $4::int) as w",
+            OWN_WEBHOOKS,
             &[&ids, &url_base, &SECRET, &(per_user as i32)],
         )
         .await?;
@@ -176,15 +161,9 @@ impl BenchEnv {
     ) -> anyhow::Result<Uuid> {
         let c = self.connect().await?;
         let manager = Uuid::new_v4();
+        c.execute(PLATFORM_MANAGER, &[&manager]).await?;
         c.execute(
-            "insert into herald.user_roles (user_id, role) values ($1, 'PLATFORMMANAGER')",
-            &[&manager],
-        )
-        .await?;
-        c.execute(
-            "insert into herald.user_webhooks (user_id, url, secret, scope, description)
-             select $1, $2 || '/platform/' || w, $3, 'platform', 'herald bench'
-               from generate_series(1, $4::int) as w",
+            PLATFORM_WEBHOOKS,
             &[&manager, &url_base, &SECRET, &(count as i32)],
         )
         .await?;
@@ -196,10 +175,7 @@ impl BenchEnv {
         let c = self.connect().await?;
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let n: i64 = c
-                .query_one("select count(*) from herald.sleepers", &[])
-                .await?
-                .get(0);
+            let n: i64 = c.query_one(SLEEPERS, &[]).await?.get(0);
             if n > 0 {
                 return Ok(());
             }

@@ -16,6 +16,8 @@ use super::{
     WakeMode,
 };
 
+const EMIT_ONE: &str = include_str!("sql/emit_one.sql");
+
 #[derive(Debug, Clone, clap::Args)]
 pub struct IdleArgs {
     /// Events sent one after the other (default 1000; 200 when poll-only, since each one
@@ -49,9 +51,7 @@ pub async fn run(env: &BenchEnv, args: &IdleArgs, mode: WakeMode) -> anyhow::Res
     let mut worker = Worker::spawn(&env.url, &settings).await?;
     env.wait_for_sleeper(Duration::from_secs(15)).await?;
     let c = env.connect().await?;
-    let emit = c
-        .prepare("select herald.emit($1, $2, gen_random_uuid(), $3)")
-        .await?;
+    let emit = c.prepare(EMIT_ONE).await?;
     let data = serde_json::json!({ "note": "herald bench idle-latency" });
 
     let progress = super::progress::bar(env.quiet, events, "idle events");
