@@ -267,7 +267,7 @@ fn cell(v: &Value) -> String {
 }
 
 /// A figure's value: whole numbers as integers, others rounded to 3 decimals.
-fn number(x: f64) -> Value {
+pub fn number(x: f64) -> Value {
     let x = round(x);
     if x.fract() == 0.0 && x.abs() < 1e15 {
         json!(x as i64)

@@ -1,9 +1,9 @@
 //! `--runs N`: a scenario run N times, every run's figures listed, and the median of each.
 //! A target is judged on the median, and the aggregate also says in how many runs it held.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::report::{round, Report};
+use super::report::{number, Report};
 
 /// One aggregate report per report position: run k's i-th report is grouped with every other
 /// run's i-th report (a run of a scenario always yields the same sequence of reports).
@@ -69,7 +69,7 @@ pub fn median_value(values: &[Value]) -> Value {
         } else {
             (xs[n / 2 - 1] + xs[n / 2]) / 2.0
         };
-        return json!(round(m));
+        return number(m);
     }
     if let Some(Value::Object(first)) = values.first() {
         if values.iter().all(Value::is_object) {
@@ -91,6 +91,8 @@ pub fn median_value(values: &[Value]) -> Value {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
     use crate::bench::{report::Goal, WakeMode};
 
@@ -112,12 +114,12 @@ mod tests {
         let m = &medians(&runs)[0];
         assert_eq!(m.aggregate.as_deref(), Some("median of 3 runs"));
         let rate = &m.figures[0];
-        assert_eq!(rate.value, json!(12.0));
+        assert_eq!(rate.value, json!(12));
         assert_eq!(rate.met, Some(true));
         assert_eq!(rate.met_in_runs.as_deref(), Some("2 of 3"));
-        assert_eq!(rate.runs, Some(vec![json!(12.0), json!(8.0), json!(30.0)]));
+        assert_eq!(rate.runs, Some(vec![json!(12), json!(8), json!(30)]));
         let lost = &m.figures[1];
-        assert_eq!(lost.value, json!(0.0));
+        assert_eq!(lost.value, json!(0));
         assert_eq!(lost.met_in_runs.as_deref(), Some("2 of 3"));
         assert_eq!(m.figures[2].value, json!("x"));
     }
@@ -137,7 +139,7 @@ mod tests {
             json!({"notify": 3.0, "poll_only": 1000.0}),
             json!({"notify": 2.0, "poll_only": 800.0}),
         ];
-        assert_eq!(median_value(&v), json!({"notify": 2.0, "poll_only": 900.0}));
+        assert_eq!(median_value(&v), json!({"notify": 2, "poll_only": 900}));
     }
 
     #[test]

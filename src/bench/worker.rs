@@ -25,7 +25,7 @@ pub struct WorkerSettings {
 }
 
 impl WorkerSettings {
-    /// Herald's defaults (SPEC §4), plus what loopback targets need.
+    /// Herald's defaults, plus what loopback targets need.
     pub fn defaults() -> Self {
         WorkerSettings {
             poll_interval: None,
