@@ -25,6 +25,9 @@ use crate::{
 /// Herald's default lease and breaker threshold: the statements get the values they get there.
 const LEASE: Duration = Duration::from_secs(300);
 const BREAKER_THRESHOLD: u32 = 10;
+/// After an empty claim while other connections still hold rows.
+const EMPTY_CLAIM_PAUSE: Duration = Duration::from_millis(1);
+const GIVE_UP: Duration = Duration::from_secs(600);
 
 pub struct Ceiling {
     pub rows: u64,
@@ -66,12 +69,19 @@ pub async fn run(
         let claims = Arc::clone(&claims);
         tasks.push(tokio::spawn(async move {
             let schedule = RetrySchedule::standard();
-            loop {
+            let deadline = Instant::now() + GIVE_UP;
+            while rows.load(Ordering::Relaxed) < expected {
                 let claimed = deliveries::claim_batch(&client, batch, LEASE, batch, &[]).await?;
                 claims.fetch_add(1, Ordering::Relaxed);
                 if claimed.is_empty() {
-                    // Every row was due at the start: an empty claim means the rest is claimed.
-                    return anyhow::Ok(());
+                    // The rest is claimed by the other connections (or skipped because they
+                    // held it locked): look again until everything is recorded.
+                    anyhow::ensure!(
+                        Instant::now() < deadline,
+                        "the database-only drain did not finish within {GIVE_UP:?}"
+                    );
+                    tokio::time::sleep(EMPTY_CLAIM_PAUSE).await;
+                    continue;
                 }
                 let (results, attempts, breaker) = delivered(&claimed, &schedule);
                 let recorded = deliveries::record_results(
@@ -84,6 +94,7 @@ pub async fn run(
                 .await?;
                 rows.fetch_add(recorded.applied.len() as u64, Ordering::Relaxed);
             }
+            anyhow::Ok(())
         }));
     }
     let all = futures_util::future::try_join_all(tasks);
