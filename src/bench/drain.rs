@@ -32,9 +32,10 @@ const PENDING: &str = include_str!("sql/drain_pending.sql");
 const DELIVERED: &str = include_str!("sql/drain_delivered.sql");
 const SPAN: &str = include_str!("sql/drain_span.sql");
 
+/// The queue a drain starts from (drain, replicas).
 #[derive(Debug, Clone, clap::Args)]
-pub struct DrainArgs {
-    /// Due deliveries to drain (each leg drains a queue of this size).
+pub struct QueueArgs {
+    /// Due deliveries to drain: a fresh queue of this size for each drain of the scenario.
     #[arg(long, default_value_t = 200_000)]
     pub events: u64,
     /// Webhooks in all, spread evenly over --users: 100 (4 users x 25) by default; 1 sends
@@ -45,6 +46,28 @@ pub struct DrainArgs {
     /// out to all of that user's webhooks.
     #[arg(long, default_value_t = 4)]
     pub users: usize,
+}
+
+impl Default for QueueArgs {
+    fn default() -> Self {
+        QueueArgs {
+            events: 200_000,
+            webhooks: 100,
+            users: 4,
+        }
+    }
+}
+
+impl QueueArgs {
+    pub fn layout(&self) -> anyhow::Result<Layout> {
+        Layout::new(self.webhooks, self.users)
+    }
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DrainArgs {
+    #[command(flatten)]
+    pub queue: QueueArgs,
     /// HERALD_MAX_IN_FLIGHT for the worker (default: Herald's own, 256).
     #[arg(long)]
     pub max_in_flight: Option<usize>,
@@ -69,9 +92,7 @@ pub struct DrainArgs {
 impl Default for DrainArgs {
     fn default() -> Self {
         DrainArgs {
-            events: 200_000,
-            webhooks: 100,
-            users: 4,
+            queue: QueueArgs::default(),
             max_in_flight: None,
             http_only: false,
             engine_only: false,
@@ -306,7 +327,8 @@ const ENGINE_GOAL: Goal = Goal::AtLeast(25_000.0);
 const RSS_GOAL: Goal = Goal::AtMost(64.0);
 
 pub async fn run(env: &BenchEnv, args: &DrainArgs, mode: WakeMode) -> anyhow::Result<Report> {
-    let layout = Layout::new(args.webhooks, args.users)?;
+    let layout = args.queue.layout()?;
+    let events = args.queue.events;
     let only = args.http_only || args.engine_only || args.database_only;
     let settings = WorkerSettings {
         max_in_flight: args.max_in_flight,
@@ -321,14 +343,14 @@ pub async fn run(env: &BenchEnv, args: &DrainArgs, mode: WakeMode) -> anyhow::Re
     let mut http = None;
     if args.http_only || !only {
         let receiver = Receiver::start().await?;
-        let q = write_queue(env, mode, layout, &receiver.url_base(), args.events).await?;
+        let q = write_queue(env, mode, layout, &receiver.url_base(), events).await?;
         http = Some(drain_with(env, &q, &settings, 1, &receiver, "HTTP drain".into()).await?);
         queue = Some(q);
     }
     let mut engine = None;
     if args.engine_only || !only {
         let receiver = Receiver::start().await?;
-        let q = write_queue(env, mode, layout, &receiver.url_base(), args.events).await?;
+        let q = write_queue(env, mode, layout, &receiver.url_base(), events).await?;
         let label = "engine-only drain".to_owned();
         engine = Some(drain_with(env, &q, &engine_settings, 1, &receiver, label).await?);
         anyhow::ensure!(
@@ -341,7 +363,7 @@ pub async fn run(env: &BenchEnv, args: &DrainArgs, mode: WakeMode) -> anyhow::Re
     let mut ceiling = None;
     if args.database_only || !only {
         let receiver = Receiver::start().await?;
-        let q = write_queue(env, mode, layout, &receiver.url_base(), args.events).await?;
+        let q = write_queue(env, mode, layout, &receiver.url_base(), events).await?;
         let progress = super::progress::bar(env.quiet, q.deliveries, "database-only drain");
         let c = ceiling::run(
             env,
@@ -361,10 +383,8 @@ pub async fn run(env: &BenchEnv, args: &DrainArgs, mode: WakeMode) -> anyhow::Re
         .setting("layout", queue.describe())
         .setting("deliveries", format!("{} per leg", queue.deliveries));
     if http.is_some() {
-        r.setting("HTTP leg", settings.describe()).setting(
-            "receiver",
-            "in-process hyper HTTP/1 server on 127.0.0.1, 204 at once, keep-alive",
-        );
+        r.setting("HTTP leg", settings.describe())
+            .setting("receiver", super::receiver::AT_ONCE);
     }
     if engine.is_some() {
         r.setting("engine-only leg", engine_settings.describe());

@@ -102,7 +102,7 @@ pub async fn run(env: &BenchEnv, args: &FairnessArgs, mode: WakeMode) -> anyhow:
         )
         .setting(
             "(a) latency",
-            "healthy deliveries only: receiver has the whole request - commit returned",
+            format!("healthy deliveries only: {}", super::receiver::LATENCY),
         )
         .setting(
             "(b) slow endpoint",

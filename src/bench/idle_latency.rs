@@ -87,14 +87,8 @@ pub async fn run(env: &BenchEnv, args: &IdleArgs, mode: WakeMode) -> anyhow::Res
             format!("{} ms after each delivery", args.gap_ms),
         )
         .setting("herald", settings.describe())
-        .setting(
-            "receiver",
-            "in-process hyper HTTP/1 server on 127.0.0.1, 204 at once",
-        )
-        .setting(
-            "latency",
-            "receiver has the whole request - commit returned to the producer",
-        );
+        .setting("receiver", super::receiver::AT_ONCE)
+        .setting("latency", super::receiver::LATENCY);
     r.target("p50", p.p50_ms, "ms", Goal::AtMost(2.0))
         .figure("p90", round(p.p90_ms), "ms")
         .target("p99", p.p99_ms, "ms", Goal::AtMost(10.0))

@@ -216,8 +216,11 @@ async fn run_scenarios(
         Scenario::All(a) => {
             for webhooks in [100, 1] {
                 let drain_args = drain::DrainArgs {
-                    events: a.drain_events,
-                    webhooks,
+                    queue: drain::QueueArgs {
+                        events: a.drain_events,
+                        webhooks,
+                        ..drain::QueueArgs::default()
+                    },
                     ..drain::DrainArgs::default()
                 };
                 emit(drain::run(env, &drain_args, mode).await?);
@@ -232,7 +235,10 @@ async fn run_scenarios(
             emit(producer_overhead::run(env, &Default::default(), mode).await?);
             emit(fan_out::run(env, &Default::default(), mode).await?);
             let replicas_args = replicas::ReplicasArgs {
-                events: a.drain_events,
+                queue: drain::QueueArgs {
+                    events: a.drain_events,
+                    ..drain::QueueArgs::default()
+                },
                 ..replicas::ReplicasArgs::default()
             };
             emit(replicas::run(env, &replicas_args, mode).await?);

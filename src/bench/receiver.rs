@@ -24,6 +24,11 @@ use hyper_util::rt::TokioIo;
 use tokio::{net::TcpListener, sync::watch, task::JoinSet};
 use uuid::Uuid;
 
+/// The receiver, for the reports' settings.
+pub const AT_ONCE: &str = "in-process hyper HTTP/1 server on 127.0.0.1, 204 at once, keep-alive";
+/// What the latency figures measure.
+pub const LATENCY: &str = "receiver has the whole request - commit returned to the producer";
+
 /// How the receiver answers the requests of a path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Behaviour {

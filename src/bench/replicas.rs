@@ -3,7 +3,7 @@
 //! receiver saw twice for the same delivery) and the rate as a share of one replica's.
 
 use super::{
-    drain::{self, Layout},
+    drain::{self, QueueArgs},
     env::BenchEnv,
     receiver::Receiver,
     report::{round, Goal, Report},
@@ -13,15 +13,8 @@ use super::{
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReplicasArgs {
-    /// Due deliveries drained by each replica count.
-    #[arg(long, default_value_t = 200_000)]
-    pub events: u64,
-    /// Webhooks in all, spread evenly over --users (as in drain).
-    #[arg(long, default_value_t = 100)]
-    pub webhooks: usize,
-    /// Users owning the webhooks.
-    #[arg(long, default_value_t = 4)]
-    pub users: usize,
+    #[command(flatten)]
+    pub queue: QueueArgs,
     /// Replica counts to run, in order; the first is the baseline of the ratios.
     #[arg(long, value_delimiter = ',', default_values_t = [1, 2, 4])]
     pub counts: Vec<usize>,
@@ -30,9 +23,7 @@ pub struct ReplicasArgs {
 impl Default for ReplicasArgs {
     fn default() -> Self {
         ReplicasArgs {
-            events: 200_000,
-            webhooks: 100,
-            users: 4,
+            queue: QueueArgs::default(),
             counts: vec![1, 2, 4],
         }
     }
@@ -43,13 +34,14 @@ pub async fn run(env: &BenchEnv, args: &ReplicasArgs, mode: WakeMode) -> anyhow:
         !args.counts.is_empty() && args.counts.iter().all(|n| (1..=64).contains(n)),
         "--counts must list replica counts between 1 and 64"
     );
-    let layout = Layout::new(args.webhooks, args.users)?;
+    let layout = args.queue.layout()?;
     let settings = WorkerSettings::defaults();
     let mut drained = Vec::new();
     let mut queue = None;
     for &n in &args.counts {
         let receiver = Receiver::start().await?;
-        let q = drain::write_queue(env, mode, layout, &receiver.url_base(), args.events).await?;
+        let q =
+            drain::write_queue(env, mode, layout, &receiver.url_base(), args.queue.events).await?;
         let label = format!("{n} replica(s)");
         drained.push((
             n,
@@ -71,8 +63,10 @@ pub async fn run(env: &BenchEnv, args: &ReplicasArgs, mode: WakeMode) -> anyhow:
     )
     .setting(
         "receiver",
-        "in-process hyper HTTP/1 server on 127.0.0.1, 204 at once; a duplicate is a second \
-         request for the same (webhook path, webhook-id)",
+        format!(
+            "{}; a duplicate is a second request for the same (webhook path, webhook-id)",
+            super::receiver::AT_ONCE
+        ),
     );
     let base = drained.first().map(|(_, d)| d.rate).unwrap_or(0.0);
     for (n, d) in &drained {

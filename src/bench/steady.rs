@@ -97,14 +97,8 @@ pub async fn run(env: &BenchEnv, args: &SteadyArgs, mode: WakeMode) -> anyhow::R
             format!("{} users, 1 webhook each, round-robin", args.steady_users),
         )
         .setting("herald", settings.describe())
-        .setting(
-            "receiver",
-            "in-process hyper HTTP/1 server on 127.0.0.1, 204 at once",
-        )
-        .setting(
-            "latency",
-            "receiver has the whole request - commit returned to the producer",
-        );
+        .setting("receiver", super::receiver::AT_ONCE)
+        .setting("latency", super::receiver::LATENCY);
     m.add_figures(&mut r, Some(p99_goal(args.rate)));
     Ok(r)
 }
