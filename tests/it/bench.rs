@@ -1,11 +1,14 @@
 //! `herald bench` runs end to end and reports figures: each scenario at a tiny size, so none
 //! of them rots. Speed is measured, never asserted.
 
-use std::process::Command;
+use std::{process::Command, time::Duration};
 
 use serde_json::Value;
 
-use crate::harness::TestDb;
+use crate::{
+    harness::{eventually, TestDb},
+    process::HeraldProcess,
+};
 
 /// Runs `herald bench --json --quiet <args>` against a fresh database; the reports.
 async fn bench(args: &[&str]) -> Vec<Value> {
@@ -114,6 +117,23 @@ fn bench_engine_only_option_of_run_is_hidden_from_help() {
     assert!(output.status.success(), "{help}");
     assert!(help.contains("--migrate"), "{help}");
     assert!(!help.contains("engine-only"), "{help}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_engine_only_run_warns_at_start_that_nothing_is_sent() {
+    let db = TestDb::new().await;
+    let herald = HeraldProcess::spawn_with_args(&db.url, &["--bench-engine-only"], &[]);
+    eventually(
+        "herald run --bench-engine-only warns",
+        Duration::from_secs(20),
+        || std::future::ready(herald.log_text().contains("NOTHING IS SENT")),
+    )
+    .await;
+    assert!(
+        herald.log_text().contains("WARN"),
+        "the warning is not at level warn: {}",
+        herald.log_text()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
