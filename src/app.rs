@@ -26,6 +26,9 @@ pub struct RunArgs {
     /// address; logs a warning.
     #[arg(long)]
     pub insecure_no_auth: bool,
+    /// Benchmarks only: send nothing, answer every delivery 204 at once (`herald bench drain`).
+    #[arg(long, hide = true)]
+    pub bench_engine_only: bool,
 }
 
 /// A running Herald.
@@ -55,6 +58,8 @@ impl AppHandle {
 #[derive(Debug, Clone, Default)]
 pub struct StartOptions {
     pub insecure_no_auth: bool,
+    /// Replace the HTTP send by an immediate 204 ([`Sender::engine_only`]): benchmarks only.
+    pub bench_engine_only: bool,
 }
 
 pub struct App;
@@ -103,6 +108,12 @@ impl App {
             );
         }
         let sender = Sender::new(&SenderConfig::from(&config)).context("HERALD_CA_FILE")?;
+        let sender = if opts.bench_engine_only {
+            tracing::warn!("--bench-engine-only: NOTHING IS SENT; every claimed delivery is recorded as delivered (204) at once");
+            Sender::engine_only(sender.config()).context("HERALD_CA_FILE")?
+        } else {
+            sender
+        };
         let readiness = Arc::new(Readiness::default());
         let leader_state = Arc::new(LeaderState::default());
         let stop = CancellationToken::new();
@@ -181,6 +192,7 @@ pub fn run_cli(args: RunArgs) -> anyhow::Result<()> {
             config,
             StartOptions {
                 insecure_no_auth: args.insecure_no_auth,
+                bench_engine_only: args.bench_engine_only,
             },
         )
         .await?;

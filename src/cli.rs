@@ -32,7 +32,7 @@ enum Command {
     Run(crate::app::RunArgs),
     /// The first thing to try: a throwaway PostgreSQL, a worker, a receiver and live events.
     Demo(demo::DemoArgs),
-    /// Benchmarks of SPEC §6 (drain, idle-latency, steady, producer-overhead, fan-out).
+    /// Benchmarks: drain, idle-latency, steady, soak, replicas, fairness, producer-overhead, fan-out.
     Bench(bench::BenchArgs),
     /// Webhooks of a user: list, create, get, update, delete, rotate-secret (on DATABASE_URL).
     Webhooks(webhooks::WebhooksArgs),

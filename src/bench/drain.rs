@@ -1,175 +1,309 @@
-//! `drain`: N due deliveries written up front (Herald stopped), then Herald starts and drains
-//! them to a receiver that answers 204 at once. Throughput is first attempt → last delivered
-//! row, both read back from the database.
+//! `drain`: N due deliveries written up front (Herald stopped), then drained, three ways on
+//! the same queue size in the same run, one after the other:
+//!
+//! 1. **HTTP**: `herald run` sends each delivery to a receiver that answers 204 at once;
+//! 2. **engine only**: `herald run --bench-engine-only`, the send replaced by an immediate 204
+//!    inside Herald (claim, pipeline and result writes, no network);
+//! 3. **database ceiling**: no Herald at all, the store's claim and record functions in a loop
+//!    (see `ceiling`).
+//!
+//! Throughput is first attempt → last delivered row, read back from the database (the ceiling
+//! times its own loop). The shared parts (`Layout`, `write_queue`, `drain_with`) also serve
+//! `replicas` and `fairness`.
 
 use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
+use uuid::Uuid;
 
 use super::{
+    ceiling,
     env::{BenchEnv, OWN_TYPE},
     receiver::Receiver,
-    report::Report,
+    report::{round, Goal, Report},
+    scrape,
     worker::{Worker, WorkerSettings},
     WakeMode,
 };
 
+const WRITE_QUEUE: &str = include_str!("sql/drain_write_queue.sql");
+const PENDING: &str = include_str!("sql/drain_pending.sql");
+const DELIVERED: &str = include_str!("sql/drain_delivered.sql");
+const SPAN: &str = include_str!("sql/drain_span.sql");
+
+/// The queue a drain starts from (drain, replicas).
 #[derive(Debug, Clone, clap::Args)]
-pub struct DrainArgs {
-    /// Due deliveries to drain.
+pub struct QueueArgs {
+    /// Due deliveries to drain: a fresh queue of this size for each drain of the scenario.
     #[arg(long, default_value_t = 200_000)]
     pub events: u64,
-    /// Users owning the webhooks.
+    /// Webhooks in all, spread evenly over --users: 100 (4 users x 25) by default; 1 sends
+    /// every delivery to one endpoint.
+    #[arg(long, default_value_t = 100)]
+    pub webhooks: usize,
+    /// Users owning the webhooks (fewer when --webhooks is smaller); each event of a user fans
+    /// out to all of that user's webhooks.
     #[arg(long, default_value_t = 4)]
     pub users: usize,
-    /// Webhooks per user; every event of a user fans out to all of them.
-    #[arg(long, default_value_t = 25)]
-    pub webhooks_per_user: usize,
+}
+
+impl Default for QueueArgs {
+    fn default() -> Self {
+        QueueArgs {
+            events: 200_000,
+            webhooks: 100,
+            users: 4,
+        }
+    }
+}
+
+impl QueueArgs {
+    pub fn layout(&self) -> anyhow::Result<Layout> {
+        Layout::new(self.webhooks, self.users)
+    }
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct DrainArgs {
+    #[command(flatten)]
+    pub queue: QueueArgs,
     /// HERALD_MAX_IN_FLIGHT for the worker (default: Herald's own, 256).
     #[arg(long)]
     pub max_in_flight: Option<usize>,
+    /// Only the HTTP drain.
+    #[arg(long, conflicts_with_all = ["engine_only", "database_only"])]
+    pub http_only: bool,
+    /// Only the engine-only drain (the send replaced by an immediate 204 inside Herald).
+    #[arg(long, conflicts_with = "database_only")]
+    pub engine_only: bool,
+    /// Only the database-only ceiling (the store's claim and record functions, no Herald).
+    #[arg(long)]
+    pub database_only: bool,
+    /// Connections of the database-only ceiling.
+    #[arg(long, default_value_t = 4)]
+    pub ceiling_connections: usize,
+    /// Rows per claim of the database-only ceiling (Herald claims at most HERALD_MAX_IN_FLIGHT,
+    /// 256 by default).
+    #[arg(long, default_value_t = 256)]
+    pub ceiling_batch: usize,
 }
 
 impl Default for DrainArgs {
     fn default() -> Self {
         DrainArgs {
-            events: 200_000,
-            users: 4,
-            webhooks_per_user: 25,
+            queue: QueueArgs::default(),
             max_in_flight: None,
+            http_only: false,
+            engine_only: false,
+            database_only: false,
+            ceiling_connections: 4,
+            ceiling_batch: 256,
         }
+    }
+}
+
+/// Which webhooks the queue goes to: `users` users with `per_user` webhooks each.
+#[derive(Debug, Clone, Copy)]
+pub struct Layout {
+    pub users: usize,
+    pub per_user: usize,
+}
+
+impl Layout {
+    /// `webhooks` in all over at most `users` users, evenly.
+    pub fn new(webhooks: usize, users: usize) -> anyhow::Result<Layout> {
+        anyhow::ensure!(
+            webhooks > 0 && users > 0,
+            "--webhooks and --users must be positive"
+        );
+        let users = users.min(webhooks);
+        anyhow::ensure!(
+            webhooks % users == 0,
+            "--webhooks {webhooks} cannot be spread evenly over {users} users; give a multiple of --users"
+        );
+        Ok(Layout {
+            users,
+            per_user: webhooks / users,
+        })
+    }
+
+    pub fn webhooks(&self) -> usize {
+        self.users * self.per_user
+    }
+}
+
+/// The queue as written: how many events made how many due deliveries.
+#[derive(Debug, Clone, Copy)]
+pub struct Queue {
+    pub events: u64,
+    pub deliveries: u64,
+    pub layout: Layout,
+}
+
+impl Queue {
+    pub fn describe(&self) -> String {
+        format!(
+            "{} users x {} webhooks = {} webhooks; {} events, each fanned out to the {} webhooks of its user",
+            self.layout.users,
+            self.layout.per_user,
+            self.layout.webhooks(),
+            self.events,
+            self.layout.per_user
+        )
     }
 }
 
 /// Rows written per INSERT while preparing the queue.
 const PREPARE_CHUNK_EVENTS: u64 = 1_000;
 
-pub async fn run(env: &BenchEnv, args: &DrainArgs, mode: WakeMode) -> anyhow::Result<Report> {
-    anyhow::ensure!(
-        args.users > 0 && args.webhooks_per_user > 0,
-        "--users and --webhooks-per-user must be positive"
-    );
+/// A clean slate, the webhooks of `layout` at `url_base`, and at least `deliveries` due
+/// deliveries made by the fan-out (Herald not running).
+pub async fn write_queue(
+    env: &BenchEnv,
+    mode: WakeMode,
+    layout: Layout,
+    url_base: &str,
+    deliveries: u64,
+) -> anyhow::Result<Queue> {
     env.reset(mode).await?;
-    let receiver = Receiver::start().await?;
-    let users = env
-        .create_own_webhooks(args.users, args.webhooks_per_user, &receiver.url_base())
+    let users: Vec<Uuid> = env
+        .create_own_webhooks(layout.users, layout.per_user, url_base)
         .await?;
-    let webhooks = args.users * args.webhooks_per_user;
-    // Events per user so that events × webhooks_per_user reaches N.
-    let total_events = args.events.div_ceil(args.webhooks_per_user as u64);
-    let deliveries = total_events * args.webhooks_per_user as u64;
-
+    let per_user = layout.per_user as u64;
+    let events = deliveries.div_ceil(per_user);
+    let deliveries = events * per_user;
     let progress = super::progress::bar(env.quiet, deliveries, "writing the queue");
     let c = env.connect().await?;
     let mut written = 0u64;
-    while written < total_events {
-        let n = PREPARE_CHUNK_EVENTS.min(total_events - written);
-        // One statement per chunk: the fan-out trigger turns it into deliveries as a set.
+    while written < events {
+        let n = PREPARE_CHUNK_EVENTS.min(events - written);
         c.execute(
-            "insert into herald.events (event_type, user_id, resource_id, data)
-             select $1, ($2::uuid[])[1 + (i % array_length($2::uuid[], 1))], gen_random_uuid(),
-                    jsonb_build_object('seq', i, 'note', 'herald bench drain')
-               from generate_series($3::int8, $3::int8 + $4::int8 - 1) as i",
+            WRITE_QUEUE,
             &[&OWN_TYPE, &users, &(written as i64), &(n as i64)],
         )
         .await?;
         written += n;
-        progress.set_position(written * args.webhooks_per_user as u64);
+        progress.set_position(written * per_user);
     }
     progress.finish_and_clear();
-    c.batch_execute("vacuum analyze herald.deliveries, herald.queue, herald.events")
-        .await?;
-    let queued: i64 = c
-        .query_one(
-            "select count(*) from herald.webhook_deliveries where status = 'pending'",
-            &[],
-        )
-        .await?
-        .get(0);
+    let tables = env.herald_tables(&c).await?.join(", ");
+    c.batch_execute(&format!("vacuum analyze {tables}")).await?;
+    let queued: i64 = c.query_one(PENDING, &[]).await?.get(0);
     anyhow::ensure!(
         queued as u64 == deliveries,
         "expected {deliveries} due deliveries, found {queued}"
     );
+    Ok(Queue {
+        events,
+        deliveries,
+        layout,
+    })
+}
 
-    let settings = WorkerSettings {
-        max_in_flight: args.max_in_flight,
-        ..WorkerSettings::defaults()
-    };
-    let mut worker = Worker::spawn(&env.url, &settings).await?;
-    let progress = super::progress::bar(env.quiet, deliveries, "delivering");
-    let mut done = false;
+/// What one drain by Herald measured.
+#[derive(Debug, Clone)]
+pub struct Drained {
+    pub rate: f64,
+    pub seconds: f64,
+    pub delivered: u64,
+    pub attempts: i64,
+    /// Requests the receiver saw twice for the same delivery (HTTP drains).
+    pub duplicates: u64,
+    /// User + system CPU seconds of every replica.
+    pub cpu: f64,
+    /// The largest peak RSS of the replicas.
+    pub peak_rss: f64,
+    /// From spawning the replicas to every result recorded.
+    pub wall: f64,
+}
+
+/// Starts `replicas` Herald processes on the written queue and waits until every delivery is
+/// recorded. HTTP drains watch `receiver`; engine-only drains read Herald's own counters.
+pub async fn drain_with(
+    env: &BenchEnv,
+    queue: &Queue,
+    settings: &WorkerSettings,
+    replicas: usize,
+    receiver: &Receiver,
+    label: String,
+) -> anyhow::Result<Drained> {
+    let expected = queue.deliveries;
+    let mut workers = Vec::with_capacity(replicas);
+    for _ in 0..replicas {
+        workers.push(Worker::spawn(&env.url, settings).await?);
+    }
+    let progress = super::progress::bar(env.quiet, expected, label);
     // Generous: 200k at 1,000/s would take 200 s.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
-    while !done && tokio::time::Instant::now() < deadline {
-        worker.check_alive()?;
-        done = receiver
-            .wait_for_total(deliveries, Duration::from_millis(500), |n| {
-                progress.set_position(n)
-            })
-            .await;
+    let mut seen = 0;
+    while seen < expected && tokio::time::Instant::now() < deadline {
+        for w in &mut workers {
+            w.check_alive()?;
+        }
+        if settings.engine_only {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            seen = delivered_by(&workers).await.unwrap_or(seen);
+            progress.set_position(seen);
+        } else {
+            receiver
+                .wait_for_total(expected, Duration::from_millis(500), |n| {
+                    progress.set_position(n)
+                })
+                .await;
+            seen = receiver.total();
+        }
     }
     progress.finish_and_clear();
     anyhow::ensure!(
-        done,
-        "only {} of {deliveries} deliveries arrived within 600 s",
-        receiver.total()
+        seen >= expected,
+        "only {seen} of {expected} deliveries were made within 600 s"
     );
-    // The receiver has everything; the last results may still be on their way to the database.
-    let delivered = wait_delivered(&c, deliveries, Duration::from_secs(30)).await?;
-    let cpu = worker.cpu_seconds()?;
-    let rss = worker.peak_rss_mib()?;
-    let wall = worker.started.elapsed();
-    worker.stop().await?;
-
-    let row = c
-        .query_one(
-            "select (select min(started_at) from herald.delivery_attempts),
-                    (select max(delivered_at) from herald.webhook_deliveries),
-                    (select count(*) from herald.delivery_attempts)",
-            &[],
-        )
-        .await?;
+    // Every request was made; the last results may still be on their way to the database.
+    let c = env.connect().await?;
+    let delivered = wait_delivered(&c, expected, Duration::from_secs(30)).await?;
+    let mut cpu = 0.0;
+    let mut peak_rss: f64 = 0.0;
+    for w in &workers {
+        cpu += w.cpu_seconds()?;
+        peak_rss = peak_rss.max(w.peak_rss_mib()?);
+    }
+    let wall = workers
+        .first()
+        .map(|w| w.started.elapsed().as_secs_f64())
+        .unwrap_or(0.0);
+    let stops = workers.into_iter().map(Worker::stop);
+    for r in futures_util::future::join_all(stops).await {
+        r?;
+    }
+    let row = c.query_one(SPAN, &[]).await?;
     let first: DateTime<Utc> = row.get::<_, Option<_>>(0).context("no attempt recorded")?;
     let last: DateTime<Utc> = row.get::<_, Option<_>>(1).context("nothing delivered")?;
-    let attempts: i64 = row.get(2);
-    let secs = (last - first)
+    let seconds = (last - first)
         .to_std()
         .unwrap_or_default()
         .as_secs_f64()
         .max(1e-6);
-    let rate = delivered as f64 / secs;
+    Ok(Drained {
+        rate: delivered as f64 / seconds,
+        seconds,
+        delivered,
+        attempts: row.get(2),
+        duplicates: receiver.duplicates(),
+        cpu,
+        peak_rss,
+        wall,
+    })
+}
 
-    let mut r = Report::new("drain", mode);
-    r.setting("database", &env.database)
-        .setting("layout", format!(
-            "{} users x {} webhooks = {webhooks} webhooks; {total_events} events, each fanned out to the {} webhooks of its user",
-            args.users, args.webhooks_per_user, args.webhooks_per_user))
-        .setting("deliveries", deliveries)
-        .setting("herald", settings.describe())
-        .setting("receiver", "in-process hyper HTTP/1 server on 127.0.0.1, 204 at once, keep-alive");
-    r.target("deliveries/s", rate, "/s", ">= 10000", rate >= 10_000.0)
-        .figure(
-            "drain time (first attempt -> last delivered row)",
-            super::report::round(secs),
-            "s",
-        )
-        .figure("delivered rows", delivered, "")
-        .figure("attempts recorded", attempts, "")
-        .figure("duplicate requests", receiver.duplicates(), "")
-        .figure("herald CPU (user+sys)", super::report::round(cpu), "s")
-        .figure(
-            "herald CPU per 1,000 deliveries",
-            super::report::round(cpu * 1000.0 / delivered.max(1) as f64),
-            "s",
-        )
-        .figure(
-            "herald wall time (spawn -> all recorded)",
-            super::report::round(wall.as_secs_f64()),
-            "s",
-        )
-        .target("herald peak RSS (VmHWM)", rss, "MiB", "<= 64", rss <= 64.0);
-    Ok(r)
+/// Deliveries recorded as delivered, by every replica's `herald_deliveries_total`.
+async fn delivered_by(workers: &[Worker]) -> anyhow::Result<u64> {
+    let mut n = 0.0;
+    for w in workers {
+        let text = w.metrics().await?;
+        n += scrape::counter(&text, "herald_deliveries_total", "outcome=\"delivered\"");
+    }
+    Ok(n as u64)
 }
 
 async fn wait_delivered(
@@ -179,16 +313,179 @@ async fn wait_delivered(
 ) -> anyhow::Result<u64> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        let n: i64 = c
-            .query_one(
-                "select count(*) from herald.webhook_deliveries where status = 'delivered'",
-                &[],
-            )
-            .await?
-            .get(0);
+        let n: i64 = c.query_one(DELIVERED, &[]).await?.get(0);
         if n as u64 >= expected || tokio::time::Instant::now() >= deadline {
             return Ok(n as u64);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The drain's targets.
+const HTTP_GOAL: Goal = Goal::AtLeast(10_000.0);
+const ENGINE_GOAL: Goal = Goal::AtLeast(25_000.0);
+const RSS_GOAL: Goal = Goal::AtMost(64.0);
+
+pub async fn run(env: &BenchEnv, args: &DrainArgs, mode: WakeMode) -> anyhow::Result<Report> {
+    let layout = args.queue.layout()?;
+    let events = args.queue.events;
+    let only = args.http_only || args.engine_only || args.database_only;
+    let settings = WorkerSettings {
+        max_in_flight: args.max_in_flight,
+        ..WorkerSettings::defaults()
+    };
+    let engine_settings = WorkerSettings {
+        engine_only: true,
+        ..settings.clone()
+    };
+    let mut r = Report::new("drain", mode);
+    let mut queue = None;
+    let mut http = None;
+    if args.http_only || !only {
+        let receiver = Receiver::start().await?;
+        let q = write_queue(env, mode, layout, &receiver.url_base(), events).await?;
+        http = Some(drain_with(env, &q, &settings, 1, &receiver, "HTTP drain".into()).await?);
+        queue = Some(q);
+    }
+    let mut engine = None;
+    if args.engine_only || !only {
+        let receiver = Receiver::start().await?;
+        let q = write_queue(env, mode, layout, &receiver.url_base(), events).await?;
+        let label = "engine-only drain".to_owned();
+        engine = Some(drain_with(env, &q, &engine_settings, 1, &receiver, label).await?);
+        anyhow::ensure!(
+            receiver.total() == 0,
+            "the engine-only drain sent {} requests",
+            receiver.total()
+        );
+        queue = Some(q);
+    }
+    let mut ceiling = None;
+    if args.database_only || !only {
+        let receiver = Receiver::start().await?;
+        let q = write_queue(env, mode, layout, &receiver.url_base(), events).await?;
+        let progress = super::progress::bar(env.quiet, q.deliveries, "database-only drain");
+        let c = ceiling::run(
+            env,
+            q.deliveries,
+            args.ceiling_connections,
+            args.ceiling_batch,
+            &progress,
+        )
+        .await?;
+        progress.finish_and_clear();
+        ceiling = Some(c);
+        queue = Some(q);
+    }
+    let queue = queue.context("no leg ran")?;
+
+    r.setting("database", &env.database)
+        .setting("layout", queue.describe())
+        .setting("deliveries", format!("{} per leg", queue.deliveries));
+    if http.is_some() {
+        r.setting("HTTP leg", settings.describe())
+            .setting("receiver", super::receiver::AT_ONCE);
+    }
+    if engine.is_some() {
+        r.setting("engine-only leg", engine_settings.describe());
+    }
+    if ceiling.is_some() {
+        r.setting(
+            "database-only leg",
+            format!(
+                "no Herald: {} connections (synchronous_commit off, as Herald's), each looping \
+                 store::deliveries::claim_batch of {} rows (no per-webhook cap) -> record_results \
+                 as delivered (204)",
+                args.ceiling_connections, args.ceiling_batch
+            ),
+        );
+    }
+    if let Some(h) = &http {
+        r.target("HTTP deliveries/s", h.rate, "/s", HTTP_GOAL);
+    }
+    if let Some(e) = &engine {
+        r.target("engine-only deliveries/s", e.rate, "/s", ENGINE_GOAL);
+    }
+    if let Some(c) = &ceiling {
+        r.figure("database ceiling rows/s", round(c.rate()), "/s");
+    }
+    let ratio = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| round(a / b * 100.0));
+    let (h, e, c) = (
+        http.as_ref().map(|d| d.rate),
+        engine.as_ref().map(|d| d.rate),
+        ceiling.as_ref().map(ceiling::Ceiling::rate),
+    );
+    if let Some(x) = ratio(h, e) {
+        r.figure("HTTP / engine-only", x, "%");
+    }
+    if let Some(x) = ratio(e, c) {
+        r.figure("engine-only / database ceiling", x, "%");
+    }
+    if let Some(x) = ratio(h, c) {
+        r.figure("HTTP / database ceiling", x, "%");
+    }
+    if let Some(d) = &http {
+        leg_figures(&mut r, "HTTP", d);
+        r.target(
+            "HTTP: duplicate requests",
+            d.duplicates as f64,
+            "",
+            Goal::Equals(0.0),
+        );
+    }
+    if let Some(d) = &engine {
+        leg_figures(&mut r, "engine-only", d);
+    }
+    if let Some(c) = &ceiling {
+        r.figure("database ceiling: drain time", round(c.seconds), "s")
+            .figure(
+                "database ceiling: claim statements (empty ones included)",
+                c.claims,
+                "",
+            );
+    }
+    Ok(r)
+}
+
+fn leg_figures(r: &mut Report, leg: &str, d: &Drained) {
+    r.figure(
+        &format!("{leg}: drain time (first attempt -> last delivered row)"),
+        round(d.seconds),
+        "s",
+    )
+    .figure(&format!("{leg}: delivered rows"), d.delivered, "")
+    .figure(&format!("{leg}: attempts recorded"), d.attempts, "")
+    .figure(&format!("{leg}: herald CPU (user+sys)"), round(d.cpu), "s")
+    .figure(
+        &format!("{leg}: herald CPU per 1,000 deliveries"),
+        round(d.cpu * 1000.0 / d.delivered.max(1) as f64),
+        "s",
+    )
+    .figure(
+        &format!("{leg}: herald wall time (spawn -> all recorded)"),
+        round(d.wall),
+        "s",
+    )
+    .target(
+        &format!("{leg}: herald peak RSS (VmHWM)"),
+        d.peak_rss,
+        "MiB",
+        RSS_GOAL,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_spreads_webhooks_evenly_over_the_users() {
+        let l = Layout::new(100, 4).expect("layout");
+        assert_eq!((l.users, l.per_user), (4, 25));
+        let one = Layout::new(1, 4).expect("layout");
+        assert_eq!((one.users, one.per_user), (1, 1));
+        let err = Layout::new(10, 4).expect_err("10 over 4 users");
+        assert!(err.to_string().contains("--webhooks 10"), "{err}");
+        assert!(Layout::new(0, 4).is_err());
     }
 }

@@ -16,6 +16,24 @@ pub const OWN_TYPE: &str = "bench.event";
 pub const PLATFORM_TYPE: &str = "bench.platform";
 /// A fixed signing secret (`whsec_` + base64 of 32 bytes); the receiver does not verify.
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw/VQ/YyRcaLQ=";
+const SERVER: &str = include_str!("sql/env_server.sql");
+const TABLES: &str = include_str!("sql/env_tables.sql");
+const FORGET_TYPES: &str = include_str!("sql/env_forget_types.sql");
+const REGISTER_TYPES: &str = include_str!("sql/env_register_types.sql");
+const WAKE_MODE: &str = include_str!("sql/env_wake_mode.sql");
+const WEBHOOK: &str = include_str!("sql/env_webhook.sql");
+const OWN_WEBHOOKS: &str = include_str!("sql/env_own_webhooks.sql");
+const PLATFORM_MANAGER: &str = include_str!("sql/env_platform_manager.sql");
+const PLATFORM_WEBHOOKS: &str = include_str!("sql/env_platform_webhooks.sql");
+const SLEEPERS: &str = include_str!("sql/env_sleepers.sql");
+/// Configuration tables (and the rollup's one-row watermark) that a reset keeps.
+const KEPT_TABLES: &[&str] = &[
+    "schema_migrations",
+    "settings",
+    "event_types",
+    "watches",
+    "attempt_rollup_state",
+];
 
 pub struct BenchEnv {
     pub url: String,
@@ -83,35 +101,42 @@ impl BenchEnv {
     /// `PostgreSQL 15.x` and whether commits wait for the disk, for the reports.
     pub async fn server_description(&self) -> anyhow::Result<String> {
         let c = self.connect().await?;
-        let version: String = c.query_one("show server_version", &[]).await?.get(0);
-        let fsync: String = c.query_one("show fsync", &[]).await?.get(0);
-        let sync: String = c.query_one("show synchronous_commit", &[]).await?.get(0);
+        let row = c.query_one(SERVER, &[]).await?;
+        let (version, fsync, sync): (String, String, String) = (row.get(0), row.get(1), row.get(2));
         Ok(format!(
             "PostgreSQL {version}, fsync={fsync}, synchronous_commit={sync}"
         ))
     }
 
-    /// A clean slate: no webhooks, events, deliveries or sleepers; the wake mode set.
+    /// Every table of the schema `herald`, whatever the engine's layout, as quoted names.
+    pub async fn herald_tables(&self, c: &Client) -> anyhow::Result<Vec<String>> {
+        let rows = c.query(TABLES, &[]).await?;
+        Ok(rows
+            .iter()
+            .filter(|r| !KEPT_TABLES.contains(&r.get::<_, &str>(1)))
+            .map(|r| r.get(0))
+            .collect())
+    }
+
+    /// A clean slate: no webhooks, events, deliveries or sleepers (every table of the schema
+    /// `herald` but its configuration is truncated); the wake mode set.
     pub async fn reset(&self, mode: WakeMode) -> anyhow::Result<()> {
         let c = self.connect().await?;
-        c.batch_execute(
-            "truncate herald.delivery_attempts, herald.queue, herald.deliveries, herald.events,
-                      herald.user_webhooks, herald.user_roles, herald.sleepers;
-             delete from herald.event_types where name like 'bench.%';",
-        )
-        .await?;
-        c.execute(
-            "insert into herald.event_types (name, scope, description)
-             values ($1, 'own', 'herald bench'), ($2, 'platform', 'herald bench')",
-            &[&OWN_TYPE, &PLATFORM_TYPE],
-        )
-        .await?;
-        c.execute(
-            "update herald.settings set notify_enabled = $1",
-            &[&(mode == WakeMode::Notify)],
-        )
-        .await?;
-        c.batch_execute("vacuum analyze herald.deliveries, herald.queue, herald.events")
+        let tables = self.herald_tables(&c).await?.join(", ");
+        c.batch_execute(&format!("truncate {tables}")).await?;
+        c.execute(FORGET_TYPES, &[]).await?;
+        c.execute(REGISTER_TYPES, &[&OWN_TYPE, &PLATFORM_TYPE])
+            .await?;
+        c.execute(WAKE_MODE, &[&(mode == WakeMode::Notify)]).await?;
+        c.batch_execute(&format!("vacuum analyze {tables}")).await?;
+        Ok(())
+    }
+
+    /// One more webhook of `user` at `url`.
+    pub async fn create_webhook(&self, user: Uuid, url: &str) -> anyhow::Result<()> {
+        self.connect()
+            .await?
+            .execute(WEBHOOK, &[&user, &url, &SECRET])
             .await?;
         Ok(())
     }
@@ -127,10 +152,7 @@ impl BenchEnv {
         let c = self.connect().await?;
         let ids: Vec<Uuid> = (0..users).map(|_| Uuid::new_v4()).collect();
         c.execute(
-            "insert into herald.user_webhooks (user_id, url, secret, scope, description)
-             select u.id, $2 || '/' || u.n || '/' || w, $3, 'own', 'herald bench'
-               from unnest($1::uuid[]) with ordinality as u (id, n),
-                    generate_series(1, $4::int) as w",
+            OWN_WEBHOOKS,
             &[&ids, &url_base, &SECRET, &(per_user as i32)],
         )
         .await?;
@@ -145,15 +167,9 @@ impl BenchEnv {
     ) -> anyhow::Result<Uuid> {
         let c = self.connect().await?;
         let manager = Uuid::new_v4();
+        c.execute(PLATFORM_MANAGER, &[&manager]).await?;
         c.execute(
-            "insert into herald.user_roles (user_id, role) values ($1, 'PLATFORMMANAGER')",
-            &[&manager],
-        )
-        .await?;
-        c.execute(
-            "insert into herald.user_webhooks (user_id, url, secret, scope, description)
-             select $1, $2 || '/platform/' || w, $3, 'platform', 'herald bench'
-               from generate_series(1, $4::int) as w",
+            PLATFORM_WEBHOOKS,
             &[&manager, &url_base, &SECRET, &(count as i32)],
         )
         .await?;
@@ -165,10 +181,7 @@ impl BenchEnv {
         let c = self.connect().await?;
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let n: i64 = c
-                .query_one("select count(*) from herald.sleepers", &[])
-                .await?
-                .get(0);
+            let n: i64 = c.query_one(SLEEPERS, &[]).await?.get(0);
             if n > 0 {
                 return Ok(());
             }

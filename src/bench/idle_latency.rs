@@ -10,11 +10,13 @@ use uuid::Uuid;
 use super::{
     env::{BenchEnv, OWN_TYPE},
     receiver::Receiver,
-    report::{round, Report},
+    report::{round, Goal, Report},
     stats::percentiles,
     worker::{Worker, WorkerSettings},
     WakeMode,
 };
+
+const EMIT_ONE: &str = include_str!("sql/emit_one.sql");
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct IdleArgs {
@@ -49,9 +51,7 @@ pub async fn run(env: &BenchEnv, args: &IdleArgs, mode: WakeMode) -> anyhow::Res
     let mut worker = Worker::spawn(&env.url, &settings).await?;
     env.wait_for_sleeper(Duration::from_secs(15)).await?;
     let c = env.connect().await?;
-    let emit = c
-        .prepare("select herald.emit($1, $2, gen_random_uuid(), $3)")
-        .await?;
+    let emit = c.prepare(EMIT_ONE).await?;
     let data = serde_json::json!({ "note": "herald bench idle-latency" });
 
     let progress = super::progress::bar(env.quiet, events, "idle events");
@@ -87,18 +87,11 @@ pub async fn run(env: &BenchEnv, args: &IdleArgs, mode: WakeMode) -> anyhow::Res
             format!("{} ms after each delivery", args.gap_ms),
         )
         .setting("herald", settings.describe())
-        .setting(
-            "receiver",
-            "in-process hyper HTTP/1 server on 127.0.0.1, 204 at once",
-        )
-        .setting(
-            "latency",
-            "receiver has the whole request - commit returned to the producer",
-        );
-    let (p50_target, p99_target) = (2.0, 10.0);
-    r.target("p50", p.p50_ms, "ms", "<= 2", p.p50_ms <= p50_target)
+        .setting("receiver", super::receiver::AT_ONCE)
+        .setting("latency", super::receiver::LATENCY);
+    r.target("p50", p.p50_ms, "ms", Goal::AtMost(2.0))
         .figure("p90", round(p.p90_ms), "ms")
-        .target("p99", p.p99_ms, "ms", "<= 10", p.p99_ms <= p99_target)
+        .target("p99", p.p99_ms, "ms", Goal::AtMost(10.0))
         .figure("max", round(p.max_ms), "ms")
         .figure("lost", lost, "");
     Ok(r)

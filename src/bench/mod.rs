@@ -1,21 +1,30 @@
-//! `herald bench`: the scenarios of SPEC §6, each selectable, each printing its settings and
-//! results as a table (or JSON with `--json`).
+//! `herald bench`: the benchmark scenarios, each selectable, each printing its settings and
+//! results as a table (or JSON with `--json`), figures next to their targets.
 //!
 //! Layout: one file per scenario (`drain`, `idle_latency`, `steady`, `producer_overhead`,
-//! `fan_out`), plus the shared parts: `env` (the database and its fixtures), `receiver` (the
-//! in-process hyper server that answers 204 and records arrivals), `worker` (Herald as a child
-//! process, with its CPU time and peak memory), `stats` (percentiles) and `report` (tables and
-//! JSON). The bench measures; nothing here asserts a target.
+//! `fan_out`, `soak`, `replicas`, `fairness`), plus the shared parts: `env` (the database and
+//! its fixtures), `load` (open-loop producers), `receiver` (the in-process hyper server that
+//! records arrivals and answers at once, late or never, by path), `worker` (Herald as a child
+//! process, with its CPU time, memory and `/metrics`), `ceiling` (the database-only drain),
+//! `scrape` (reading `/metrics`), `stats` (percentiles), `report` (tables and JSON) and `runs`
+//! (medians of `--runs N`). The bench measures; nothing here asserts a target.
 
+mod ceiling;
 mod console;
 mod drain;
 mod env;
+mod fairness;
 mod fan_out;
 mod idle_latency;
+mod load;
 mod producer_overhead;
 mod progress;
 mod receiver;
+mod replicas;
 mod report;
+mod runs;
+mod scrape;
+mod soak;
 mod stats;
 mod steady;
 mod worker;
@@ -33,9 +42,12 @@ migrates the schema `herald`, TRUNCATEs Herald's tables between scenarios, flips
 herald.settings.notify_enabled, and creates the table public.herald_bench_plain. Never point \
 it at a database holding real webhooks.
 
-Herald runs as a child process (`herald run`, this same binary) so that its CPU time and peak \
+Herald runs as a child process (`herald run`, this same binary) so that its CPU time and \
 memory are its own; the receiver is an in-process hyper HTTP/1 server on 127.0.0.1 (real \
-sockets) answering 204 at once.")]
+sockets) answering 204 at once (fairness also uses paths that answer late or never).
+
+--runs N repeats the scenario N times, prints every run, then the median of each figure with \
+every run's value and in how many runs each target was met.")]
 pub struct BenchArgs {
     #[command(subcommand)]
     scenario: Scenario,
@@ -51,11 +63,14 @@ pub struct BenchArgs {
     /// No progress bars (they go to stderr).
     #[arg(long, global = true)]
     quiet: bool,
+    /// Run the scenario this many times; then print the median of every figure.
+    #[arg(long, global = true, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    runs: u32,
 }
 
 #[derive(Debug, Subcommand)]
 enum Scenario {
-    /// N due deliveries inserted up front, then drained: deliveries/s, CPU, peak memory.
+    /// N due deliveries drained three ways: HTTP, engine only (no send), database only.
     Drain(drain::DrainArgs),
     /// Sequential single events, each its own transaction: commit → receiver latency.
     IdleLatency(idle_latency::IdleArgs),
@@ -68,9 +83,15 @@ enum Scenario {
     /// The web console's screens on 1,000,000 deliveries and 5,000,000 attempts: server time
     /// per screen.
     Console(console::ConsoleArgs),
+    /// Open-loop load for minutes, sampled: claim p99, dead tuples, NOTIFY queue, RSS.
+    Soak(soak::SoakArgs),
+    /// The drain with 1, 2 and 4 `herald run` processes: rate, duplicates, ratio to one.
+    Replicas(replicas::ReplicasArgs),
+    /// Healthy latency with and without a dead webhook; a slow endpoint alone drains.
+    Fairness(fairness::FairnessArgs),
     /// idle-latency and steady with NOTIFY and poll-only, side by side.
     PollCompare(PollCompareArgs),
-    /// Every scenario with its defaults, then the NOTIFY vs poll-only comparison.
+    /// Every scenario with its defaults (soak only with --soak), then NOTIFY vs poll-only.
     All(AllArgs),
 }
 
@@ -84,12 +105,15 @@ struct PollCompareArgs {
 
 #[derive(Debug, Args)]
 struct AllArgs {
-    /// Deliveries drained.
+    /// Deliveries drained (per drain leg and per replica count).
     #[arg(long, default_value_t = 200_000)]
     drain_events: u64,
     /// Skip the poll-only runs at the end.
     #[arg(long)]
     no_poll_compare: bool,
+    /// Also run the soak (2,000 events/s for 10 minutes); off by default for its length.
+    #[arg(long)]
+    soak: bool,
 }
 
 /// How the triggers wake workers during a scenario.
@@ -121,7 +145,7 @@ async fn run_async(args: BenchArgs) -> anyhow::Result<()> {
     };
     let env = BenchEnv::open(!args.not_durable, args.quiet).await?;
     let mut reports: Vec<Report> = Vec::new();
-    let result = run_scenarios(&env, &args, mode, &mut reports).await;
+    let result = run_all(&env, &args, mode, &mut reports).await;
     env.close().await;
     result?;
     if args.json {
@@ -130,18 +154,50 @@ async fn run_async(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run_scenarios(
+/// Every run of the scenario, then (with `--runs` above 1) the medians.
+async fn run_all(
     env: &BenchEnv,
     args: &BenchArgs,
     mode: WakeMode,
     reports: &mut Vec<Report>,
 ) -> anyhow::Result<()> {
-    let mut emit = |r: Report| {
-        if !args.json {
-            r.print();
+    let runs = args.runs as usize;
+    let mut per_run: Vec<Vec<Report>> = Vec::with_capacity(runs);
+    for run in 1..=runs {
+        if runs > 1 && !args.quiet {
+            eprintln!("herald bench: run {run} of {runs}");
         }
-        reports.push(r);
-    };
+        let mut these = Vec::new();
+        let mut emit = |mut r: Report| {
+            if runs > 1 {
+                r.run = Some(run);
+            }
+            if !args.json {
+                r.print();
+            }
+            these.push(r);
+        };
+        run_scenarios(env, args, mode, &mut emit).await?;
+        reports.extend(these.iter().cloned());
+        per_run.push(these);
+    }
+    if runs > 1 {
+        for m in runs::medians(&per_run) {
+            if !args.json {
+                m.print();
+            }
+            reports.push(m);
+        }
+    }
+    Ok(())
+}
+
+async fn run_scenarios(
+    env: &BenchEnv,
+    args: &BenchArgs,
+    mode: WakeMode,
+    emit: &mut impl FnMut(Report),
+) -> anyhow::Result<()> {
     match &args.scenario {
         Scenario::Drain(a) => emit(drain::run(env, a, mode).await?),
         Scenario::IdleLatency(a) => emit(idle_latency::run(env, a, mode).await?),
@@ -149,6 +205,9 @@ async fn run_scenarios(
         Scenario::ProducerOverhead(a) => emit(producer_overhead::run(env, a, mode).await?),
         Scenario::FanOut(a) => emit(fan_out::run(env, a, mode).await?),
         Scenario::Console(a) => emit(console::run(env, a, mode).await?),
+        Scenario::Soak(a) => emit(soak::run(env, a, mode).await?),
+        Scenario::Replicas(a) => emit(replicas::run(env, a, mode).await?),
+        Scenario::Fairness(a) => emit(fairness::run(env, a, mode).await?),
         Scenario::PollCompare(a) => {
             let idle_n = idle_latency::run(env, &a.idle, WakeMode::Notify).await?;
             let idle_p = idle_latency::run(env, &a.idle, WakeMode::PollOnly).await?;
@@ -160,19 +219,38 @@ async fn run_scenarios(
             }
         }
         Scenario::All(a) => {
-            let drain_args = drain::DrainArgs {
-                events: a.drain_events,
-                ..drain::DrainArgs::default()
-            };
-            emit(drain::run(env, &drain_args, mode).await?);
+            for webhooks in [100, 1] {
+                let drain_args = drain::DrainArgs {
+                    queue: drain::QueueArgs {
+                        events: a.drain_events,
+                        webhooks,
+                        ..drain::QueueArgs::default()
+                    },
+                    ..drain::DrainArgs::default()
+                };
+                emit(drain::run(env, &drain_args, mode).await?);
+            }
             let idle_args = idle_latency::IdleArgs::default();
             let steady_args = steady::SteadyArgs::default();
             let idle = idle_latency::run(env, &idle_args, mode).await?;
             emit(idle.clone());
             let steady_r = steady::run(env, &steady_args, mode).await?;
             emit(steady_r.clone());
+            emit(steady::run(env, &steady::SteadyArgs::high(), mode).await?);
             emit(producer_overhead::run(env, &Default::default(), mode).await?);
             emit(fan_out::run(env, &Default::default(), mode).await?);
+            let replicas_args = replicas::ReplicasArgs {
+                queue: drain::QueueArgs {
+                    events: a.drain_events,
+                    ..drain::QueueArgs::default()
+                },
+                ..replicas::ReplicasArgs::default()
+            };
+            emit(replicas::run(env, &replicas_args, mode).await?);
+            emit(fairness::run(env, &Default::default(), mode).await?);
+            if a.soak {
+                emit(soak::run(env, &Default::default(), mode).await?);
+            }
             if mode == WakeMode::Notify && !a.no_poll_compare {
                 let idle_p = idle_latency::run(env, &idle_args, WakeMode::PollOnly).await?;
                 let steady_p = steady::run(env, &steady_args, WakeMode::PollOnly).await?;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use super::{
     env::{BenchEnv, OWN_TYPE},
     receiver::Receiver,
-    report::{round, Report},
+    report::{round, Goal, Report},
     worker::{Worker, WorkerSettings},
     WakeMode,
 };
@@ -50,17 +50,12 @@ enum Target {
     HeraldNotifyEvery,
 }
 
-const PLAIN_DDL: &str = "
-    create table if not exists public.herald_bench_plain (
-        id          uuid primary key default gen_random_uuid(),
-        event_type  text not null,
-        user_id     uuid,
-        resource_id uuid,
-        data        jsonb not null check (jsonb_typeof(data) = 'object'),
-        created_at  timestamptz not null default now()
-    );
-    create index if not exists herald_bench_plain_created_at on public.herald_bench_plain (created_at);
-    truncate public.herald_bench_plain;";
+const PLAIN_DDL: &str = include_str!("sql/overhead_plain_table.sql");
+const CLOSE_GATE: &str = include_str!("sql/overhead_close_gate.sql");
+const OPEN_GATE: &str = include_str!("sql/overhead_open_gate.sql");
+const INSERT_PLAIN: &str = include_str!("sql/overhead_insert_plain.sql");
+const INSERT_EVENT: &str = include_str!("sql/overhead_insert_event.sql");
+const DELIVERIES: &str = include_str!("sql/deliveries_count.sql");
 
 pub async fn run(env: &BenchEnv, args: &OverheadArgs, mode: WakeMode) -> anyhow::Result<Report> {
     anyhow::ensure!(
@@ -99,20 +94,9 @@ pub async fn run(env: &BenchEnv, args: &OverheadArgs, mode: WakeMode) -> anyhow:
     let mut times = [0f64; 3];
     for kind in order {
         // The gate: a sleeper row makes every statement NOTIFY (when NOTIFY is enabled).
-        admin
-            .execute(
-                "delete from herald.sleepers where worker_id = '00000000-0000-0000-0000-00000000b0b0'",
-                &[],
-            )
-            .await?;
+        admin.execute(CLOSE_GATE, &[]).await?;
         if kind == Target::HeraldNotifyEvery {
-            admin
-                .execute(
-                    "insert into herald.sleepers (worker_id, backend_pid)
-                     values ('00000000-0000-0000-0000-00000000b0b0', pg_backend_pid())",
-                    &[],
-                )
-                .await?;
+            admin.execute(OPEN_GATE, &[]).await?;
         }
         let (n, secs) = run_phase(env, kind, &users, phase).await?;
         let i = kinds.iter().position(|k| *k == kind).unwrap_or(0);
@@ -120,12 +104,7 @@ pub async fn run(env: &BenchEnv, args: &OverheadArgs, mode: WakeMode) -> anyhow:
         times[i] += secs;
         progress.inc(1);
     }
-    admin
-        .execute(
-            "delete from herald.sleepers where worker_id = '00000000-0000-0000-0000-00000000b0b0'",
-            &[],
-        )
-        .await?;
+    admin.execute(CLOSE_GATE, &[]).await?;
     progress.finish_and_clear();
     if let Some(w) = worker.as_mut() {
         w.check_alive()?;
@@ -133,10 +112,7 @@ pub async fn run(env: &BenchEnv, args: &OverheadArgs, mode: WakeMode) -> anyhow:
     if let Some(w) = worker {
         w.stop().await?;
     }
-    let deliveries: i64 = admin
-        .query_one("select count(*) from herald.webhook_deliveries", &[])
-        .await?
-        .get(0);
+    let deliveries: i64 = admin.query_one(DELIVERIES, &[]).await?.get(0);
 
     let rate = |i: usize| counts[i] as f64 / times[i].max(1e-9);
     let (plain, gated, open) = (rate(0), rate(1), rate(2));
@@ -155,8 +131,7 @@ pub async fn run(env: &BenchEnv, args: &OverheadArgs, mode: WakeMode) -> anyhow:
             "ratio (gate closed / plain)",
             ratio * 100.0,
             "%",
-            ">= 70",
-            ratio >= 0.7,
+            Goal::AtLeast(70.0),
         )
         .figure(
             "herald.events inserts, NOTIFY on every statement",
@@ -183,8 +158,8 @@ async fn run_phase(
     phase: Duration,
 ) -> anyhow::Result<(u64, f64)> {
     let sql = match kind {
-        Target::Plain => "insert into public.herald_bench_plain (event_type, user_id, resource_id, data) values ($1, $2, gen_random_uuid(), $3)",
-        _ => "insert into herald.events (event_type, user_id, resource_id, data) values ($1, $2, gen_random_uuid(), $3)",
+        Target::Plain => INSERT_PLAIN,
+        _ => INSERT_EVENT,
     };
     let mut clients = Vec::new();
     for _ in users {

@@ -1,11 +1,16 @@
 //! The bench's receiver: a hyper HTTP/1 server on 127.0.0.1 (real sockets, keep-alive), in the
 //! bench process. It reads each request whole, records the instant it had it under the
-//! request's `webhook-id`, and answers 204 at once. Signatures are not checked here (the demo
-//! does that); the receiver's own cost should stay small.
+//! request's `webhook-id`, and answers 204. Signatures are not checked here (the demo does
+//! that); the receiver's own cost should stay small.
+//!
+//! How it answers depends on the path's first segment (see [`Behaviour`]): at once (any other
+//! path), after a fixed delay at any concurrency (`/delay/<ms>/...`), or never
+//! (`/never/...`: the request is read and left unanswered until the sender gives up, or until
+//! [`Receiver::hang_up`] closes such connections without an answer). Unanswered requests are
+//! counted apart and are not arrivals.
 
 use std::{
     collections::{HashMap, HashSet},
-    convert::Infallible,
     net::SocketAddr,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
@@ -19,20 +24,66 @@ use hyper_util::rt::TokioIo;
 use tokio::{net::TcpListener, sync::watch, task::JoinSet};
 use uuid::Uuid;
 
+/// The receiver, for the reports' settings.
+pub const AT_ONCE: &str = "in-process hyper HTTP/1 server on 127.0.0.1, 204 at once, keep-alive";
+/// What the latency figures measure.
+pub const LATENCY: &str = "receiver has the whole request - commit returned to the producer";
+
+/// How the receiver answers the requests of a path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Behaviour {
+    /// 204 at once.
+    Immediate,
+    /// 204 after this long, however many requests are waiting.
+    Delay(Duration),
+    /// No answer at all: the sender's timeout ends the attempt.
+    Never,
+}
+
+impl Behaviour {
+    /// The path prefix that selects this behaviour.
+    fn prefix(self) -> String {
+        match self {
+            Behaviour::Immediate => String::new(),
+            Behaviour::Delay(d) => format!("/delay/{}", d.as_millis()),
+            Behaviour::Never => "/never".into(),
+        }
+    }
+
+    /// The behaviour a request path asks for.
+    fn of_path(path: &str) -> Behaviour {
+        let mut segments = path.trim_start_matches('/').split('/');
+        match segments.next() {
+            Some("never") => Behaviour::Never,
+            Some("delay") => match segments.next().and_then(|ms| ms.parse::<u64>().ok()) {
+                Some(ms) => Behaviour::Delay(Duration::from_millis(ms)),
+                None => Behaviour::Immediate,
+            },
+            _ => Behaviour::Immediate,
+        }
+    }
+}
+
 #[derive(Default)]
 struct Arrivals {
-    /// First arrival of each event id (at any webhook).
+    /// First arrival of each event id (at any webhook that answers).
     first: HashMap<Uuid, Instant>,
     /// Every (path, event id) seen: an event goes once to each of its webhooks.
     seen: HashSet<(String, Uuid)>,
     duplicates: u64,
     unnamed: u64,
+    /// Requests to `/never/...` paths, left unanswered.
+    unanswered: u64,
+    /// Delayed requests waiting for their answer now, and the most at once.
+    delayed_now: u64,
+    delayed_max: u64,
 }
 
 pub struct Receiver {
     addr: SocketAddr,
     arrivals: Arc<Mutex<Arrivals>>,
     total: watch::Receiver<u64>,
+    hang_up: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -48,18 +99,31 @@ impl Receiver {
         let addr = listener.local_addr()?;
         let arrivals = Arc::new(Mutex::new(Arrivals::default()));
         let (total_tx, total) = watch::channel(0u64);
-        let task = tokio::spawn(accept_loop(listener, Arc::clone(&arrivals), total_tx));
+        let (hang_up, hung) = watch::channel(false);
+        let task = tokio::spawn(accept_loop(listener, Arc::clone(&arrivals), total_tx, hung));
         Ok(Receiver {
             addr,
             arrivals,
             total,
+            hang_up,
             task,
         })
     }
 
-    /// `http://127.0.0.1:<port>`: webhooks point at paths below it.
+    /// Closes every connection holding an unanswered `/never/...` request (and any later
+    /// one), without answering: the sender sees the connection end.
+    pub fn hang_up(&self) {
+        self.hang_up.send_replace(true);
+    }
+
+    /// `http://127.0.0.1:<port>`: webhooks point at paths below it (answered at once).
     pub fn url_base(&self) -> String {
-        format!("http://{}", self.addr)
+        self.url_for(Behaviour::Immediate)
+    }
+
+    /// The base URL of paths answered with `behaviour`.
+    pub fn url_for(&self, behaviour: Behaviour) -> String {
+        format!("http://{}{}", self.addr, behaviour.prefix())
     }
 
     /// Requests received so far (duplicates included).
@@ -82,6 +146,16 @@ impl Receiver {
     pub fn duplicates(&self) -> u64 {
         let a = self.lock();
         a.duplicates + a.unnamed
+    }
+
+    /// Requests to `/never/...` paths so far.
+    pub fn unanswered(&self) -> u64 {
+        self.lock().unanswered
+    }
+
+    /// The most delayed requests that waited for their answer at the same time.
+    pub fn max_concurrent_delayed(&self) -> u64 {
+        self.lock().delayed_max
     }
 
     /// Waits for the request of `event_id`; None after `timeout`.
@@ -132,6 +206,7 @@ async fn accept_loop(
     listener: TcpListener,
     arrivals: Arc<Mutex<Arrivals>>,
     total: watch::Sender<u64>,
+    hung: watch::Receiver<bool>,
 ) {
     let total = Arc::new(total);
     let mut connections = JoinSet::new();
@@ -142,9 +217,10 @@ async fn accept_loop(
                 let _ = stream.set_nodelay(true);
                 let arrivals = Arc::clone(&arrivals);
                 let total = Arc::clone(&total);
+                let hung = hung.clone();
                 connections.spawn(async move {
                     let service = service_fn(move |req| {
-                        handle(req, Arc::clone(&arrivals), Arc::clone(&total))
+                        handle(req, Arc::clone(&arrivals), Arc::clone(&total), hung.clone())
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
@@ -160,19 +236,28 @@ async fn handle(
     req: Request<Incoming>,
     arrivals: Arc<Mutex<Arrivals>>,
     total: Arc<watch::Sender<u64>>,
-) -> Result<Response<Empty<Bytes>>, Infallible> {
+    mut hung: watch::Receiver<bool>,
+) -> Result<Response<Empty<Bytes>>, HungUp> {
     let (parts, body) = req.into_parts();
     if body.collect().await.is_err() {
         return Ok(status(StatusCode::BAD_REQUEST));
     }
     let at = Instant::now();
+    let behaviour = Behaviour::of_path(parts.uri.path());
+    let lock = || arrivals.lock().unwrap_or_else(|p| p.into_inner());
+    if behaviour == Behaviour::Never {
+        lock().unanswered += 1;
+        // An error from the service makes hyper close the connection without a response.
+        let _ = hung.wait_for(|hung| *hung).await;
+        return Err(HungUp);
+    }
     let id = parts
         .headers
         .get("webhook-id")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| Uuid::parse_str(v).ok());
     {
-        let mut a = arrivals.lock().unwrap_or_else(|p| p.into_inner());
+        let mut a = lock();
         match id {
             None => a.unnamed += 1,
             Some(id) => {
@@ -184,8 +269,47 @@ async fn handle(
         }
     }
     total.send_modify(|n| *n += 1);
+    if let Behaviour::Delay(d) = behaviour {
+        {
+            let mut a = lock();
+            a.delayed_now += 1;
+            a.delayed_max = a.delayed_max.max(a.delayed_now);
+        }
+        tokio::time::sleep(d).await;
+        lock().delayed_now -= 1;
+    }
     Ok(status(StatusCode::NO_CONTENT))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn behaviour_is_chosen_by_the_first_path_segment() {
+        for b in [
+            Behaviour::Immediate,
+            Behaviour::Delay(Duration::from_millis(50)),
+            Behaviour::Never,
+        ] {
+            assert_eq!(Behaviour::of_path(&format!("{}/3/1", b.prefix())), b);
+        }
+        assert_eq!(Behaviour::of_path("/delay/soon/1"), Behaviour::Immediate);
+        assert_eq!(Behaviour::of_path("/"), Behaviour::Immediate);
+    }
+}
+
+/// The receiver closed a connection without answering (see [`Receiver::hang_up`]).
+#[derive(Debug)]
+struct HungUp;
+
+impl std::fmt::Display for HungUp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("hung up without an answer")
+    }
+}
+
+impl std::error::Error for HungUp {}
 
 fn status(code: StatusCode) -> Response<Empty<Bytes>> {
     let mut r = Response::new(Empty::new());

@@ -2,6 +2,7 @@
 //! its CPU time (`/proc/<pid>/stat` utime + stime) and peak resident memory
 //! (`/proc/<pid>/status` VmHWM) are Herald's alone. Its log goes to a file in the temp folder,
 //! at level `warn` unless `HERALD_BENCH_LOG` names another filter (then the file is kept).
+//! Its `/metrics` is read over its admin API.
 
 use std::{
     net::TcpListener,
@@ -19,22 +20,27 @@ pub struct WorkerSettings {
     pub poll_interval: Option<String>,
     pub max_in_flight: Option<usize>,
     pub max_in_flight_per_webhook: Option<usize>,
+    /// `herald run --bench-engine-only`: every send answered 2xx at once, nothing on the wire.
+    pub engine_only: bool,
 }
 
 impl WorkerSettings {
-    /// Herald's defaults (SPEC §4), plus what loopback targets need.
+    /// Herald's defaults, plus what loopback targets need.
     pub fn defaults() -> Self {
         WorkerSettings {
             poll_interval: None,
             max_in_flight: None,
             max_in_flight_per_webhook: None,
+            engine_only: false,
         }
     }
 
     /// For the reports: what differs from the defaults.
     pub fn describe(&self) -> String {
-        let mut parts =
-            vec!["herald run (child process), HERALD_ALLOW_PRIVATE_TARGETS=true".to_owned()];
+        let mut parts = vec![
+            "herald run (child process), HERALD_ALLOW_PRIVATE_TARGETS=true, HERALD_ALLOW_HTTP=true"
+                .to_owned(),
+        ];
         if let Some(v) = &self.poll_interval {
             parts.push(format!("HERALD_POLL_INTERVAL={v}"));
         }
@@ -43,6 +49,9 @@ impl WorkerSettings {
         }
         if let Some(v) = self.max_in_flight_per_webhook {
             parts.push(format!("HERALD_MAX_IN_FLIGHT_PER_WEBHOOK={v}"));
+        }
+        if self.engine_only {
+            parts.push("--bench-engine-only (no HTTP: each send answered 204 at once)".into());
         }
         if parts.len() == 1 {
             parts.push("other settings default".into());
@@ -56,6 +65,8 @@ pub struct Worker {
     pid: u32,
     pub started: Instant,
     log: PathBuf,
+    api: std::net::SocketAddr,
+    token: String,
 }
 
 impl Worker {
@@ -68,14 +79,16 @@ impl Worker {
         ));
         let log_file = std::fs::File::create(&log)
             .with_context(|| format!("cannot create {}", log.display()))?;
+        let token = format!("bench-{}", uuid::Uuid::new_v4());
+        let api = std::net::SocketAddr::from(([127, 0, 0, 1], port));
         let mut cmd = Command::new(exe);
-        cmd.arg("run")
-            .env("DATABASE_URL", database_url)
-            .env("HERALD_LISTEN", format!("127.0.0.1:{port}"))
-            .env(
-                "HERALD_ADMIN_TOKEN",
-                format!("bench-{}", uuid::Uuid::new_v4()),
-            )
+        cmd.arg("run");
+        if settings.engine_only {
+            cmd.arg("--bench-engine-only");
+        }
+        cmd.env("DATABASE_URL", database_url)
+            .env("HERALD_LISTEN", api.to_string())
+            .env("HERALD_ADMIN_TOKEN", &token)
             .env("HERALD_ALLOW_PRIVATE_TARGETS", "true")
             .env("HERALD_ALLOW_HTTP", "true")
             .env(
@@ -102,7 +115,33 @@ impl Worker {
             pid,
             started: Instant::now(),
             log,
+            api,
+            token,
         })
+    }
+
+    /// The text of Herald's `/metrics` (Prometheus exposition format).
+    pub async fn metrics(&self) -> anyhow::Result<String> {
+        use http_body_util::{BodyExt, Empty};
+        let stream = tokio::net::TcpStream::connect(self.api)
+            .await
+            .with_context(|| format!("cannot reach herald's admin API on {}", self.api))?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+        let conn = tokio::spawn(conn);
+        let req = http::Request::get("/metrics")
+            .header(http::header::HOST, self.api.to_string())
+            .header(
+                http::header::AUTHORIZATION,
+                format!("Bearer {}", self.token),
+            )
+            .body(Empty::<bytes::Bytes>::new())?;
+        let res = sender.send_request(req).await?;
+        let status = res.status();
+        let body = res.into_body().collect().await?.to_bytes();
+        conn.abort();
+        anyhow::ensure!(status.is_success(), "herald /metrics answered {status}");
+        Ok(String::from_utf8_lossy(&body).into_owned())
     }
 
     /// Fails with the log's tail if the child has exited.
@@ -143,12 +182,21 @@ impl Worker {
 
     /// Peak resident memory so far (VmHWM), in MiB.
     pub fn peak_rss_mib(&self) -> anyhow::Result<f64> {
+        self.status_mib("VmHWM:")
+    }
+
+    /// Resident memory now (VmRSS), in MiB.
+    pub fn rss_mib(&self) -> anyhow::Result<f64> {
+        self.status_mib("VmRSS:")
+    }
+
+    fn status_mib(&self, field: &str) -> anyhow::Result<f64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid))?;
         let kib: f64 = status
             .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .find_map(|l| l.strip_prefix(field))
             .and_then(|v| v.split_whitespace().next())
-            .context("no VmHWM in /proc status")?
+            .with_context(|| format!("no {field} in /proc status"))?
             .parse()?;
         Ok(kib / 1024.0)
     }

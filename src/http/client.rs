@@ -56,6 +56,8 @@ struct Inner {
     client: Client<Connector, Full<Bytes>>,
     cfg: SenderConfig,
     signers: Signers,
+    /// See [`Sender::engine_only`].
+    engine_only: bool,
 }
 
 impl std::fmt::Debug for Sender {
@@ -69,6 +71,17 @@ impl std::fmt::Debug for Sender {
 impl Sender {
     /// Builds the client. Fails only on a bad TLS setup (an unreadable or empty CA file).
     pub fn new(cfg: &SenderConfig) -> Result<Sender, SenderError> {
+        Self::build(cfg, false)
+    }
+
+    /// A sender that sends nothing: every attempt is answered `204` at once, without
+    /// resolving, connecting or signing. For measuring the engine alone (`herald run
+    /// --bench-engine-only`, used by `herald bench drain`); never for real deliveries.
+    pub fn engine_only(cfg: &SenderConfig) -> Result<Sender, SenderError> {
+        Self::build(cfg, true)
+    }
+
+    fn build(cfg: &SenderConfig, engine_only: bool) -> Result<Sender, SenderError> {
         let tls = tls::client_config(cfg.ca_file.as_deref())?;
         let mut http =
             HttpConnector::new_with_resolver(GuardedResolver::new(cfg.allow_private_targets));
@@ -90,6 +103,7 @@ impl Sender {
                 client,
                 signers: Signers::new(cfg.secret_keys.clone()),
                 cfg: cfg.clone(),
+                engine_only,
             }),
         })
     }
@@ -122,6 +136,14 @@ impl Sender {
         }
         let started_at = Utc::now();
         let start = Instant::now();
+        if self.inner.engine_only {
+            let answered = Answered {
+                status: 204,
+                reason: Some("No Content"),
+                ..Answered::default()
+            };
+            return AttemptOutcome::answered(started_at, start.elapsed(), answered);
+        }
         let result = self.attempt(req, started_at.timestamp(), start).await;
         let duration = start.elapsed();
         match result {

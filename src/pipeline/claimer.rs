@@ -60,7 +60,11 @@ impl Claimer {
         }
         let client = self.pool.get().await?;
         let limits = self.capacity.claim_limits();
+        let started = Instant::now();
         let batch = deliveries::claim_batch(&client, limit, self.lease, &limits).await?;
+        self.metrics
+            .claim_duration
+            .observe(started.elapsed().as_secs_f64());
         drop(client);
         let n = batch.len();
         for delivery in batch {

@@ -19,6 +19,15 @@ impl HeraldProcess {
     /// Starts `herald run` against `database_url` with test-friendly defaults, overridden by
     /// `env`.
     pub fn spawn(database_url: &str, env: &[(&str, &str)]) -> HeraldProcess {
+        Self::spawn_with_args(database_url, &[], env)
+    }
+
+    /// Like [`HeraldProcess::spawn`], with more arguments after `run`.
+    pub fn spawn_with_args(
+        database_url: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> HeraldProcess {
         let mut vars: HashMap<String, String> = [
             ("DATABASE_URL", database_url),
             ("HERALD_LISTEN", "127.0.0.1:0"),
@@ -37,6 +46,7 @@ impl HeraldProcess {
         }
         let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
             .arg("run")
+            .args(args)
             .env_clear()
             .envs(&vars)
             .env("PATH", std::env::var("PATH").unwrap_or_default())

@@ -1,0 +1,1 @@
+delete from herald.event_types where name like 'bench.%'

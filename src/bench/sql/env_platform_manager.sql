@@ -1,0 +1,1 @@
+insert into herald.user_roles (user_id, role) values ($1, 'PLATFORMMANAGER')

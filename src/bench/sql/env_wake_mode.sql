@@ -1,0 +1,1 @@
+update herald.settings set notify_enabled = $1
