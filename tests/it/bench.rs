@@ -188,10 +188,10 @@ async fn bench_soak_samples_claim_p99_tuples_notify_queue_and_memory() {
     for c in ["claim p99 ms", "RSS MiB", "notify queue"] {
         assert!(columns.contains(&c), "{columns:?}");
     }
-    assert!(
-        columns.contains(&"webhook_deliveries live/dead"),
-        "{columns:?}"
-    );
+    for table in ["queue", "deliveries", "delivery_attempts"] {
+        let column = format!("{table} live/dead");
+        assert!(columns.contains(&column.as_str()), "{columns:?}");
+    }
     let rows = samples["rows"].as_array().expect("rows");
     assert_eq!(rows.len(), 3, "one sample a second for 3 s: {rows:?}");
     let claims: f64 = rows.iter().filter_map(|row| row[2].as_f64()).sum();
