@@ -42,7 +42,7 @@ pub struct AppHandle {
 }
 
 impl AppHandle {
-    /// Graceful shutdown (SPEC §3): stop claiming, finish in-flight requests within the grace
+    /// Graceful shutdown: stop claiming, finish in-flight requests within the grace
     /// period, record their results. Returns when everything has stopped.
     pub async fn shutdown(self) {
         self.stop.cancel();

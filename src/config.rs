@@ -70,7 +70,7 @@ pub enum LogFormat {
     Json,
 }
 
-/// Everything `herald run` needs, with the defaults of SPEC §4.
+/// Everything `herald run` needs, with the defaults README.md documents.
 #[derive(Clone)]
 pub struct Config {
     pub database_url: String,

@@ -1,4 +1,4 @@
-//! The admin HTTP API (SPEC §4): webhooks, deliveries, event types, roles, emit, health,
+//! The admin HTTP API: webhooks, deliveries, event types, roles, emit, health,
 //! readiness, metrics and the OpenAPI document, served with hyper on `HERALD_LISTEN`.
 //!
 //! `herald run` builds an [`ApiState`], binds a listener and calls [`serve`]; the pipeline

@@ -1,4 +1,4 @@
-//! `herald demo`: the first thing a new user runs (SPEC §4).
+//! `herald demo`: the first thing a new user runs.
 //!
 //! Database (throwaway cluster, or `DATABASE_URL`) → migrate → Herald ([`App`]) with a short
 //! retry schedule → a local [`receiver::Receiver`] that verifies every signature → event
