@@ -1,5 +1,6 @@
 //! Pure types and decisions: nothing in `domain/` does I/O.
 
+pub mod address;
 pub mod duration;
 pub mod histogram;
 pub mod keyring;

@@ -16,7 +16,7 @@ pub fn server_url() -> &'static str {
             .or_else(|_| std::env::var("DATABASE_URL"))
             .ok()
             .filter(|u| !u.trim().is_empty())
-            .unwrap_or_else(|| herald::pgcluster::shared_for_tests().url().to_owned())
+            .unwrap_or_else(|| crate::cluster::shared().url().to_owned())
     })
 }
 

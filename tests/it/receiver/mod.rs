@@ -19,11 +19,14 @@
 //! Receivers stop (and drop their connections) when dropped.
 #![allow(dead_code)]
 
+mod hostile;
+mod script;
+mod tls;
+
 use std::{
     collections::HashMap,
     convert::Infallible,
     net::SocketAddr,
-    path::PathBuf,
     sync::{
         atomic::{AtomicBool, AtomicUsize, Ordering},
         Arc, Mutex,
@@ -37,15 +40,18 @@ use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::{body::Incoming, service::service_fn};
 use hyper_util::rt::TokioIo;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::{TcpListener, TcpStream},
+    net::TcpListener,
     sync::watch,
     task::{JoinHandle, JoinSet},
     time::Instant,
 };
 use tokio_rustls::TlsAcceptor;
+
+pub use hostile::{HostileServer, Hostility};
+use script::Script;
+pub use script::{Behaviour, Reply, Route};
+pub use tls::TestCa;
 
 /// One request as the receiver saw it.
 #[derive(Debug, Clone)]
@@ -86,145 +92,6 @@ impl RecordedRequest {
 
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).expect("request body is JSON")
-    }
-}
-
-/// One scripted answer.
-#[derive(Debug, Clone)]
-pub struct Reply {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Bytes,
-    /// Wait this long (after recording the request) before answering.
-    pub delay: Duration,
-    /// Never answer (the connection stays open until the client gives up).
-    pub hang: bool,
-}
-
-impl Reply {
-    pub fn status(status: u16) -> Self {
-        Self {
-            status,
-            headers: Vec::new(),
-            body: Bytes::new(),
-            delay: Duration::ZERO,
-            hang: false,
-        }
-    }
-
-    /// `204 No Content`, the default.
-    pub fn ok() -> Self {
-        Self::status(204)
-    }
-
-    pub fn hang() -> Self {
-        Self {
-            hang: true,
-            ..Self::ok()
-        }
-    }
-
-    pub fn header(mut self, name: &str, value: &str) -> Self {
-        self.headers.push((name.to_owned(), value.to_owned()));
-        self
-    }
-
-    pub fn body(mut self, body: impl Into<Bytes>) -> Self {
-        self.body = body.into();
-        self
-    }
-
-    pub fn delay(mut self, delay: Duration) -> Self {
-        self.delay = delay;
-        self
-    }
-}
-
-/// How a route answers.
-#[derive(Debug, Clone)]
-pub enum Behaviour {
-    /// Every request gets this reply.
-    Always(Reply),
-    /// The k-th request on the route gets `replies[k]`; the last reply repeats.
-    Sequence(Vec<Reply>),
-    /// The k-th request carrying the same `webhook-id` gets `replies[k]`; the last repeats.
-    PerWebhookId(Vec<Reply>),
-}
-
-impl Behaviour {
-    pub fn status(status: u16) -> Self {
-        Self::Always(Reply::status(status))
-    }
-
-    pub fn reply(reply: Reply) -> Self {
-        Self::Always(reply)
-    }
-
-    pub fn hang() -> Self {
-        Self::Always(Reply::hang())
-    }
-
-    /// Each message fails `n` times with `status`, then gets 204.
-    pub fn fail_first_per_id(n: usize, status: u16) -> Self {
-        let mut replies = vec![Reply::status(status); n];
-        replies.push(Reply::ok());
-        Self::PerWebhookId(replies)
-    }
-}
-
-/// Where a behaviour applies: every path, or one path (query ignored). A path's own
-/// behaviour wins over `All`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Route {
-    All,
-    Path(String),
-}
-
-impl From<&str> for Route {
-    fn from(path: &str) -> Self {
-        Route::Path(path.to_owned())
-    }
-}
-
-#[derive(Default)]
-struct Script {
-    behaviours: HashMap<Route, Behaviour>,
-    seen_by_route: HashMap<Route, usize>,
-    seen_by_id: HashMap<(Route, String), usize>,
-}
-
-impl Script {
-    fn next_reply(&mut self, path: &str, webhook_id: Option<&str>) -> Reply {
-        let route = Route::Path(path.to_owned());
-        let route = if self.behaviours.contains_key(&route) {
-            route
-        } else {
-            Route::All
-        };
-        let Some(behaviour) = self.behaviours.get(&route) else {
-            return Reply::ok();
-        };
-        let pick = |replies: &[Reply], k: usize| {
-            replies
-                .get(k)
-                .or_else(|| replies.last())
-                .cloned()
-                .unwrap_or_else(Reply::ok)
-        };
-        match behaviour {
-            Behaviour::Always(reply) => reply.clone(),
-            Behaviour::Sequence(replies) => {
-                let seen = self.seen_by_route.entry(route).or_default();
-                *seen += 1;
-                pick(replies, *seen - 1)
-            }
-            Behaviour::PerWebhookId(replies) => {
-                let key = (route, webhook_id.unwrap_or_default().to_owned());
-                let seen = self.seen_by_id.entry(key).or_default();
-                *seen += 1;
-                pick(replies, *seen - 1)
-            }
-        }
     }
 }
 
@@ -503,184 +370,4 @@ fn plain(status: StatusCode) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::new()));
     *response.status_mut() = status;
     response
-}
-
-/// A throwaway certificate authority and a server certificate it signed for `localhost` and
-/// `127.0.0.1`. `ca_file()` is the CA in PEM, for `SenderConfig::ca_file`.
-pub struct TestCa {
-    ca_file: PathBuf,
-    server_config: Arc<rustls::ServerConfig>,
-}
-
-impl TestCa {
-    pub fn new() -> Self {
-        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
-        let ca_key = KeyPair::generate().expect("CA key");
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "Herald test CA");
-        ca_params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let ca_cert = ca_params.self_signed(&ca_key).expect("self-signed CA");
-
-        let server_key = KeyPair::generate().expect("server key");
-        let server_params =
-            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-                .expect("server params");
-        let server_cert = server_params
-            .signed_by(&server_key, &ca_cert, &ca_key)
-            .expect("server certificate");
-
-        let ca_file =
-            std::env::temp_dir().join(format!("herald-test-ca-{}.pem", uuid::Uuid::new_v4()));
-        std::fs::write(&ca_file, ca_cert.pem()).expect("write the CA file");
-
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut server_config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("TLS versions")
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![CertificateDer::from(server_cert.der().to_vec())],
-                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key.serialize_der())),
-            )
-            .expect("server TLS config");
-        server_config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Self {
-            ca_file,
-            server_config: Arc::new(server_config),
-        }
-    }
-
-    pub fn ca_file(&self) -> PathBuf {
-        self.ca_file.clone()
-    }
-}
-
-impl Drop for TestCa {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.ca_file);
-    }
-}
-
-/// How a [`HostileServer`] misbehaves on every connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Hostility {
-    /// Accepts and reads, never answers.
-    Silent,
-    /// Answers 200 with a chunked body that never ends.
-    EndlessBody,
-    /// Answers 503 with a chunked body that never ends.
-    EndlessErrorBody,
-    /// Reads the request, then resets the connection (RST).
-    Reset,
-    /// Answers with bytes that are not HTTP, then closes.
-    Garbage,
-}
-
-/// A raw TCP server on `127.0.0.1:0` that misbehaves below HTTP.
-pub struct HostileServer {
-    addr: SocketAddr,
-    connections: Arc<AtomicUsize>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for HostileServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl HostileServer {
-    pub async fn start(hostility: Hostility) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the hostile server");
-        let addr = listener.local_addr().expect("hostile server address");
-        let connections = Arc::new(AtomicUsize::new(0));
-        let counter = connections.clone();
-        let task = tokio::spawn(async move {
-            let mut tasks = JoinSet::new();
-            loop {
-                tokio::select! {
-                    accepted = listener.accept() => {
-                        let Ok((stream, _)) = accepted else { continue };
-                        counter.fetch_add(1, Ordering::SeqCst);
-                        tasks.spawn(misbehave(stream, hostility));
-                    }
-                    Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-                }
-            }
-        });
-        Self {
-            addr,
-            connections,
-            task,
-        }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
-    }
-
-    pub fn connections(&self) -> usize {
-        self.connections.load(Ordering::SeqCst)
-    }
-}
-
-/// Reads until the end of the request head (or EOF).
-async fn read_head(stream: &mut TcpStream) {
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-        match stream.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => seen.extend_from_slice(&buf[..n]),
-        }
-    }
-}
-
-async fn misbehave(mut stream: TcpStream, hostility: Hostility) {
-    match hostility {
-        Hostility::Silent => {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = stream.read(&mut buf).await {
-                if n == 0 {
-                    break;
-                }
-            }
-        }
-        Hostility::EndlessBody | Hostility::EndlessErrorBody => {
-            read_head(&mut stream).await;
-            let head: &[u8] = if hostility == Hostility::EndlessBody {
-                b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n"
-            } else {
-                b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n"
-            };
-            if stream.write_all(head).await.is_err() {
-                return;
-            }
-            let mut chunk = b"1000\r\n".to_vec();
-            chunk.extend(std::iter::repeat(b'x').take(0x1000));
-            chunk.extend_from_slice(b"\r\n");
-            while stream.write_all(&chunk).await.is_ok() {}
-        }
-        Hostility::Reset => {
-            read_head(&mut stream).await;
-            let _ = stream.set_zero_linger();
-            drop(stream);
-        }
-        Hostility::Garbage => {
-            read_head(&mut stream).await;
-            let _ = stream
-                .write_all(b"this is not HTTP at all\r\n\r\nreally not\r\n")
-                .await;
-            let _ = stream.shutdown().await;
-        }
-    }
 }
