@@ -8,10 +8,13 @@
 //! - `tls`: rustls on the ring provider with Mozilla's roots plus an optional CA file.
 //! - `outcome`: [`AttemptOutcome`], the attempt as data, and the error wording.
 //! - `signing`: the webhooks' stored secrets, decrypted and parsed once and kept.
+//! - `server`: the server side, for the admin API and the receivers of demo, bench and tests:
+//!   one accept loop, one way to serve a connection.
 
 mod client;
 pub mod guard;
 mod outcome;
+pub mod server;
 mod signing;
 mod tls;
 

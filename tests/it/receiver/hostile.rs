@@ -8,11 +8,13 @@ use std::{
     },
 };
 
+use herald::http::server::accept_loop;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
-    task::{JoinHandle, JoinSet},
+    task::JoinHandle,
 };
+use tokio_util::sync::CancellationToken;
 
 /// How a [`HostileServer`] misbehaves on every connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,19 +52,16 @@ impl HostileServer {
         let addr = listener.local_addr().expect("hostile server address");
         let connections = Arc::new(AtomicUsize::new(0));
         let counter = connections.clone();
-        let task = tokio::spawn(async move {
-            let mut tasks = JoinSet::new();
-            loop {
-                tokio::select! {
-                    accepted = listener.accept() => {
-                        let Ok((stream, _)) = accepted else { continue };
-                        counter.fetch_add(1, Ordering::SeqCst);
-                        tasks.spawn(misbehave(stream, hostility));
-                    }
-                    Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-                }
-            }
-        });
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(accept_loop(
+            "hostile server",
+            listener,
+            stop,
+            move |stream| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                misbehave(stream, hostility)
+            },
+        ));
         Self {
             addr,
             connections,

@@ -35,18 +35,17 @@ use std::{
 };
 
 use bytes::Bytes;
-use herald::domain::{secret::WebhookSecret, signature};
+use herald::{
+    domain::{secret::WebhookSecret, signature},
+    http::server::{accept_loop, serve_http1},
+};
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::{body::Incoming, service::service_fn};
 use hyper_util::rt::TokioIo;
-use tokio::{
-    net::TcpListener,
-    sync::watch,
-    task::{JoinHandle, JoinSet},
-    time::Instant,
-};
+use tokio::{net::TcpListener, sync::watch, task::JoinHandle, time::Instant};
 use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
 
 pub use hostile::{HostileServer, Hostility};
 use script::Script;
@@ -146,7 +145,7 @@ impl TestReceiver {
             connections: AtomicUsize::new(0),
         });
         let scheme = if tls.is_some() { "https" } else { "http" };
-        let task = tokio::spawn(accept_loop(listener, tls, state.clone()));
+        let task = tokio::spawn(serve(listener, tls, state.clone()));
         Self {
             addr,
             scheme,
@@ -266,42 +265,39 @@ impl TestReceiver {
     }
 }
 
-async fn accept_loop(listener: TcpListener, tls: Option<TlsAcceptor>, state: Arc<State>) {
-    // Owned here so that aborting this task drops (aborts) every connection task.
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                state.connections.fetch_add(1, Ordering::SeqCst);
-                let state = state.clone();
-                let tls = tls.clone();
-                connections.spawn(async move {
-                    match tls {
-                        None => serve(TokioIo::new(stream), state).await,
-                        Some(acceptor) => {
-                            // A failed handshake (e.g. the client distrusts us) just ends it.
-                            if let Ok(stream) = acceptor.accept(stream).await {
-                                serve(TokioIo::new(stream), state).await;
-                            }
+/// Serves until the receiver aborts it, which drops every connection.
+async fn serve(listener: TcpListener, tls: Option<TlsAcceptor>, state: Arc<State>) {
+    accept_loop(
+        "test receiver",
+        listener,
+        CancellationToken::new(),
+        move |stream| {
+            state.connections.fetch_add(1, Ordering::SeqCst);
+            let state = state.clone();
+            let tls = tls.clone();
+            async move {
+                match tls {
+                    None => serve_connection(TokioIo::new(stream), state).await,
+                    Some(acceptor) => {
+                        // A failed handshake (e.g. the client distrusts us) just ends it.
+                        if let Ok(stream) = acceptor.accept(stream).await {
+                            serve_connection(TokioIo::new(stream), state).await;
                         }
                     }
-                });
+                }
             }
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
-    }
+        },
+    )
+    .await
 }
 
-async fn serve<I>(io: I, state: Arc<State>)
+async fn serve_connection<I>(io: I, state: Arc<State>)
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let service = service_fn(move |req| handle(req, state.clone()));
     // Connection errors (client hung up mid-request) are normal in hostile tests.
-    let _ = hyper::server::conn::http1::Builder::new()
-        .serve_connection(io, service)
-        .await;
+    let _ = serve_http1(io, service, CancellationToken::new(), None).await;
 }
 
 async fn handle(
