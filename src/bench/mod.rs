@@ -18,7 +18,6 @@ mod fan_out;
 mod idle_latency;
 mod load;
 mod producer_overhead;
-mod progress;
 mod receiver;
 mod replicas;
 mod report;
@@ -32,6 +31,7 @@ mod worker;
 use clap::{Args, Subcommand};
 
 use self::{env::BenchEnv, report::Report};
+use crate::progress;
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -133,7 +133,7 @@ impl WakeMode {
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
-    let rt = crate::cli::runtime()?;
+    let rt = crate::runtime::new()?;
     rt.block_on(run_async(args))
 }
 

@@ -150,16 +150,10 @@ impl Worker {
             anyhow::bail!(
                 "herald run exited ({status}); its log ({}):\n{}",
                 self.log.display(),
-                self.log_tail()
+                crate::logfile::tail(&self.log, 20)
             );
         }
         Ok(())
-    }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(20)..].join("\n")
     }
 
     /// User + system CPU seconds used so far.

@@ -4,6 +4,7 @@ pub mod address;
 pub mod duration;
 pub mod histogram;
 pub mod keyring;
+pub mod percentile;
 pub mod retry;
 pub mod secret;
 pub mod signature;

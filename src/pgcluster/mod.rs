@@ -229,9 +229,7 @@ impl Cluster {
     }
 
     fn log_tail(&self) -> String {
-        let log = fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(20)..].join("\n")
+        crate::logfile::tail(&self.dir.join("server.log"), 20)
     }
 
     /// Waits until the server completes a login as `postgres`, the postmaster exits, or the
