@@ -13,12 +13,12 @@ pub mod domain;
 pub mod heartbeat;
 pub mod http;
 pub mod leader;
-pub mod logfile;
+pub(crate) mod logfile;
 pub mod metrics;
 pub mod pgcluster;
 pub mod pipeline;
-pub mod progress;
-pub mod runtime;
+pub(crate) mod progress;
+pub(crate) mod runtime;
 pub mod secrets;
 pub mod store;
 

@@ -10,8 +10,8 @@ pub mod error;
 pub mod events;
 mod health;
 pub mod request;
-pub mod route;
 mod router;
+mod routes;
 pub mod validate;
 pub mod webhooks;
 
@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 pub use self::{
     auth::{check_auth_config, AuthConfigError, TokenCheck},
     health::OPENAPI,
-    route::{Route, ROUTES},
+    routes::{Route, ROUTES},
     validate::validate_url,
 };
 use crate::{

@@ -20,7 +20,7 @@ to their folder; or set DATABASE_URL to an existing server.";
 
 /// Folders to search for the binaries instead of the usual install folders (`PATH`-style;
 /// empty: none). For a PostgreSQL installed somewhere unusual, and for tests.
-pub const SEARCH_DIRS_VAR: &str = "HERALD_PG_SEARCH_DIRS";
+const SEARCH_DIRS_VAR: &str = "HERALD_PG_SEARCH_DIRS";
 
 /// Where to look for `initdb` and `postgres`. [`BinarySearch::system`] is the real search;
 /// tests build a scrubbed one.

@@ -22,7 +22,7 @@ use std::{
 };
 
 use binaries::INSTALL_HINT;
-pub use binaries::{Binaries, BinarySearch, SEARCH_DIRS_VAR};
+pub use binaries::{Binaries, BinarySearch};
 use process::{
     free_port, initdb, login_succeeds, make_dir, remove_stale_dirs, run_as, spawn_postgres, RunAs,
 };
