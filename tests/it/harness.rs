@@ -254,6 +254,24 @@ pub async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
         .get(0)
 }
 
+/// Waits (up to `timeout`) until exactly `n` deliveries are `delivered`; `what` names the wait.
+pub async fn eventually_delivered(
+    c: &tokio_postgres::Client,
+    n: i64,
+    what: &str,
+    timeout: Duration,
+) {
+    eventually(what, timeout, || async {
+        count(
+            c,
+            "select count(*) from herald.webhook_deliveries where status = 'delivered'",
+        )
+        .await
+            == n
+    })
+    .await;
+}
+
 /// Like [`eventually`], for a check that produces a value: returns the first `Some`.
 pub async fn eventually_some<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
 where
