@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::{
     app::{event_type, start, test_config, webhook},
-    harness::{count, eventually, TestDb},
+    harness::{count, eventually, eventually_delivered, TestDb},
     receiver::TestReceiver,
 };
 
@@ -148,17 +148,11 @@ async fn upgrade_in_place_keeps_history_and_delivers_what_was_due() {
     // What was due is delivered, with the payload it was written with.
     let app = start(test_config(&db)).await;
     let requests = receiver.wait_for_count(5, Duration::from_secs(20)).await;
-    eventually(
+    eventually_delivered(
+        &c,
+        2 + 5,
         "5 delivered after the upgrade",
         Duration::from_secs(60),
-        || async {
-            count(
-                &c,
-                "select count(*) from herald.webhook_deliveries where status = 'delivered'",
-            )
-            .await
-                == 2 + 5
-        },
     )
     .await;
     let due: HashSet<String> = before

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::{
     app::{start, test_config, TOKEN},
-    harness::{count, eventually, TestDb},
+    harness::{count, eventually, eventually_delivered, TestDb},
     receiver::{Behaviour, Route, TestReceiver},
 };
 use herald::domain::{retry::RetrySchedule, secret::WebhookSecret};
@@ -178,17 +178,11 @@ async fn recover_requeues_exhausted_deliveries_and_the_worker_delivers_them() {
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["requeued"], 3);
-    eventually(
+    eventually_delivered(
+        &c,
+        3,
         "recovered deliveries delivered",
         Duration::from_secs(60),
-        || async {
-            count(
-                &c,
-                "select count(*) from herald.webhook_deliveries where status = 'delivered'",
-            )
-            .await
-                == 3
-        },
     )
     .await;
     app.shutdown().await;

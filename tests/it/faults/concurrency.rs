@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::{emit_for_each, one_webhook_per_user, scaled};
 use crate::{
     app::{start, test_config},
-    harness::{count, eventually, TestDb},
+    harness::{count, eventually_delivered, TestDb},
     process::HeraldProcess,
     receiver::TestReceiver,
 };
@@ -34,17 +34,11 @@ async fn concurrency_four_replicas_lose_nothing_and_send_nothing_twice() {
     let total = scaled(10_000);
     let started = std::time::Instant::now();
     let ids = emit_for_each(&c, &users, total / users.len() as i64).await;
-    eventually(
+    eventually_delivered(
+        &c,
+        ids.len() as i64,
         "every delivery delivered",
         Duration::from_secs(120 * scaled(1) as u64),
-        || async {
-            count(
-                &c,
-                "select count(*) from herald.webhook_deliveries where status = 'delivered'",
-            )
-            .await
-                == ids.len() as i64
-        },
     )
     .await;
     let took = started.elapsed();

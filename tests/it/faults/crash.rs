@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{emit_for_each, one_webhook_per_user, scaled};
 use crate::{
-    harness::{count, eventually, TestDb},
+    harness::{count, eventually, eventually_delivered, TestDb},
     process::HeraldProcess,
     receiver::{Behaviour, Reply, Route, TestReceiver},
 };
@@ -86,17 +86,11 @@ async fn crash_sigkill_mid_drain_loses_nothing_and_duplicates_only_in_flight_row
 
     let second = HeraldProcess::spawn(&db.url, &env);
     second.worker_id().await;
-    eventually(
+    eventually_delivered(
+        &c,
+        total as i64,
         "every delivery ends delivered",
         Duration::from_secs(120 * scaled(1) as u64),
-        || async {
-            count(
-                &c,
-                "select count(*) from herald.webhook_deliveries where status = 'delivered'",
-            )
-            .await
-                == total as i64
-        },
     )
     .await;
 
