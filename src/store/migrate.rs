@@ -18,6 +18,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0004_operator_console",
         include_str!("../../sql/0004_operator_console.sql"),
     ),
+    (
+        "0008_rollup_bucket_arrays",
+        include_str!("../../sql/0008_rollup_bucket_arrays.sql"),
+    ),
 ];
 
 /// Trigger functions, re-applied whenever their text changes.
