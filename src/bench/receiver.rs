@@ -20,12 +20,10 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Empty};
 use hyper::{body::Incoming, service::service_fn};
-use hyper_util::rt::TokioIo;
 use tokio::{net::TcpListener, sync::watch};
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::http::server::{accept_loop, serve_http1};
+use crate::http::server::serve_http1_until_dropped;
 
 /// The receiver, for the reports' settings.
 pub const AT_ONCE: &str = "in-process hyper HTTP/1 server on 127.0.0.1, 204 at once, keep-alive";
@@ -213,24 +211,10 @@ async fn serve(
     hung: watch::Receiver<bool>,
 ) {
     let total = Arc::new(total);
-    accept_loop(
-        "bench receiver",
-        listener,
-        CancellationToken::new(),
-        move |stream| {
-            let _ = stream.set_nodelay(true);
-            let arrivals = Arc::clone(&arrivals);
-            let total = Arc::clone(&total);
-            let hung = hung.clone();
-            async move {
-                let service = service_fn(move |req| {
-                    handle(req, Arc::clone(&arrivals), Arc::clone(&total), hung.clone())
-                });
-                let io = TokioIo::new(stream);
-                let _ = serve_http1(io, service, CancellationToken::new(), None).await;
-            }
-        },
-    )
+    serve_http1_until_dropped("bench receiver", listener, move || {
+        let (arrivals, total, hung) = (Arc::clone(&arrivals), Arc::clone(&total), hung.clone());
+        service_fn(move |req| handle(req, Arc::clone(&arrivals), Arc::clone(&total), hung.clone()))
+    })
     .await
 }
 

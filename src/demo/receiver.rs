@@ -29,14 +29,12 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::{body::Incoming, service::service_fn};
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::{
     domain::{secret::WebhookSecret, signature},
-    http::server::{accept_loop, serve_http1},
+    http::server::serve_http1_until_dropped,
 };
 
 /// How far a `webhook-timestamp` may be from the receiver's clock (the Standard Webhooks
@@ -199,21 +197,10 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 
 /// Serves until the [`Receiver`] aborts it, which drops every connection.
 async fn serve(listener: TcpListener, state: Arc<Mutex<State>>) {
-    accept_loop(
-        "demo receiver",
-        listener,
-        CancellationToken::new(),
-        move |stream| {
-            let _ = stream.set_nodelay(true);
-            let state = Arc::clone(&state);
-            async move {
-                let service = service_fn(move |req| handle(req, Arc::clone(&state)));
-                // A client that hangs up mid-request just ends its connection.
-                let io = TokioIo::new(stream);
-                let _ = serve_http1(io, service, CancellationToken::new(), None).await;
-            }
-        },
-    )
+    serve_http1_until_dropped("demo receiver", listener, move || {
+        let state = Arc::clone(&state);
+        service_fn(move |req| handle(req, Arc::clone(&state)))
+    })
     .await
 }
 

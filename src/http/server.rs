@@ -8,7 +8,7 @@ use hyper::{
     server::conn::http1,
     service::HttpService,
 };
-use hyper_util::rt::TokioTimer;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::{
     net::{TcpListener, TcpStream},
     task::JoinSet,
@@ -80,4 +80,32 @@ where
             conn.await
         }
     }
+}
+
+/// Serves HTTP/1.1 on `listener` with the service `service` makes for each connection (no
+/// delay on the sockets, no header timeout), until the future is dropped or aborted, which
+/// drops every connection: for the loopback receivers of demo, bench and tests. A connection
+/// that fails (a client that hangs up mid-request) just ends.
+pub async fn serve_http1_until_dropped<F, S, B>(
+    name: &'static str,
+    listener: TcpListener,
+    mut service: F,
+) where
+    F: FnMut() -> S,
+    S: HttpService<Incoming, ResBody = B> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn StdError + Send + Sync>>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    accept_loop(name, listener, CancellationToken::new(), move |stream| {
+        let _ = stream.set_nodelay(true);
+        let service = service();
+        async move {
+            let io = TokioIo::new(stream);
+            let _ = serve_http1(io, service, CancellationToken::new(), None).await;
+        }
+    })
+    .await
 }
