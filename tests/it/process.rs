@@ -68,7 +68,7 @@ impl HeraldProcess {
     pub async fn worker_id(&self) -> String {
         eventually_some(
             "herald run logs its worker id",
-            Duration::from_secs(20),
+            Duration::from_secs(60),
             || {
                 let id = self
                     .log_text()

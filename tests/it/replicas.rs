@@ -163,7 +163,7 @@ async fn replicas_ride_through_terminated_backends() {
         emit_many(&c, "order.created", *u, 500).await;
     }
     receiver
-        .wait_for(|r| r.len() >= 200, Duration::from_secs(20))
+        .wait_for(|r| r.len() >= 200, Duration::from_secs(60))
         .await
         .expect("drain under way");
     let killed: i64 = c

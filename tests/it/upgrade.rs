@@ -147,7 +147,7 @@ async fn upgrade_in_place_keeps_history_and_delivers_what_was_due() {
 
     // What was due is delivered, with the payload it was written with.
     let app = start(test_config(&db)).await;
-    let requests = receiver.wait_for_count(5, Duration::from_secs(20)).await;
+    let requests = receiver.wait_for_count(5, Duration::from_secs(60)).await;
     eventually_delivered(
         &c,
         2 + 5,
