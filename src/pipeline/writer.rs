@@ -1,7 +1,12 @@
 //! The writer: records results as they arrive, in batches of whatever is ready (one round trip
 //! per batch), fenced by each claim's lease. Capacity is released only after the commit.
+//! Up to [`CONCURRENT_WRITES`] batches are written at once, on their own connections: results
+//! that arrive while a batch commits are not held back until it is done, so a slot spends less
+//! time waiting for its commit and the claim of the next batch overlaps the writes.
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use futures_util::{stream::FuturesUnordered, StreamExt};
 
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
@@ -20,6 +25,10 @@ use crate::{
 
 /// Most results written in one statement.
 pub const MAX_BATCH: usize = 1000;
+/// Batches written at the same time. Each result row belongs to one batch, so concurrent
+/// batches touch different queue and delivery rows; breaker updates of the same webhook in two
+/// batches are serialised by its row lock (a deadlock between them is retried).
+pub const CONCURRENT_WRITES: usize = 2;
 /// Kept in the attempt log per response.
 const EXCERPT_CHARS: usize = 1024;
 
@@ -27,7 +36,6 @@ pub struct Writer {
     pub pool: Pool,
     pub schedule: RetrySchedule,
     pub breaker_threshold: u32,
-    pub results_rx: mpsc::UnboundedReceiver<Sent>,
     pub due_tx: mpsc::UnboundedSender<DateTime<Utc>>,
     pub capacity: Arc<Capacity>,
     pub metrics: Arc<Metrics>,
@@ -196,18 +204,35 @@ impl Writer {
 
     /// Runs until every sender is gone and all results are written. `give_up` abandons
     /// unwritable results at the end of a shutdown.
-    pub async fn run(mut self, give_up: CancellationToken) {
+    pub async fn run(
+        self,
+        mut results_rx: mpsc::UnboundedReceiver<Sent>,
+        give_up: CancellationToken,
+    ) {
+        let writer = Arc::new(self);
+        let mut writes = FuturesUnordered::new();
         let mut buf = Vec::with_capacity(MAX_BATCH);
         loop {
-            buf.clear();
-            if self.results_rx.recv_many(&mut buf, MAX_BATCH).await == 0 {
-                return;
+            tokio::select! {
+                biased;
+                Some(()) = writes.next(), if !writes.is_empty() => {}
+                n = results_rx.recv_many(&mut buf, MAX_BATCH), if writes.len() < CONCURRENT_WRITES => {
+                    if n == 0 {
+                        break;
+                    }
+                    let batch = std::mem::replace(&mut buf, Vec::with_capacity(MAX_BATCH));
+                    let writer = Arc::clone(&writer);
+                    let give_up = give_up.clone();
+                    writes.push(async move {
+                        writer.flush(&batch, &give_up).await;
+                        // Dropping the results releases their capacity, after the commit.
+                        drop(batch);
+                        writer.capacity.batch_released();
+                    });
+                }
             }
-            self.flush(&buf, &give_up).await;
-            // Dropping the results releases their capacity, after the commit.
-            buf.clear();
-            self.capacity.batch_released();
         }
+        while writes.next().await.is_some() {}
     }
 }
 
