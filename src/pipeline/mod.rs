@@ -117,6 +117,7 @@ pub async fn run(
         due_tx,
         capacity,
         metrics,
+        outage: std::sync::atomic::AtomicBool::new(false),
     };
     let writer_task = tokio::spawn(writer.run(results_rx, give_up_writes.clone()));
 

@@ -4,7 +4,14 @@
 //! that arrive while a batch commits are not held back until it is done, so a slot spends less
 //! time waiting for its commit and the claim of the next batch overlaps the writes.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use futures_util::{stream::FuturesUnordered, StreamExt};
 
@@ -39,6 +46,8 @@ pub struct Writer {
     pub due_tx: mpsc::UnboundedSender<DateTime<Utc>>,
     pub capacity: Arc<Capacity>,
     pub metrics: Arc<Metrics>,
+    /// Set while a write has failed and not yet got through (see [`Writer::flush`]).
+    pub outage: AtomicBool,
 }
 
 /// A batch turned into rows, ready to write.
@@ -124,32 +133,42 @@ pub fn prepare(sent: &[Sent], schedule: &RetrySchedule, now: DateTime<Utc>) -> B
 }
 
 impl Writer {
-    /// Writes one batch, retrying transient failures until `give_up` is cancelled.
+    /// Writes one batch, retrying transient failures until `give_up` is cancelled. Of batches
+    /// written at once, the first to meet an outage logs it and, once it gets through, the
+    /// recovery: one warning and one recovery line per outage.
     pub async fn flush(&self, sent: &[Sent], give_up: &CancellationToken) -> bool {
         let batch = prepare(sent, &self.schedule, Utc::now());
         let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(5));
+        let mut failed = false;
         let mut logged = false;
         loop {
             match self.write(&batch).await {
                 Ok(recorded) => {
                     if logged {
+                        self.outage.store(false, Ordering::Release);
                         tracing::info!("writer: database reachable again; results recorded");
                     }
                     self.account(sent, &batch, &recorded.applied, recorded.trips);
                     return true;
                 }
                 Err(e) => {
-                    if !logged {
-                        tracing::warn!(
-                            error = %e,
-                            results = sent.len(),
-                            "writer: cannot record results; keeping them and retrying"
-                        );
-                        logged = true;
+                    if !failed {
+                        failed = true;
+                        logged = !self.outage.swap(true, Ordering::AcqRel);
+                        if logged {
+                            tracing::warn!(
+                                error = %e,
+                                results = sent.len(),
+                                "writer: cannot record results; keeping them and retrying"
+                            );
+                        }
                     }
                     // A non-transient error (say, a delivery deleted between our check and
                     // the insert of its attempt) is retried too: the statement re-checks.
                     if !e.is_transient() && backoff.failures() >= 3 {
+                        if logged {
+                            self.outage.store(false, Ordering::Release);
+                        }
                         tracing::error!(error = %e, "writer: giving up on a batch; its rows return after their lease");
                         return false;
                     }
