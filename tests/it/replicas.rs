@@ -81,7 +81,7 @@ async fn replica_sigterm_drains_within_grace_and_others_redeliver_the_rest() {
     emit_many(&c, "order.created", slow_user, 40).await;
     emit_many(&c, "order.created", slower_user, 4).await;
     receiver
-        .wait_for(|r| r.len() >= 20, Duration::from_secs(10))
+        .wait_for(|r| r.len() >= 20, Duration::from_secs(60))
         .await
         .expect("the drain is under way");
     first.signal(libc::SIGTERM);
@@ -121,12 +121,14 @@ async fn replica_sigterm_drains_within_grace_and_others_redeliver_the_rest() {
     )
     .await
     .unwrap();
-    receiver.set_behaviour(Route::All, Behaviour::status(204));
+    // A path's own behaviour wins over `Route::All`: set both paths to answer at once.
+    receiver.set_behaviour("/slow", Behaviour::status(204));
+    receiver.set_behaviour("/slower", Behaviour::status(204));
     let second = HeraldProcess::spawn(&db.url, &[]);
     second.worker_id().await;
     eventually(
         "all delivered by the survivor",
-        Duration::from_secs(20),
+        Duration::from_secs(60),
         || async {
             count(
                 &c,

@@ -32,8 +32,8 @@ async fn crash_sigkill_mid_drain_loses_nothing_and_duplicates_only_in_flight_row
     let total = ids.len();
     let in_flight = MAX_IN_FLIGHT.to_string();
     let env = [
-        ("HERALD_LEASE", "3s"),
-        ("HERALD_HTTP_TIMEOUT", "2s"),
+        ("HERALD_LEASE", "10s"),
+        ("HERALD_HTTP_TIMEOUT", "5s"),
         ("HERALD_MAX_IN_FLIGHT", in_flight.as_str()),
         ("HERALD_MAX_IN_FLIGHT_PER_WEBHOOK", "16"),
     ];
@@ -50,7 +50,7 @@ async fn crash_sigkill_mid_drain_loses_nothing_and_duplicates_only_in_flight_row
     // sessions are gone, then the table is what the crash left.
     eventually(
         "the killed worker's sessions end",
-        Duration::from_secs(10),
+        Duration::from_secs(60),
         || async {
             count(
                 &c,

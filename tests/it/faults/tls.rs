@@ -32,7 +32,7 @@ async fn tls_delivers_over_https_when_herald_ca_file_trusts_the_issuer() {
     emit_many(&c, "order.created", user, 10).await;
     let requests = receiver.wait_for_count(10, Duration::from_secs(20)).await;
     assert!(requests.iter().all(|r| r.verify(&secret)), "signed");
-    eventually("recorded delivered", Duration::from_secs(10), || async {
+    eventually("recorded delivered", Duration::from_secs(60), || async {
         count(
             &c,
             "select count(*) from herald.webhook_deliveries where status = 'delivered'",

@@ -435,7 +435,7 @@ async fn secrets_a_removed_key_or_a_copied_ciphertext_fails_that_webhook_clearly
     let requests = receiver.wait_for_count(1, Duration::from_secs(20)).await;
     assert_eq!(requests[0].path, "/kept");
     assert!(verifies_hmac(&requests[0], &hooks[1].2));
-    eventually("kept delivered", Duration::from_secs(10), || async {
+    eventually("kept delivered", Duration::from_secs(60), || async {
         count(
             &c,
             "select count(*) from herald.webhook_deliveries where status = 'delivered'",
