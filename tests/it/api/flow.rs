@@ -218,6 +218,12 @@ async fn metrics_after_a_drain_match_the_database() {
     crate::app::event_type(&c, "order.created", "own").await;
     let (ok_user, _, _) = crate::app::webhook(&c, &receiver.url("/ok")).await;
     let (down_user, _, _) = crate::app::webhook(&c, &receiver.url("/down")).await;
+    // The notify counter below needs the worker asleep when the events commit: events
+    // committed before it declared itself asleep are found by its re-check claim, not a NOTIFY.
+    eventually("the worker sleeps", Duration::from_secs(60), || async {
+        count(&c, "select count(*) from herald.sleepers").await >= 1
+    })
+    .await;
     crate::app::emit_many(&c, "order.created", ok_user, 50).await;
     crate::app::emit_many(&c, "order.created", down_user, 2).await;
     eventually("drained", Duration::from_secs(60), || async {
