@@ -7,6 +7,7 @@ mod claim;
 mod cli;
 mod console;
 mod demo;
+mod failover;
 mod fanout;
 mod faults;
 mod harness;
