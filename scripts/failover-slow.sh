@@ -75,6 +75,9 @@ chmod 700 "$ROOT/run"
 [ "$(id -u)" != 0 ] || chown -R postgres: "$ROOT"
 pids=()
 cleanup() {
+    for node in node2 node1 monitor; do
+        [ -d "$ROOT/$node" ] && as_postgres pg_autoctl stop --pgdata "$ROOT/$node" >/dev/null 2>&1 || true
+    done
     for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
     # A postmaster left behind by a killed keeper.
@@ -155,7 +158,7 @@ for kind in "${kinds[@]}"; do
         cargo test --release --test it failover::failover_of_an_ha_pair -- --ignored --nocapture \
         --test-threads=1 >"$ROOT/$kind.out" 2>&1 || rc=$?
     if [ "$rc" = 0 ]; then
-        grep -E "^failover" "$ROOT/$kind.out" || true
+        grep -oE "failover \(.*" "$ROOT/$kind.out" || true
     else
         tail -60 "$ROOT/$kind.out"
     fi

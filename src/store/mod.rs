@@ -200,6 +200,11 @@ fn build_pool(database_url: &str, size: usize, async_commit: bool) -> Result<Poo
     if pg.get_connect_timeout().is_none() {
         pg.connect_timeout(Duration::from_secs(5));
     }
+    // The connect timeout applies to each host in turn: a dead first host must not use up
+    // the time the next one needs.
+    let hosts = pg.get_hosts().len().max(1) as u32;
+    let create_timeout =
+        pg.get_connect_timeout().copied().unwrap_or_default() * hosts + Duration::from_secs(1);
     pg.keepalives_idle(Duration::from_secs(30));
     if async_commit {
         let options = pg.get_options().unwrap_or_default().to_owned();
@@ -219,7 +224,7 @@ fn build_pool(database_url: &str, size: usize, async_commit: bool) -> Result<Poo
         .max_size(size)
         .runtime(Runtime::Tokio1)
         .wait_timeout(Some(Duration::from_secs(10)))
-        .create_timeout(Some(Duration::from_secs(5)))
+        .create_timeout(Some(create_timeout))
         .recycle_timeout(Some(Duration::from_secs(5)))
         .build()
         .map_err(|e| StoreError::Config(e.to_string()))
