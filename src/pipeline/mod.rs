@@ -112,6 +112,7 @@ pub async fn run(
 
     let writer = writer::Writer {
         pool,
+        recent: Default::default(),
         schedule: settings.retry_schedule.clone(),
         breaker_threshold: settings.breaker_threshold,
         due_tx,

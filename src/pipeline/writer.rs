@@ -38,9 +38,15 @@ pub const MAX_BATCH: usize = 1000;
 pub const CONCURRENT_WRITES: usize = 2;
 /// Kept in the attempt log per response.
 const EXCERPT_CHARS: usize = 1024;
+/// How far back results are written again after a failed write: commits use
+/// `synchronous_commit = off`, so a failover can lose the last fraction of a second of them.
+pub const REPLAY_WINDOW: Duration = Duration::from_secs(2);
 
 pub struct Writer {
     pub pool: Pool,
+    /// Batches committed in the last [`REPLAY_WINDOW`], kept to be written again after a
+    /// failed write (see [`Writer::flush`]).
+    pub recent: std::sync::Mutex<std::collections::VecDeque<(std::time::Instant, Batch)>>,
     pub schedule: RetrySchedule,
     pub breaker_threshold: u32,
     pub due_tx: mpsc::UnboundedSender<DateTime<Utc>>,
@@ -51,7 +57,7 @@ pub struct Writer {
 }
 
 /// A batch turned into rows, ready to write.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Batch {
     pub results: Vec<ResultRow>,
     pub attempts: Vec<AttemptRow>,
@@ -147,8 +153,10 @@ impl Writer {
                     if logged {
                         self.outage.store(false, Ordering::Release);
                         tracing::info!("writer: database reachable again; results recorded");
+                        self.replay().await;
                     }
                     self.account(sent, &batch, &recorded.applied, recorded.trips);
+                    self.keep(batch);
                     return true;
                 }
                 Err(e) => {
@@ -181,6 +189,46 @@ impl Writer {
                     }
                 }
             }
+        }
+    }
+
+    /// Remembers a committed batch for [`REPLAY_WINDOW`].
+    fn keep(&self, batch: Batch) {
+        let now = std::time::Instant::now();
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        while recent
+            .front()
+            .is_some_and(|(at, _)| now.duration_since(*at) > REPLAY_WINDOW)
+        {
+            recent.pop_front();
+        }
+        recent.push_back((now, batch));
+    }
+
+    /// After a failed write (the connection broke: perhaps a failover), writes the batches
+    /// committed just before it again. Their commits did not wait for the disk or a standby,
+    /// so a new primary may not have them; the lease fences each result, so one that did
+    /// arrive changes nothing, and an attempt is never logged twice.
+    async fn replay(&self) {
+        let batches: Vec<Batch> = {
+            let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+            recent.drain(..).map(|(_, b)| b).collect()
+        };
+        let mut again = 0;
+        for batch in &batches {
+            match self.write(batch).await {
+                Ok(recorded) => again += recorded.applied.len(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "writer: cannot write recent results again; they return after their lease");
+                    return;
+                }
+            }
+        }
+        if again > 0 {
+            tracing::warn!(
+                results = again,
+                "writer: results committed before the outage were missing and are recorded again"
+            );
         }
     }
 

@@ -19,6 +19,7 @@ const DELIVERY_STATUS: &str = include_str!("queries/admin_delivery_status.sql");
 const RECOVER_DELIVERIES: &str = include_str!("queries/admin_recover_deliveries.sql");
 const WAKE: &str = include_str!("queries/admin_wake.sql");
 const PING: &str = include_str!("queries/admin_ping.sql");
+const SCHEMA_PRESENT: &str = include_str!("queries/admin_schema_present.sql");
 
 /// Runtime queries of this module, by name; `tests/it/queries.rs` prepares every one.
 pub const QUERIES: &[(&str, &str)] = &[
@@ -28,6 +29,7 @@ pub const QUERIES: &[(&str, &str)] = &[
     ("admin_recover_deliveries", RECOVER_DELIVERIES),
     ("admin_wake", WAKE),
     ("admin_ping", PING),
+    ("admin_schema_present", SCHEMA_PRESENT),
 ];
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -218,4 +220,9 @@ pub async fn ping(pool: &Pool) -> Result<(), StoreError> {
     let client = pool.get().await?;
     client.execute(PING, &[]).await?;
     Ok(())
+}
+
+/// Whether `herald migrate` has created the schema.
+pub async fn schema_present(client: &super::Client) -> Result<bool, StoreError> {
+    Ok(client.query_one(SCHEMA_PRESENT, &[]).await?.try_get(0)?)
 }
