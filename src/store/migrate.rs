@@ -18,6 +18,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0004_operator_console",
         include_str!("../../sql/0004_operator_console.sql"),
     ),
+    (
+        "0006_delivery_policies",
+        include_str!("../../sql/0006_delivery_policies.sql"),
+    ),
 ];
 
 /// Trigger functions, re-applied whenever their text changes.
@@ -34,6 +38,7 @@ pub const TRIGGERS: &[(&str, &str)] = &[
         "5_deliveries",
         include_str!("../../triggers/5_deliveries.sql"),
     ),
+    ("6_policies", include_str!("../../triggers/6_policies.sql")),
     (PRIVILEGES, include_str!("../../triggers/9_privileges.sql")),
 ];
 
