@@ -1,7 +1,7 @@
 -- Delivery policies: what follows a change of a webhook's breaker or back-off state, the
 -- validation of its custom headers, and Herald's operational events.
 --
--- Error codes raised here (class HR, Herald): HR010 a custom header that may not be set.
+-- Error codes raised here (class HR, Herald): HR020 a custom header that may not be set.
 
 -- Custom headers: a JSON object of at most 16 string values of at most 1 KiB each, whose names
 -- are HTTP tokens and not one of the headers Herald sets itself or a hop-by-hop header.
@@ -53,7 +53,7 @@ declare
     v_refused text := herald.refused_header(new.headers);
 begin
     if v_refused is not null then
-        raise exception 'herald: %', v_refused using errcode = 'HR010';
+        raise exception 'herald: %', v_refused using errcode = 'HR020';
     end if;
     return new;
 end;

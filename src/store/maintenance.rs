@@ -11,6 +11,7 @@ const PRUNE_EVENTS: &str = include_str!("queries/maintenance_prune_events.sql");
 const PRUNE_LEGACY_DELIVERIES: &str =
     include_str!("queries/maintenance_prune_legacy_deliveries.sql");
 const QUEUE_GAUGES: &str = include_str!("queries/maintenance_queue_gauges.sql");
+const BREAKER_GAUGES: &str = include_str!("queries/maintenance_breaker_gauges.sql");
 
 pub const QUERIES: &[(&str, &str)] = &[
     ("maintenance_prune_events", PRUNE_EVENTS),
@@ -19,6 +20,7 @@ pub const QUERIES: &[(&str, &str)] = &[
         PRUNE_LEGACY_DELIVERIES,
     ),
     ("maintenance_queue_gauges", QUEUE_GAUGES),
+    ("maintenance_breaker_gauges", BREAKER_GAUGES),
 ];
 
 /// Where a retention pass over the events has got to: `(created_at, id)` of the last event
@@ -92,4 +94,15 @@ pub async fn queue_gauges(client: &Client) -> Result<QueueGauges, StoreError> {
         due: row.get(0),
         oldest_due_seconds: row.get(1),
     })
+}
+
+/// How many webhooks are in each breaker state (`closed`, `open`, `half_open`, `disabled`).
+pub async fn breaker_gauges(client: &Client) -> Result<Vec<(String, i64)>, StoreError> {
+    let stmt = client.prepare_cached(BREAKER_GAUGES).await?;
+    Ok(client
+        .query(&stmt, &[])
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect())
 }

@@ -201,6 +201,13 @@ async fn policies_breaker_disables_after_staying_open_and_tells_platform_webhook
         "an operational event never goes to the webhook it is about"
     );
     assert!(breaker_state(&c, ops).await.1);
+    // /metrics counts webhooks by breaker state, with no per-webhook label.
+    eventually("breaker gauges", Duration::from_secs(30), || async {
+        let m = app.metrics.render();
+        m.contains("herald_webhooks_by_breaker_state{state=\"disabled\"} 1")
+            && m.contains("herald_webhooks_by_breaker_state{state=\"closed\"} 1")
+    })
+    .await;
     app.shutdown().await;
 }
 
