@@ -2,6 +2,10 @@
 -- validation of its custom headers, and Herald's operational events.
 --
 -- Error codes raised here (class HR, Herald): HR020 a custom header that may not be set.
+--
+-- These run as the role that changes the webhook or records the result (the worker role of
+-- `herald migrate --grant-worker`, which may call them); herald.emit's fan-out runs as the
+-- owner as always.
 
 -- Custom headers: a JSON object of at most 16 string values of at most 1 KiB each, whose names
 -- are HTTP tokens and not one of the headers Herald sets itself or a hop-by-hop header.
@@ -46,8 +50,6 @@ $$;
 
 create or replace function herald.check_webhook_headers() returns trigger
 language plpgsql
-security definer
-set search_path = pg_catalog, pg_temp
 as $$
 declare
     v_refused text := herald.refused_header(new.headers);
@@ -96,8 +98,6 @@ create or replace function herald.emit_operational(
     p_data       jsonb
 ) returns uuid
 language plpgsql
-security definer
-set search_path = pg_catalog, pg_temp
 as $$
 declare
     v_id uuid;
@@ -118,8 +118,6 @@ $$;
 -- of) herald.webhook_gates, and tell platform webhooks about what happened.
 create or replace function herald.webhook_policy_changed() returns trigger
 language plpgsql
-security definer
-set search_path = pg_catalog, pg_temp
 as $$
 declare
     v_active boolean := new.enabled and new.disabled_at is null;
@@ -166,8 +164,6 @@ create trigger policy_changed
 
 create or replace function herald.forget_webhook_gates() returns trigger
 language plpgsql
-security definer
-set search_path = pg_catalog, pg_temp
 as $$
 begin
     delete from herald.webhook_gates g using old_webhooks o where g.webhook_id = o.id;
@@ -181,3 +177,32 @@ create trigger forget_gates
     referencing old table as old_webhooks
     for each statement
     execute function herald.forget_webhook_gates();
+
+-- herald.delivery.exhausted for each delivery (by id) that used its last attempt, with the
+-- outcome of that attempt; called by the writer in the statement that records it. Not for
+-- deliveries of Herald's own events (no chain of events about events), nor for webhooks that
+-- tell nobody.
+create or replace function herald.emit_exhausted(p_ids uuid[], p_codes int[], p_errors text[])
+returns int
+language plpgsql
+as $$
+declare
+    v_row record;
+    v_n   int := 0;
+begin
+    for v_row in
+        select d.id, d.webhook_id, d.event_id, d.event_type, w.user_id, x.code, x.error
+          from unnest(p_ids, p_codes, p_errors) as x (id, code, error)
+          join herald.deliveries d on d.id = x.id
+          join herald.user_webhooks w on w.id = d.webhook_id
+         where w.operational_events and d.event_type not like 'herald.%'
+    loop
+        perform herald.emit_operational('herald.delivery.exhausted', v_row.webhook_id, v_row.user_id,
+            jsonb_build_object('reason', coalesce(v_row.error, 'failed'),
+                               'delivery_id', v_row.id, 'event_id', v_row.event_id,
+                               'event_type', v_row.event_type, 'last_status_code', v_row.code));
+        v_n := v_n + 1;
+    end loop;
+    return v_n;
+end;
+$$;

@@ -100,7 +100,10 @@ begin
                    'to %s', v_role);
     execute format('grant usage on all sequences in schema herald to %s', v_role);
     execute format('grant execute on function herald.emit(text, uuid, uuid, jsonb), herald.wake(), '
-                   'herald.event_payload(text, timestamptz, jsonb) to %s', v_role);
+                   'herald.event_payload(text, timestamptz, jsonb), '
+                   'herald.emit_exhausted(uuid[], int[], text[]), '
+                   'herald.emit_operational(text, uuid, uuid, jsonb), '
+                   'herald.refused_header(jsonb) to %s', v_role);
 end;
 $$;
 

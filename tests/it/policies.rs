@@ -23,6 +23,27 @@ async fn breaker_state(c: &tokio_postgres::Client, webhook: Uuid) -> (String, bo
     (r.get(0), r.get(1))
 }
 
+/// A new user holding PLATFORMMANAGER.
+async fn platform_manager(c: &tokio_postgres::Client) -> Uuid {
+    let manager = Uuid::new_v4();
+    c.execute(
+        "insert into herald.user_roles (user_id, role) values ($1, 'PLATFORMMANAGER')",
+        &[&manager],
+    )
+    .await
+    .expect("grant PLATFORMMANAGER");
+    manager
+}
+
+async fn make_platform(c: &tokio_postgres::Client, webhook: Uuid) {
+    c.execute(
+        "update herald.user_webhooks set scope = 'platform' where id = $1",
+        &[&webhook],
+    )
+    .await
+    .expect("platform scope");
+}
+
 #[tokio::test]
 async fn policies_breaker_opens_probes_and_closes_then_the_backlog_flows() {
     let db = TestDb::new().await;
@@ -121,23 +142,13 @@ async fn policies_breaker_disables_after_staying_open_and_tells_platform_webhook
     let receiver = TestReceiver::start().await;
     receiver.set_behaviour("/dead", Behaviour::status(500));
     event_type(&c, "ops.ping", "platform").await;
-    let manager = Uuid::new_v4();
-    c.execute(
-        "insert into herald.user_roles (user_id, role) values ($1, 'PLATFORMMANAGER')",
-        &[&manager],
-    )
-    .await
-    .unwrap();
+    let manager = platform_manager(&c).await;
     // Both platform webhooks take every platform event: the dead one is told nothing about
     // itself, the healthy one is told everything.
     let (_, dead, _) = webhook_for(&c, manager, &receiver.url("/dead")).await;
     let (_, ops, _) = webhook_for(&c, manager, &receiver.url("/ops")).await;
-    c.execute(
-        "update herald.user_webhooks set scope = 'platform', event_types = null",
-        &[],
-    )
-    .await
-    .unwrap();
+    make_platform(&c, dead).await;
+    make_platform(&c, ops).await;
     let mut config = test_config(&db);
     config.retry_schedule = "0,1,1,1,1,1,1,1,1,1,1,1".parse::<RetrySchedule>().unwrap();
     config.breaker_threshold = 2;
@@ -368,5 +379,48 @@ async fn policies_custom_headers_arrive_on_every_attempt_and_never_override() {
         assert_eq!(r.header("content-type"), Some("application/json"));
         assert_eq!(r.headers.get_all("webhook-signature").iter().count(), 1);
     }
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn policies_an_exhausted_delivery_is_told_to_platform_webhooks() {
+    let db = TestDb::new().await;
+    let c = db.client().await;
+    let receiver = TestReceiver::start().await;
+    receiver.set_behaviour("/down", Behaviour::status(500));
+    event_type(&c, "order.created", "own").await;
+    let (user, hook, _) = webhook(&c, &receiver.url("/down")).await;
+    let manager = platform_manager(&c).await;
+    let (_, ops, _) = webhook_for(&c, manager, &receiver.url("/ops")).await;
+    make_platform(&c, ops).await;
+    let mut config = test_config(&db);
+    config.retry_schedule = "0".parse::<RetrySchedule>().unwrap();
+    let app = start(config).await;
+    let ids = emit_many(&c, "order.created", user, 1).await;
+    let told = receiver
+        .wait_for(
+            |reqs| {
+                reqs.iter()
+                    .any(|r| r.path == "/ops" && r.json()["type"] == "herald.delivery.exhausted")
+            },
+            Duration::from_secs(30),
+        )
+        .await
+        .expect("ops told");
+    let event = told
+        .iter()
+        .find(|r| r.path == "/ops")
+        .expect("the event")
+        .json();
+    assert_eq!(event["data"]["webhook_id"], hook.to_string());
+    assert_eq!(event["data"]["user_id"], user.to_string());
+    assert_eq!(event["data"]["event_id"], ids[0].to_string());
+    assert_eq!(event["data"]["last_status_code"], 500);
+    assert!(
+        event["data"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("HTTP 500")),
+        "{event}"
+    );
     app.shutdown().await;
 }

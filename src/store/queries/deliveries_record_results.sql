@@ -131,10 +131,19 @@ breaker as (
       from decided d
      where w.id = d.webhook_id
     returning w.id, d.action, w.breaker_until, w.backoff_until
+),
+-- herald.delivery.exhausted about each delivery that used its last attempt (operational events).
+exhausted as (
+    select herald.emit_exhausted(array_agg(r.id), array_agg(r.status_code), array_agg(r.error)) as events
+      from results r
+     where r.status = 'exhausted' and r.attempted = 1
+       and r.id in (select id from applied)
+    having count(*) > 0
 )
 select array(select id from applied) as applied,
        (select count(*) from breaker where action = 'open') as trips,
        -- When this worker should look again: the end of a cool-down or a back-off it set.
        array(select coalesce(least(breaker_until, backoff_until), breaker_until, backoff_until)
                from breaker
-              where breaker_until is not null or backoff_until is not null) as wake_at
+              where breaker_until is not null or backoff_until is not null) as wake_at,
+       (select events from exhausted) as exhausted_events
