@@ -14,8 +14,10 @@ with candidates as (
              where due_at <= now()
                and webhook_id <> all ($4::uuid[])
                -- Delivery policies: a webhook whose breaker is not closed or whose back-off
-               -- runs is left to the policy claim (deliveries_claim_gated.sql).
-               and not exists (select from herald.webhook_gates g where g.webhook_id = queue.webhook_id)
+               -- runs is left to the policy claim (deliveries_claim_gated.sql). Read once per
+               -- claim (an empty array while no webhook is gated: as cheap as no check; a
+               -- per-row anti-join cost 3x the scan).
+               and webhook_id <> all (array(select webhook_id from herald.webhook_gates))
              order by due_at
              limit $3::int8) q
 ),
