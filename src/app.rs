@@ -42,7 +42,7 @@ pub struct AppHandle {
 }
 
 impl AppHandle {
-    /// Graceful shutdown (SPEC §3): stop claiming, finish in-flight requests within the grace
+    /// Graceful shutdown: stop claiming, finish in-flight requests within the grace
     /// period, record their results. Returns when everything has stopped.
     pub async fn shutdown(self) {
         self.stop.cancel();
@@ -179,8 +179,8 @@ impl App {
 
 pub fn run_cli(args: RunArgs) -> anyhow::Result<()> {
     let config = Config::from_env()?;
-    crate::cli::init_tracing(config.log_format);
-    let rt = crate::cli::runtime()?;
+    crate::runtime::init_tracing(config.log_format, "info");
+    let rt = crate::runtime::new()?;
     rt.block_on(async move {
         if args.migrate {
             let (mut client, _conn) =

@@ -68,7 +68,7 @@ pub fn main() -> ExitCode {
         Command::EventTypes(args) => return context::run(events::run_types(args)),
         Command::Events(args) => return context::run(events::run_events(args)),
         Command::Status(out) => return context::run(status::run(out)),
-        Command::Migrate(args) => runtime().and_then(|rt| rt.block_on(migrate(args))),
+        Command::Migrate(args) => crate::runtime::new().and_then(|rt| rt.block_on(migrate(args))),
         Command::Run(args) => crate::app::run_cli(args),
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
@@ -83,31 +83,9 @@ pub fn main() -> ExitCode {
     }
 }
 
-pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?)
-}
-
-/// Installs the tracing subscriber (text or JSON, filtered by `RUST_LOG`, default `info`).
-pub fn init_tracing(format: crate::config::LogFormat) {
-    use tracing_subscriber::{fmt, EnvFilter};
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr);
-    let _ = match format {
-        crate::config::LogFormat::Json => builder.json().try_init(),
-        crate::config::LogFormat::Text => builder.try_init(),
-    };
-}
-
 async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
-    let url = crate::config::env_var("DATABASE_URL")?
-        .ok_or_else(|| anyhow::anyhow!("DATABASE_URL: not set; give a PostgreSQL URL"))?;
-    init_tracing(crate::config::LogFormat::Text);
+    let url = crate::config::database_url()?;
+    crate::runtime::init_tracing(crate::config::LogFormat::Text, "info");
     let (mut client, _conn) = store::connect_one(&url, "herald-migrate", None)
         .await
         .map_err(|e| {

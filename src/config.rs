@@ -63,6 +63,25 @@ pub fn env_var(var: &'static str) -> Result<Option<String>, ConfigError> {
     non_empty(var, |k| std::env::var(k).ok())
 }
 
+/// What a missing `DATABASE_URL` is told.
+const DATABASE_URL_NOT_SET: &str =
+    "not set; give a PostgreSQL URL like postgres://user@localhost/app";
+
+/// `DATABASE_URL`, when set: how the commands that need only the database read it, and the
+/// demo and bench, which start a throwaway server without it. [`Config::from_env`] reads it
+/// for `herald run`.
+pub fn database_url_opt() -> Result<Option<String>, ConfigError> {
+    env_var("DATABASE_URL")
+}
+
+/// `DATABASE_URL`, which must be set.
+pub fn database_url() -> Result<String, ConfigError> {
+    database_url_opt()?.ok_or_else(|| ConfigError {
+        var: "DATABASE_URL",
+        reason: DATABASE_URL_NOT_SET.into(),
+    })
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("{var}: {reason}")]
 pub struct ConfigError {
@@ -76,7 +95,7 @@ pub enum LogFormat {
     Json,
 }
 
-/// Everything `herald run` needs, with the defaults of SPEC §4.
+/// Everything `herald run` needs, with the defaults README.md documents.
 #[derive(Clone)]
 pub struct Config {
     pub database_url: String,
@@ -219,7 +238,7 @@ impl Config {
         let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
         let database_url = get("DATABASE_URL").ok_or_else(|| ConfigError {
             var: "DATABASE_URL",
-            reason: "not set; give a PostgreSQL URL like postgres://user@localhost/app".into(),
+            reason: DATABASE_URL_NOT_SET.into(),
         })?;
         let mut c = Self::with_database(database_url);
         if let Some(v) = get("HERALD_LISTEN") {

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod app;
 pub mod bench;
+pub mod child;
 pub mod cli;
 pub mod config;
 pub mod console;
@@ -13,9 +14,12 @@ pub mod domain;
 pub mod heartbeat;
 pub mod http;
 pub mod leader;
+pub(crate) mod logfile;
 pub mod metrics;
 pub mod pgcluster;
 pub mod pipeline;
+pub(crate) mod progress;
+pub(crate) mod runtime;
 pub mod secrets;
 pub mod store;
 

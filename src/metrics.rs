@@ -1,5 +1,5 @@
-//! Prometheus metrics. The names are a contract (SPEC, admin API issue); one `Metrics` is
-//! shared by the pipeline, the leader and the admin API, which renders it at `/metrics`.
+//! Prometheus metrics. The names are a contract dashboards depend on; one `Metrics` is shared by
+//! the pipeline, the leader and the admin API, which renders it at `/metrics`.
 
 use std::sync::{atomic::AtomicU64, Arc};
 

@@ -106,10 +106,7 @@ fn resealed(keys: &KeyRing, stored: &StoredSecrets) -> Result<Option<StoredSecre
 
 pub fn run(args: SecretsArgs) -> anyhow::Result<()> {
     let SecretsCommand::Reencrypt { batch_size } = args.command;
-    let url = env_var("DATABASE_URL")?.ok_or_else(|| ConfigError {
-        var: "DATABASE_URL",
-        reason: "not set; give a PostgreSQL URL".into(),
-    })?;
+    let url = crate::config::database_url()?;
     let keys = match env_var("HERALD_SECRET_KEYS")? {
         Some(v) => KeyRing::parse(&v).map_err(|e| ConfigError {
             var: "HERALD_SECRET_KEYS",
@@ -120,8 +117,8 @@ pub fn run(args: SecretsArgs) -> anyhow::Result<()> {
              still in use after it"
         ),
     };
-    crate::cli::init_tracing(crate::config::LogFormat::Text);
-    let rt = crate::cli::runtime()?;
+    crate::runtime::init_tracing(crate::config::LogFormat::Text, "info");
+    let rt = crate::runtime::new()?;
     rt.block_on(async move {
         let pool = store::connect_pool(&url, 2)?;
         let report = reencrypt(&pool, &keys, usize::from(batch_size)).await?;

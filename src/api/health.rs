@@ -14,7 +14,7 @@ use super::{
 };
 use crate::store::admin;
 
-/// The OpenAPI 3 document of every route in [`super::route::ROUTES`].
+/// The OpenAPI 3 document of every route in [`super::routes::ROUTES`].
 pub const OPENAPI: &str = include_str!("openapi.json");
 
 /// How long `/readyz` waits for the database.

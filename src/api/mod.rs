@@ -1,4 +1,4 @@
-//! The admin HTTP API (SPEC §4): webhooks, deliveries, event types, roles, emit, health,
+//! The admin HTTP API: webhooks, deliveries, event types, roles, emit, health,
 //! readiness, metrics and the OpenAPI document, served with hyper on `HERALD_LISTEN`.
 //!
 //! `herald run` builds an [`ApiState`], binds a listener and calls [`serve`]; the pipeline
@@ -10,8 +10,8 @@ pub mod error;
 pub mod events;
 mod health;
 pub mod request;
-pub mod route;
 mod router;
+mod routes;
 pub mod validate;
 pub mod webhooks;
 
@@ -20,18 +20,22 @@ use std::{
     time::Duration,
 };
 
-use hyper::{server::conn::http1, service::service_fn};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
-use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tokio_util::sync::CancellationToken;
 
 pub use self::{
     auth::{check_auth_config, AuthConfigError, TokenCheck},
     health::OPENAPI,
-    route::{Route, ROUTES},
+    routes::{Route, ROUTES},
     validate::validate_url,
 };
-use crate::{metrics::Metrics, store::Pool};
+use crate::{
+    http::server::{accept_loop, serve_http1},
+    metrics::Metrics,
+    store::Pool,
+};
 
 /// Default request body limit.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -104,42 +108,17 @@ pub async fn serve(
         token,
         console,
     });
-    let connections = TaskTracker::new();
-    loop {
-        let stream = tokio::select! {
-            _ = stop.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => stream,
-                Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "admin api: accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-        };
+    accept_loop("admin api", listener, stop.clone(), move |stream| {
         let shared = shared.clone();
         let stop = stop.clone();
-        connections.spawn(async move {
+        async move {
             let service = service_fn(move |req| router::handle(shared.clone(), req));
-            let conn = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service);
-            let mut conn = std::pin::pin!(conn);
-            let result = tokio::select! {
-                r = conn.as_mut() => r,
-                _ = stop.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
-                }
-            };
-            if let Err(e) = result {
+            let io = TokioIo::new(stream);
+            if let Err(e) = serve_http1(io, service, stop, Some(HEADER_READ_TIMEOUT)).await {
                 tracing::debug!(error = %e, "admin api: connection ended with an error");
             }
-        });
-    }
-    connections.close();
-    connections.wait().await;
+        }
+    })
+    .await;
     Ok(())
 }

@@ -17,7 +17,7 @@ use super::{
     deliveries,
     error::{json_response, no_content, ApiError},
     events, health, request,
-    route::{lookup, Endpoint, Lookup},
+    routes::{lookup, Endpoint, Lookup},
     webhooks, ApiState,
 };
 

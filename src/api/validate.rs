@@ -7,7 +7,7 @@ use crate::domain::target::TargetUrl;
 /// Longest description accepted.
 pub const MAX_DESCRIPTION_LEN: usize = 1000;
 
-/// A target URL per SPEC §5 (`domain::target::TargetUrl`): `http` or `https` only, a host,
+/// A target URL as `domain::target::TargetUrl` accepts it: `http` or `https` only, a host,
 /// no user-info, at most 2048 bytes, and `https` unless plain http is allowed.
 /// Returns the normalised URL that is stored.
 pub fn validate_url(raw: &str, allow_http: bool) -> Result<String, ApiError> {

@@ -45,12 +45,12 @@ pub struct BenchEnv {
 
 impl BenchEnv {
     pub async fn open(durable: bool, quiet: bool) -> anyhow::Result<BenchEnv> {
-        let (url, database, cluster) = match std::env::var("DATABASE_URL") {
-            Ok(url) if !url.trim().is_empty() => {
+        let (url, database, cluster) = match crate::config::database_url_opt()? {
+            Some(url) => {
                 let shown = format!("DATABASE_URL {}", crate::config::redact_url(&url));
                 (url, shown, None)
             }
-            _ => {
+            None => {
                 if !quiet {
                     eprintln!("starting a throwaway PostgreSQL (durable: {durable})...");
                 }

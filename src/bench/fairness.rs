@@ -12,9 +12,10 @@
 use std::time::Duration;
 
 use super::{
-    drain::{self, Layout},
+    drain,
     env::BenchEnv,
     load::{self, Load},
+    queue::{self, Layout},
     receiver::{Behaviour, Receiver},
     report::{round, Goal, Report},
     steady::{self, Measured},
@@ -69,7 +70,7 @@ pub async fn run(env: &BenchEnv, args: &FairnessArgs, mode: WakeMode) -> anyhow:
     let receiver = Receiver::start().await?;
     let delay = Duration::from_millis(args.slow_ms);
     let slow = Layout::new(1, 1)?;
-    let q = drain::write_queue(
+    let q = queue::write_queue(
         env,
         mode,
         slow,

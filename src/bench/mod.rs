@@ -18,7 +18,7 @@ mod fan_out;
 mod idle_latency;
 mod load;
 mod producer_overhead;
-mod progress;
+mod queue;
 mod receiver;
 mod replicas;
 mod report;
@@ -32,6 +32,7 @@ mod worker;
 use clap::{Args, Subcommand};
 
 use self::{env::BenchEnv, report::Report};
+use crate::progress;
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -133,7 +134,7 @@ impl WakeMode {
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
-    let rt = crate::cli::runtime()?;
+    let rt = crate::runtime::new()?;
     rt.block_on(run_async(args))
 }
 
@@ -221,10 +222,10 @@ async fn run_scenarios(
         Scenario::All(a) => {
             for webhooks in [100, 1] {
                 let drain_args = drain::DrainArgs {
-                    queue: drain::QueueArgs {
+                    queue: queue::QueueArgs {
                         events: a.drain_events,
                         webhooks,
-                        ..drain::QueueArgs::default()
+                        ..queue::QueueArgs::default()
                     },
                     ..drain::DrainArgs::default()
                 };
@@ -240,9 +241,9 @@ async fn run_scenarios(
             emit(producer_overhead::run(env, &Default::default(), mode).await?);
             emit(fan_out::run(env, &Default::default(), mode).await?);
             let replicas_args = replicas::ReplicasArgs {
-                queue: drain::QueueArgs {
+                queue: queue::QueueArgs {
                     events: a.drain_events,
-                    ..drain::QueueArgs::default()
+                    ..queue::QueueArgs::default()
                 },
                 ..replicas::ReplicasArgs::default()
             };

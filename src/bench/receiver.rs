@@ -20,9 +20,10 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Empty};
 use hyper::{body::Incoming, service::service_fn};
-use hyper_util::rt::TokioIo;
-use tokio::{net::TcpListener, sync::watch, task::JoinSet};
+use tokio::{net::TcpListener, sync::watch};
 use uuid::Uuid;
+
+use crate::http::server::serve_http1_until_dropped;
 
 /// The receiver, for the reports' settings.
 pub const AT_ONCE: &str = "in-process hyper HTTP/1 server on 127.0.0.1, 204 at once, keep-alive";
@@ -100,7 +101,7 @@ impl Receiver {
         let arrivals = Arc::new(Mutex::new(Arrivals::default()));
         let (total_tx, total) = watch::channel(0u64);
         let (hang_up, hung) = watch::channel(false);
-        let task = tokio::spawn(accept_loop(listener, Arc::clone(&arrivals), total_tx, hung));
+        let task = tokio::spawn(serve(listener, Arc::clone(&arrivals), total_tx, hung));
         Ok(Receiver {
             addr,
             arrivals,
@@ -202,34 +203,19 @@ impl Receiver {
     }
 }
 
-async fn accept_loop(
+/// Serves until the [`Receiver`] aborts it, which drops every connection.
+async fn serve(
     listener: TcpListener,
     arrivals: Arc<Mutex<Arrivals>>,
     total: watch::Sender<u64>,
     hung: watch::Receiver<bool>,
 ) {
     let total = Arc::new(total);
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                let _ = stream.set_nodelay(true);
-                let arrivals = Arc::clone(&arrivals);
-                let total = Arc::clone(&total);
-                let hung = hung.clone();
-                connections.spawn(async move {
-                    let service = service_fn(move |req| {
-                        handle(req, Arc::clone(&arrivals), Arc::clone(&total), hung.clone())
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
-    }
+    serve_http1_until_dropped("bench receiver", listener, move || {
+        let (arrivals, total, hung) = (Arc::clone(&arrivals), Arc::clone(&total), hung.clone());
+        service_fn(move |req| handle(req, Arc::clone(&arrivals), Arc::clone(&total), hung.clone()))
+    })
+    .await
 }
 
 async fn handle(

@@ -3,8 +3,9 @@
 //! receiver saw twice for the same delivery) and the rate as a share of one replica's.
 
 use super::{
-    drain::{self, QueueArgs},
+    drain,
     env::BenchEnv,
+    queue::{self, QueueArgs},
     receiver::Receiver,
     report::{round, Goal, Report},
     worker::WorkerSettings,
@@ -41,7 +42,7 @@ pub async fn run(env: &BenchEnv, args: &ReplicasArgs, mode: WakeMode) -> anyhow:
     for &n in &args.counts {
         let receiver = Receiver::start().await?;
         let q =
-            drain::write_queue(env, mode, layout, &receiver.url_base(), args.queue.events).await?;
+            queue::write_queue(env, mode, layout, &receiver.url_base(), args.queue.events).await?;
         let label = format!("{n} replica(s)");
         drained.push((
             n,

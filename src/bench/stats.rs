@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use crate::domain::percentile::nearest_rank;
+
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct Percentiles {
     pub count: usize,
@@ -15,13 +17,7 @@ pub struct Percentiles {
 pub fn percentiles(samples: &[f64]) -> Percentiles {
     let mut s: Vec<f64> = samples.iter().copied().filter(|x| x.is_finite()).collect();
     s.sort_by(|a, b| a.total_cmp(b));
-    let at = |q: f64| -> f64 {
-        if s.is_empty() {
-            return 0.0;
-        }
-        let rank = ((q * s.len() as f64).ceil() as usize).clamp(1, s.len());
-        s[rank - 1]
-    };
+    let at = |q: f64| nearest_rank(&s, q).unwrap_or(0.0);
     Percentiles {
         count: s.len(),
         p50_ms: at(0.50),

@@ -6,13 +6,12 @@
 
 use std::{
     net::TcpListener,
-    path::PathBuf,
-    process::Stdio,
     time::{Duration, Instant},
 };
 
 use anyhow::Context;
-use tokio::process::{Child, Command};
+
+use crate::child::{ChildOptions, HeraldChild};
 
 /// Settings of the child beyond the database.
 #[derive(Debug, Clone)]
@@ -61,10 +60,9 @@ impl WorkerSettings {
 }
 
 pub struct Worker {
-    child: Child,
+    child: HeraldChild,
     pid: u32,
     pub started: Instant,
-    log: PathBuf,
     api: std::net::SocketAddr,
     token: String,
 }
@@ -77,44 +75,40 @@ impl Worker {
             "herald-bench-worker-{}-{port}.log",
             std::process::id()
         ));
-        let log_file = std::fs::File::create(&log)
-            .with_context(|| format!("cannot create {}", log.display()))?;
         let token = format!("bench-{}", uuid::Uuid::new_v4());
         let api = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-        let mut cmd = Command::new(exe);
-        cmd.arg("run");
-        if settings.engine_only {
-            cmd.arg("--bench-engine-only");
-        }
-        cmd.env("DATABASE_URL", database_url)
-            .env("HERALD_LISTEN", api.to_string())
-            .env("HERALD_ADMIN_TOKEN", &token)
-            .env("HERALD_ALLOW_PRIVATE_TARGETS", "true")
-            .env("HERALD_ALLOW_HTTP", "true")
-            .env(
-                "RUST_LOG",
-                std::env::var("HERALD_BENCH_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log_file))
-            .kill_on_drop(true);
+        let log_filter = std::env::var("HERALD_BENCH_LOG").unwrap_or_else(|_| "warn".into());
+        let mut env: Vec<(&str, String)> = vec![
+            ("DATABASE_URL", database_url.to_owned()),
+            ("HERALD_LISTEN", api.to_string()),
+            ("HERALD_ADMIN_TOKEN", token.clone()),
+            ("HERALD_ALLOW_PRIVATE_TARGETS", "true".into()),
+            ("HERALD_ALLOW_HTTP", "true".into()),
+            ("RUST_LOG", log_filter),
+        ];
         if let Some(v) = &settings.poll_interval {
-            cmd.env("HERALD_POLL_INTERVAL", v);
+            env.push(("HERALD_POLL_INTERVAL", v.clone()));
         }
         if let Some(v) = settings.max_in_flight {
-            cmd.env("HERALD_MAX_IN_FLIGHT", v.to_string());
+            env.push(("HERALD_MAX_IN_FLIGHT", v.to_string()));
         }
         if let Some(v) = settings.max_in_flight_per_webhook {
-            cmd.env("HERALD_MAX_IN_FLIGHT_PER_WEBHOOK", v.to_string());
+            env.push(("HERALD_MAX_IN_FLIGHT_PER_WEBHOOK", v.to_string()));
         }
-        let child = cmd.spawn().context("cannot start `herald run`")?;
-        let pid = child.id().context("herald exited at once")?;
+        let opts = ChildOptions {
+            args: settings
+                .engine_only
+                .then(|| "--bench-engine-only".to_owned())
+                .into_iter()
+                .collect(),
+            env: env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            clear_env: false,
+        };
+        let child = HeraldChild::spawn(&exe, &opts, log).context("cannot start `herald run`")?;
         Ok(Worker {
+            pid: child.pid(),
             child,
-            pid,
             started: Instant::now(),
-            log,
             api,
             token,
         })
@@ -146,20 +140,14 @@ impl Worker {
 
     /// Fails with the log's tail if the child has exited.
     pub fn check_alive(&mut self) -> anyhow::Result<()> {
-        if let Some(status) = self.child.try_wait()? {
+        if let Some(status) = self.child.exited()? {
             anyhow::bail!(
                 "herald run exited ({status}); its log ({}):\n{}",
-                self.log.display(),
-                self.log_tail()
+                self.child.log_path().display(),
+                self.child.log_tail(20)
             );
         }
         Ok(())
-    }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(20)..].join("\n")
     }
 
     /// User + system CPU seconds used so far.
@@ -203,27 +191,21 @@ impl Worker {
 
     /// SIGTERM, then waits for the graceful shutdown (killed after 30 s).
     pub async fn stop(mut self) -> anyhow::Result<()> {
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe {
-            libc::kill(self.pid as libc::pid_t, libc::SIGTERM);
-        }
-        match tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await {
-            Ok(Ok(status)) if status.success() => {
+        self.child.signal(libc::SIGTERM);
+        match self.child.wait_for_exit(Duration::from_secs(30)).await? {
+            Some(status) if status.success() => {
                 // Kept when HERALD_BENCH_LOG asked for a log level.
                 if std::env::var_os("HERALD_BENCH_LOG").is_none() {
-                    let _ = std::fs::remove_file(&self.log);
+                    let _ = std::fs::remove_file(self.child.log_path());
                 }
                 Ok(())
             }
-            Ok(Ok(status)) => anyhow::bail!(
+            Some(status) => anyhow::bail!(
                 "herald run exited with {status}; log kept at {}",
-                self.log.display()
+                self.child.log_path().display()
             ),
-            Ok(Err(e)) => Err(e.into()),
-            Err(_) => {
-                let _ = self.child.kill().await;
-                anyhow::bail!("herald run did not stop within 30 s after SIGTERM")
-            }
+            // Dropping the child kills it.
+            None => anyhow::bail!("herald run did not stop within 30 s after SIGTERM"),
         }
     }
 }

@@ -53,8 +53,7 @@ impl Output {
 /// The API's state on `DATABASE_URL`, without an HTTP server.
 pub fn state() -> Result<ApiState, OpError> {
     let var = |name| crate::config::env_var(name).map_err(|e| OpError(e.to_string()));
-    let url = var("DATABASE_URL")?
-        .ok_or_else(|| OpError("DATABASE_URL: not set; give a PostgreSQL URL".into()))?;
+    let url = crate::config::database_url().map_err(|e| OpError(e.to_string()))?;
     // Secrets created or rotated here are sealed as `herald run` would seal them.
     let secret_keys = match var("HERALD_SECRET_KEYS")? {
         Some(v) => crate::domain::keyring::KeyRing::parse(&v)
@@ -87,7 +86,7 @@ pub fn uuid(field: &str, raw: &str) -> Result<Uuid, OpError> {
 /// Runs an async operator command on a fresh runtime; prints its error and answers the
 /// exit status.
 pub fn run(command: impl std::future::Future<Output = Result<(), OpError>>) -> ExitCode {
-    let result = crate::cli::runtime()
+    let result = crate::runtime::new()
         .map_err(|e| OpError(format!("cannot start: {e}")))
         .and_then(|rt| rt.block_on(command));
     match result {

@@ -1,8 +1,8 @@
-//! `herald demo`: the first thing a new user runs (SPEC §4).
+//! `herald demo`: the first thing a new user runs.
 //!
 //! Database (throwaway cluster, or `DATABASE_URL`) → migrate → Herald ([`App`]) with a short
 //! retry schedule → a local [`receiver::Receiver`] that verifies every signature → event
-//! types, users and webhooks ([`cast`]) → events ([`emit`]) → live progress ([`progress`])
+//! types, users and webhooks ([`cast`]) → events ([`emit`]) → live progress ([`deliveries`])
 //! until every delivery is delivered or exhausted → the [`summary`] and its [`check`]s → the
 //! commands to try [`next`].
 //!
@@ -13,9 +13,9 @@
 mod cast;
 mod check;
 mod database;
+mod deliveries;
 mod emit;
 mod next;
-mod progress;
 pub mod receiver;
 mod summary;
 
@@ -96,8 +96,9 @@ impl Session {
 }
 
 pub fn run(args: DemoArgs) -> anyhow::Result<()> {
-    init_tracing();
-    let rt = crate::cli::runtime()?;
+    // Herald's own logs would tear the progress display: errors only, unless `RUST_LOG` says.
+    crate::runtime::init_tracing(crate::config::LogFormat::Text, "error");
+    let rt = crate::runtime::new()?;
     let interrupted = rt.block_on(async {
         let mut session = Session::default();
         let signal = crate::app::shutdown_signal();
@@ -132,23 +133,9 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     }
 }
 
-/// Herald's own logs would tear the progress display: errors only, unless `RUST_LOG` says.
-fn init_tracing() {
-    use tracing_subscriber::{fmt, EnvFilter};
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("error"));
-    let _ = fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
-}
-
-fn database_url_from_env() -> Result<Option<String>, crate::config::ConfigError> {
-    crate::config::env_var("DATABASE_URL")
-}
-
 async fn demo(args: &DemoArgs, session: &mut Session) -> anyhow::Result<()> {
     let started = Instant::now();
-    let external = database_url_from_env()?;
+    let external = crate::config::database_url_opt()?;
     match &external {
         Some(url) => println!(
             "Using DATABASE_URL ({}); the demo's table goes in the schema herald_demo.",
@@ -227,7 +214,7 @@ async fn demo(args: &DemoArgs, session: &mut Session) -> anyhow::Result<()> {
         u8::from(cast.has(cast::Role::Platform))
     );
 
-    progress::watch(&pool, &cast.webhook_ids(), &app.metrics, args.timeout).await?;
+    deliveries::watch(&pool, &cast.webhook_ids(), &app.metrics, args.timeout).await?;
     let summary = summary::gather(
         &pool,
         &cast,

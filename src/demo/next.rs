@@ -70,7 +70,7 @@ impl std::fmt::Display for Next<'_> {
             "  DATABASE_URL=postgres://... HERALD_ADMIN_TOKEN=$(openssl rand -hex 24) \
              herald run --migrate"
         )?;
-        writeln!(f, "  # the numbers Herald holds itself to (SPEC §6):")?;
+        writeln!(f, "  # the numbers Herald holds itself to (BENCHMARKS.md):")?;
         write!(f, "  herald bench")?;
         if self.keep_running {
             write!(f, "\n\nPress Ctrl-C to stop.")?;

@@ -29,11 +29,13 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::{body::Incoming, service::service_fn};
-use hyper_util::rt::TokioIo;
-use tokio::{net::TcpListener, task::JoinSet};
+use tokio::net::TcpListener;
 use uuid::Uuid;
 
-use crate::domain::{secret::WebhookSecret, signature};
+use crate::{
+    domain::{secret::WebhookSecret, signature},
+    http::server::serve_http1_until_dropped,
+};
 
 /// How far a `webhook-timestamp` may be from the receiver's clock (the Standard Webhooks
 /// libraries' default tolerance).
@@ -124,7 +126,7 @@ impl Receiver {
         let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
         let addr = listener.local_addr()?;
         let state = Arc::new(Mutex::new(State::default()));
-        let task = tokio::spawn(accept_loop(listener, Arc::clone(&state)));
+        let task = tokio::spawn(serve(listener, Arc::clone(&state)));
         Ok(Receiver { addr, state, task })
     }
 
@@ -193,26 +195,13 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-async fn accept_loop(listener: TcpListener, state: Arc<Mutex<State>>) {
-    // Owned here so that aborting this task drops (aborts) every connection task.
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
-                let _ = stream.set_nodelay(true);
-                let state = Arc::clone(&state);
-                connections.spawn(async move {
-                    let service = service_fn(move |req| handle(req, Arc::clone(&state)));
-                    // A client that hangs up mid-request just ends its connection.
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
-    }
+/// Serves until the [`Receiver`] aborts it, which drops every connection.
+async fn serve(listener: TcpListener, state: Arc<Mutex<State>>) {
+    serve_http1_until_dropped("demo receiver", listener, move || {
+        let state = Arc::clone(&state);
+        service_fn(move |req| handle(req, Arc::clone(&state)))
+    })
+    .await
 }
 
 async fn handle(

@@ -11,7 +11,7 @@ use super::{
     emit::Emitted,
     receiver::ReceiverStats,
 };
-use crate::store::Pool;
+use crate::{domain::percentile::nearest_rank, store::Pool};
 
 const OUTCOME: &str = include_str!("sql/outcome.sql");
 
@@ -41,19 +41,12 @@ pub struct Latency {
 impl Latency {
     /// Nearest-rank percentiles; `None` without samples.
     pub fn of(mut samples: Vec<Duration>) -> Option<Latency> {
-        if samples.is_empty() {
-            return None;
-        }
         samples.sort_unstable();
-        let rank = |p: f64| {
-            let r = (p * samples.len() as f64).ceil() as usize;
-            samples[r.clamp(1, samples.len()) - 1]
-        };
         Some(Latency {
             samples: samples.len(),
-            p50: rank(0.50),
-            p99: rank(0.99),
-            max: samples[samples.len() - 1],
+            p50: nearest_rank(&samples, 0.50)?,
+            p99: nearest_rank(&samples, 0.99)?,
+            max: *samples.last()?,
         })
     }
 }

@@ -1,9 +1,11 @@
 //! Pure types and decisions: nothing in `domain/` does I/O.
 
+pub(crate) mod address;
 pub mod duration;
 pub mod headers;
 pub mod histogram;
 pub mod keyring;
+pub(crate) mod percentile;
 pub mod retry;
 pub mod secret;
 pub mod signature;

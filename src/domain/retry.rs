@@ -22,7 +22,7 @@ pub enum ScheduleError {
 }
 
 impl RetrySchedule {
-    /// SPEC §3: `0, 5, 300, 1800, 7200, 28800, 86400` seconds.
+    /// The default schedule: `0, 5, 300, 1800, 7200, 28800, 86400` seconds.
     pub fn standard() -> Self {
         Self::from_secs(&[0, 5, 300, 1800, 7200, 28800, 86400])
     }

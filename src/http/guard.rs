@@ -19,7 +19,7 @@ use http::Uri;
 use hyper_util::client::legacy::connect::{dns::Name, HttpConnector};
 use tower_service::Service;
 
-use crate::domain::target::forbidden_reason;
+use crate::domain::address::forbidden_reason;
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;

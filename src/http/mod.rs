@@ -1,4 +1,4 @@
-//! The HTTP client that delivers webhooks (SPEC §3 Send/Sign/Outcome, §5 Safety).
+//! The HTTP client that delivers webhooks: send, sign, classify the outcome, guard addresses.
 //!
 //! - `client`: [`Sender`], one signed POST per [`Outgoing`], keep-alive pooled, with a connect
 //!   timeout and a total timeout; redirects are not followed and at most
@@ -8,10 +8,13 @@
 //! - `tls`: rustls on the ring provider with Mozilla's roots plus an optional CA file.
 //! - `outcome`: [`AttemptOutcome`], the attempt as data, and the error wording.
 //! - `signing`: the webhooks' stored secrets, decrypted and parsed once and kept.
+//! - `server`: the server side, for the admin API and the receivers of demo, bench and tests:
+//!   one accept loop, one way to serve a connection.
 
 mod client;
 pub mod guard;
 mod outcome;
+pub mod server;
 mod signing;
 mod tls;
 
@@ -20,7 +23,7 @@ use std::{io, path::PathBuf, time::Duration};
 pub use client::{Outgoing, Sender};
 pub use outcome::{parse_retry_after, AttemptOutcome};
 
-/// How the sender behaves. `Default` gives the SPEC defaults.
+/// How the sender behaves. `Default` gives the documented defaults (README, "Configuration").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SenderConfig {
     /// Total time for one attempt: connect, TLS, request and reading the excerpt.

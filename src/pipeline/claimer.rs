@@ -202,7 +202,7 @@ impl Claimer {
                 }
                 continue;
             }
-            // About to wait. Declare it, then look once more (SPEC §2: the gated wake). At full
+            // About to wait. Declare it, then look once more (the gated wake). At full
             // capacity only freed capacity can help, so producers are not asked to notify.
             if !asleep && self.capacity.free() > 0 && self.gate.declare_sleeping().await {
                 asleep = true;

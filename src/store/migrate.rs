@@ -22,6 +22,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0006_delivery_policies",
         include_str!("../../sql/0006_delivery_policies.sql"),
     ),
+    (
+        "0008_rollup_bucket_arrays",
+        include_str!("../../sql/0008_rollup_bucket_arrays.sql"),
+    ),
 ];
 
 /// Trigger functions, re-applied whenever their text changes.

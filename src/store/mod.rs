@@ -79,7 +79,7 @@ pub fn connect_pool(database_url: &str, size: usize) -> Result<Pool, StoreError>
     build_pool(database_url, size, false)
 }
 
-/// The worker's pool: its commits use `synchronous_commit = off` (SPEC §3: a crash then means
+/// The worker's pool: its commits use `synchronous_commit = off` (a crash then means
 /// a duplicate delivery, never a lost one, because a lost claim or result only makes the row
 /// due again).
 pub fn connect_worker_pool(database_url: &str, size: usize) -> Result<Pool, StoreError> {

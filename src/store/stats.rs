@@ -143,14 +143,21 @@ pub async fn webhooks(
     let mut raw: HashMap<Uuid, (Vec<i64>, i64, Vec<i64>, i64)> = HashMap::new();
     for r in client.query(WEBHOOKS, &[&ids]).await? {
         let id: Uuid = r.try_get("webhook_id")?;
-        let bucket = (r.try_get::<_, i16>("bucket")?.max(0) as usize).min(buckets - 1);
+        let counts: Vec<i32> = r.try_get("attempts")?;
+        let delivered: i64 = r.try_get("delivered")?;
         let e = raw
             .entry(id)
             .or_insert_with(|| (vec![0; buckets], 0, vec![0; buckets], 0));
-        e.0[bucket] += r.try_get::<_, i64>("hour_attempts")?;
-        e.1 += r.try_get::<_, i64>("hour_delivered")?;
-        e.2[bucket] += r.try_get::<_, i64>("day_attempts")?;
-        e.3 += r.try_get::<_, i64>("day_delivered")?;
+        let (sums, ok) = if r.try_get("last_hour")? {
+            (&mut e.0, &mut e.1)
+        } else {
+            (&mut e.2, &mut e.3)
+        };
+        // A longer array (bounds appended since) folds its extra buckets into the last one.
+        for (bucket, n) in counts.iter().enumerate() {
+            sums[bucket.min(buckets - 1)] += i64::from(*n);
+        }
+        *ok += delivered;
     }
     let mut out: HashMap<Uuid, WebhookStats> = ids
         .iter()

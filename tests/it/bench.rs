@@ -125,7 +125,7 @@ async fn bench_engine_only_run_warns_at_start_that_nothing_is_sent() {
     let herald = HeraldProcess::spawn_with_args(&db.url, &["--bench-engine-only"], &[]);
     eventually(
         "herald run --bench-engine-only warns",
-        Duration::from_secs(20),
+        Duration::from_secs(60),
         || std::future::ready(herald.log_text().contains("NOTHING IS SENT")),
     )
     .await;

@@ -16,7 +16,7 @@ pub fn server_url() -> &'static str {
             .or_else(|_| std::env::var("DATABASE_URL"))
             .ok()
             .filter(|u| !u.trim().is_empty())
-            .unwrap_or_else(|| herald::pgcluster::shared_for_tests().url().to_owned())
+            .unwrap_or_else(|| crate::cluster::shared().url().to_owned())
     })
 }
 
@@ -252,6 +252,24 @@ pub async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
         .get(0)
+}
+
+/// Waits (up to `timeout`) until exactly `n` deliveries are `delivered`; `what` names the wait.
+pub async fn eventually_delivered(
+    c: &tokio_postgres::Client,
+    n: i64,
+    what: &str,
+    timeout: Duration,
+) {
+    eventually(what, timeout, || async {
+        count(
+            c,
+            "select count(*) from herald.webhook_deliveries where status = 'delivered'",
+        )
+        .await
+            == n
+    })
+    .await;
 }
 
 /// Like [`eventually`], for a check that produces a value: returns the first `Some`.

@@ -5,6 +5,7 @@ mod app;
 mod bench;
 mod claim;
 mod cli;
+mod cluster;
 mod console;
 mod demo;
 mod fanout;

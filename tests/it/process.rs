@@ -2,17 +2,17 @@
 
 use std::{
     collections::HashMap,
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
-    sync::{Arc, Mutex},
+    path::Path,
+    sync::atomic::{AtomicUsize, Ordering},
     time::Duration,
 };
+
+use herald::child::{ChildOptions, HeraldChild};
 
 use crate::harness::eventually_some;
 
 pub struct HeraldProcess {
-    child: Child,
-    pub log: Arc<Mutex<Vec<String>>>,
+    child: HeraldChild,
 }
 
 impl HeraldProcess {
@@ -44,47 +44,35 @@ impl HeraldProcess {
         for (k, v) in env {
             vars.insert((*k).to_owned(), (*v).to_owned());
         }
-        let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
-            .arg("run")
-            .args(args)
-            .env_clear()
-            .envs(&vars)
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
+        static SEQ: AtomicUsize = AtomicUsize::new(0);
+        let log = std::env::temp_dir().join(format!(
+            "herald-test-run-{}-{}.log",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        let opts = ChildOptions {
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+            env: vars.into_iter().collect(),
+            clear_env: true,
+        };
+        let child = HeraldChild::spawn(Path::new(env!("CARGO_BIN_EXE_herald")), &opts, log)
             .expect("spawn herald run");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let stderr = child.stderr.take().expect("stderr piped");
-        let sink = Arc::clone(&log);
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        HeraldProcess { child, log }
-    }
-
-    pub fn pid(&self) -> i32 {
-        self.child.id() as i32
+        HeraldProcess { child }
     }
 
     pub fn log_text(&self) -> String {
-        self.log.lock().unwrap().join("\n")
+        self.child.log_text()
     }
 
     /// The worker id it logs at start.
     pub async fn worker_id(&self) -> String {
         eventually_some(
             "herald run logs its worker id",
-            Duration::from_secs(20),
+            Duration::from_secs(60),
             || {
                 let id = self
-                    .log
-                    .lock()
-                    .unwrap()
-                    .iter()
+                    .log_text()
+                    .lines()
                     .find_map(|l| l.split("worker_id=").nth(1).map(|r| r[..36].to_owned()));
                 std::future::ready(id)
             },
@@ -94,30 +82,29 @@ impl HeraldProcess {
 
     /// True while the process has not exited.
     pub fn running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        matches!(self.child.exited(), Ok(None))
     }
 
     pub fn signal(&self, sig: i32) {
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe {
-            libc::kill(self.pid(), sig);
-        }
+        self.child.signal(sig);
     }
 
     /// Waits for the process to exit; returns its exit code (None if killed by a signal).
     pub async fn wait(&mut self, timeout: Duration) -> Option<i32> {
-        let child = &mut self.child;
-        let status = eventually_some("herald run exits", timeout, || {
-            std::future::ready(child.try_wait().expect("try_wait"))
-        })
-        .await;
+        let status = self.child.wait_for_exit(timeout).await.expect("try_wait");
+        let status = status.unwrap_or_else(|| {
+            panic!(
+                "herald run did not exit within {timeout:?}; log:\n{}",
+                self.log_text()
+            )
+        });
         status.code()
     }
 }
 
 impl Drop for HeraldProcess {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // The child itself is killed when its handle drops, just after this.
+        let _ = std::fs::remove_file(self.child.log_path());
     }
 }

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::{
     app::{event_type, start, test_config, webhook},
-    harness::{count, eventually, TestDb},
+    harness::{count, eventually, eventually_delivered, TestDb},
     receiver::TestReceiver,
 };
 
@@ -147,18 +147,12 @@ async fn upgrade_in_place_keeps_history_and_delivers_what_was_due() {
 
     // What was due is delivered, with the payload it was written with.
     let app = start(test_config(&db)).await;
-    let requests = receiver.wait_for_count(5, Duration::from_secs(20)).await;
-    eventually(
+    let requests = receiver.wait_for_count(5, Duration::from_secs(60)).await;
+    eventually_delivered(
+        &c,
+        2 + 5,
         "5 delivered after the upgrade",
-        Duration::from_secs(10),
-        || async {
-            count(
-                &c,
-                "select count(*) from herald.webhook_deliveries where status = 'delivered'",
-            )
-            .await
-                == 2 + 5
-        },
+        Duration::from_secs(60),
     )
     .await;
     let due: HashSet<String> = before
@@ -192,7 +186,7 @@ async fn upgrade_in_place_keeps_history_and_delivers_what_was_due() {
     )
     .await
     .expect("emit after the upgrade");
-    let requests = receiver.wait_for_count(6, Duration::from_secs(10)).await;
+    let requests = receiver.wait_for_count(6, Duration::from_secs(60)).await;
     // Built from the event, byte for byte what SQL shows as the payload.
     let newest: String = c
         .query_one(
@@ -209,7 +203,7 @@ async fn upgrade_in_place_keeps_history_and_delivers_what_was_due() {
     );
     eventually(
         "the new event delivered",
-        Duration::from_secs(10),
+        Duration::from_secs(60),
         || async { count(&c, &delivered).await == 8 },
     )
     .await;
@@ -264,7 +258,7 @@ async fn upgrade_while_producers_insert_loses_and_duplicates_nothing() {
         }));
     }
     let committed_events = || count(&c, "select count(*) from herald.events");
-    eventually("producers are busy", Duration::from_secs(10), || async {
+    eventually("producers are busy", Duration::from_secs(60), || async {
         committed_events().await >= 200
     })
     .await;
@@ -273,7 +267,7 @@ async fn upgrade_while_producers_insert_loses_and_duplicates_nothing() {
     let at_upgrade = committed_events().await;
     eventually(
         "producers go on after the upgrade",
-        Duration::from_secs(10),
+        Duration::from_secs(60),
         || async { committed_events().await >= at_upgrade + 200 },
     )
     .await;

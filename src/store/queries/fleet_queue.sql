@@ -1,6 +1,6 @@
--- The last queue snapshot, and the oldest due delivery (the first entry of
--- webhook_deliveries_due).
+-- The last queue snapshot, and the oldest due delivery: the queue holds exactly the pending
+-- and failed deliveries, so its first due entry (queue_due) is the answer. A claimed row's
+-- due_at is its lease's end, in the future, so deliveries in flight are not counted as due.
 select (select jsonb_object_agg(status, deliveries) from herald.queue_snapshot) as by_status,
        (select min(taken_at) from herald.queue_snapshot) as taken_at,
-       (select min(next_attempt_at) from herald.webhook_deliveries
-         where status in ('pending', 'failed') and next_attempt_at <= now()) as oldest_due
+       (select min(due_at) from herald.queue where due_at <= now()) as oldest_due

@@ -20,23 +20,45 @@ with state as (
            coalesce(a.status_code between 200 and 299, false) as ok
       from herald.delivery_attempts a, state, hi
      where a.id > state.lo and a.id <= hi.id
-), per_webhook as (
-    insert into herald.attempt_rollup as r (webhook_id, minute, bucket, attempts, delivered)
-    select webhook_id, date_trunc('minute', started_at), width_bucket(duration_ms, $1::float8[]),
-           count(*), count(*) filter (where ok)
+), bucketed as (
+    select webhook_id, date_trunc('minute', started_at) as minute,
+           date_trunc('hour', started_at) as hour,
+           width_bucket(duration_ms, $1::float8[]) as b, ok
       from batch
+), per_minute_bucket as (
+    select webhook_id, minute, b, count(*)::int as n, (count(*) filter (where ok))::int as ok_n
+      from bucketed
      group by 1, 2, 3
-    on conflict (webhook_id, minute, bucket) do update
-       set attempts  = r.attempts + excluded.attempts,
+), per_hour_bucket as (
+    select webhook_id, hour, b, count(*)::int as n, (count(*) filter (where ok))::int as ok_n
+      from bucketed
+     group by 1, 2, 3
+), per_webhook as (
+    -- One row per webhook and minute: the count of each bucket 0..cardinality($1), dense.
+    insert into herald.attempt_rollup as r (webhook_id, minute, delivered, attempts)
+    select k.webhook_id, k.minute, sum(coalesce(c.ok_n, 0))::int,
+           array_agg(coalesce(c.n, 0) order by s.b)
+      from (select distinct webhook_id, minute from per_minute_bucket) k
+     cross join generate_series(0, cardinality($1::float8[])) as s (b)
+      left join per_minute_bucket c
+             on c.webhook_id = k.webhook_id and c.minute = k.minute and c.b = s.b
+     group by k.webhook_id, k.minute
+    on conflict (webhook_id, minute) do update
+       set attempts  = (select array_agg(coalesce(x, 0) + coalesce(y, 0) order by i)
+                          from unnest(r.attempts, excluded.attempts) with ordinality as t (x, y, i)),
            delivered = r.delivered + excluded.delivered
 ), per_hour as (
-    insert into herald.attempt_rollup_hourly as r (webhook_id, hour, bucket, attempts, delivered)
-    select webhook_id, date_trunc('hour', started_at), width_bucket(duration_ms, $1::float8[]),
-           count(*), count(*) filter (where ok)
-      from batch
-     group by 1, 2, 3
-    on conflict (webhook_id, hour, bucket) do update
-       set attempts  = r.attempts + excluded.attempts,
+    insert into herald.attempt_rollup_hourly as r (webhook_id, hour, delivered, attempts)
+    select k.webhook_id, k.hour, sum(coalesce(c.ok_n, 0))::int,
+           array_agg(coalesce(c.n, 0) order by s.b)
+      from (select distinct webhook_id, hour from per_hour_bucket) k
+     cross join generate_series(0, cardinality($1::float8[])) as s (b)
+      left join per_hour_bucket c
+             on c.webhook_id = k.webhook_id and c.hour = k.hour and c.b = s.b
+     group by k.webhook_id, k.hour
+    on conflict (webhook_id, hour) do update
+       set attempts  = (select array_agg(coalesce(x, 0) + coalesce(y, 0) order by i)
+                          from unnest(r.attempts, excluded.attempts) with ordinality as t (x, y, i)),
            delivered = r.delivered + excluded.delivered
 ), fleet as (
     insert into herald.attempt_rollup_fleet as f (minute, attempts, delivered)

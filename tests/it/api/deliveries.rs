@@ -159,9 +159,11 @@ async fn deliveries_recover_requeues_failed_and_exhausted_since() {
     assert_eq!(a.json()["requeued"], 4);
     let due = "select count(*) from herald.webhook_deliveries \
                where status = 'failed' and next_attempt_at <= now()";
-    eventually("recovered rows are due", Duration::from_secs(5), || async {
-        count(&api.sql, due).await == 4
-    })
+    eventually(
+        "recovered rows are due",
+        Duration::from_secs(60),
+        || async { count(&api.sql, due).await == 4 },
+    )
     .await;
     assert_eq!(
         count(

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::{
     app::{start, test_config, TOKEN},
-    harness::{count, eventually, eventually_some, TestDb},
+    harness::{count, eventually, eventually_delivered, TestDb},
     receiver::{Behaviour, Route, TestReceiver},
 };
 use herald::domain::{retry::RetrySchedule, secret::WebhookSecret};
@@ -87,7 +87,7 @@ async fn rotation_signs_with_both_secrets_during_grace_and_the_new_one_after() {
     let old: WebhookSecret = created["secret"].as_str().unwrap().parse().unwrap();
 
     emit(&base, user).await;
-    let r = receiver.wait_for_count(1, Duration::from_secs(10)).await;
+    let r = receiver.wait_for_count(1, Duration::from_secs(60)).await;
     assert!(r[0].verify(&old));
     assert_eq!(
         r[0].header("webhook-signature").unwrap().split(' ').count(),
@@ -104,7 +104,7 @@ async fn rotation_signs_with_both_secrets_during_grace_and_the_new_one_after() {
     assert_eq!(status, StatusCode::OK, "{rotated}");
     let new: WebhookSecret = rotated["secret"].as_str().unwrap().parse().unwrap();
     emit(&base, user).await;
-    let r = receiver.wait_for_count(2, Duration::from_secs(10)).await;
+    let r = receiver.wait_for_count(2, Duration::from_secs(60)).await;
     let header = r[1].header("webhook-signature").unwrap();
     assert_eq!(
         header.split(' ').count(),
@@ -113,7 +113,7 @@ async fn rotation_signs_with_both_secrets_during_grace_and_the_new_one_after() {
     );
     assert!(r[1].verify(&new) && r[1].verify(&old));
 
-    eventually("the grace period ends", Duration::from_secs(5), || async {
+    eventually("the grace period ends", Duration::from_secs(60), || async {
         count(
             &c,
             "select count(*) from herald.user_webhooks where previous_secret_expires_at <= now()",
@@ -123,7 +123,7 @@ async fn rotation_signs_with_both_secrets_during_grace_and_the_new_one_after() {
     })
     .await;
     emit(&base, user).await;
-    let r = receiver.wait_for_count(3, Duration::from_secs(10)).await;
+    let r = receiver.wait_for_count(3, Duration::from_secs(60)).await;
     assert!(r[2].verify(&new));
     assert!(!r[2].verify(&old), "the old secret no longer signs");
     app.shutdown().await;
@@ -158,7 +158,7 @@ async fn recover_requeues_exhausted_deliveries_and_the_worker_delivers_them() {
     for _ in 0..3 {
         emit(&base, user).await;
     }
-    eventually("exhausted", Duration::from_secs(10), || async {
+    eventually("exhausted", Duration::from_secs(60), || async {
         count(
             &c,
             "select count(*) from herald.webhook_deliveries where status = 'exhausted'",
@@ -178,28 +178,25 @@ async fn recover_requeues_exhausted_deliveries_and_the_worker_delivers_them() {
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["requeued"], 3);
-    eventually(
+    eventually_delivered(
+        &c,
+        3,
         "recovered deliveries delivered",
-        Duration::from_secs(10),
-        || async {
-            count(
-                &c,
-                "select count(*) from herald.webhook_deliveries where status = 'delivered'",
-            )
-            .await
-                == 3
-        },
+        Duration::from_secs(60),
     )
     .await;
     app.shutdown().await;
 }
 
 fn metric(text: &str, name: &str) -> f64 {
+    metric_if_present(text, name).unwrap_or_else(|| panic!("metric {name} missing in:\n{text}"))
+}
+
+fn metric_if_present(text: &str, name: &str) -> Option<f64> {
     text.lines()
         .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
         .and_then(|l| l.rsplit(' ').next())
         .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("metric {name} missing in:\n{text}"))
 }
 
 #[tokio::test]
@@ -215,9 +212,14 @@ async fn metrics_after_a_drain_match_the_database() {
     crate::app::event_type(&c, "order.created", "own").await;
     let (ok_user, _, _) = crate::app::webhook(&c, &receiver.url("/ok")).await;
     let (down_user, _, _) = crate::app::webhook(&c, &receiver.url("/down")).await;
+    // Emit once the worker has gone to sleep, so that its wake-up is a notification.
+    eventually("the worker sleeps", Duration::from_secs(60), || async {
+        count(&c, "select count(*) from herald.sleepers").await >= 1
+    })
+    .await;
     crate::app::emit_many(&c, "order.created", ok_user, 50).await;
     crate::app::emit_many(&c, "order.created", down_user, 2).await;
-    eventually("drained", Duration::from_secs(20), || async {
+    eventually("drained", Duration::from_secs(60), || async {
         count(
             &c,
             "select count(*) from herald.webhook_deliveries where status in ('delivered', 'exhausted')",
@@ -237,11 +239,35 @@ async fn metrics_after_a_drain_match_the_database() {
     )
     .await;
     let attempts = count(&c, "select count(*) from herald.delivery_attempts").await;
-    let m = eventually_some("leader gauge up", Duration::from_secs(5), || async {
+    // The counters move just after the result commits: wait (with a generous deadline) for the
+    // leader gauge and for the counters to catch up with the database, then assert each.
+    let expected = [
+        (
+            "herald_deliveries_total{outcome=\"delivered\"}",
+            delivered as f64,
+        ),
+        (
+            "herald_deliveries_total{outcome=\"exhausted\"}",
+            exhausted as f64,
+        ),
+        ("herald_deliveries_total{outcome=\"failed\"}", 2.0),
+        ("herald_attempt_duration_seconds_count", attempts as f64),
+        ("herald_delivery_latency_seconds_count", delivered as f64),
+        ("herald_in_flight", 0.0),
+    ];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let m = loop {
         let m = text(&base, "/metrics").await;
-        m.contains("herald_leader 1").then_some(m)
-    })
-    .await;
+        let caught_up = m.contains("herald_leader 1")
+            && expected
+                .iter()
+                .all(|(name, value)| metric_if_present(&m, name) == Some(*value));
+        if caught_up || tokio::time::Instant::now() >= deadline {
+            break m;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(m.contains("herald_leader 1"), "no leader gauge:\n{m}");
     assert_eq!(
         metric(&m, "herald_deliveries_total{outcome=\"delivered\"}"),
         delivered as f64

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{emit_for_each, one_webhook_per_user, scaled};
 use crate::{
-    harness::{count, eventually, TestDb},
+    harness::{count, eventually, eventually_delivered, TestDb},
     process::HeraldProcess,
     receiver::{Behaviour, Reply, Route, TestReceiver},
 };
@@ -32,8 +32,8 @@ async fn crash_sigkill_mid_drain_loses_nothing_and_duplicates_only_in_flight_row
     let total = ids.len();
     let in_flight = MAX_IN_FLIGHT.to_string();
     let env = [
-        ("HERALD_LEASE", "3s"),
-        ("HERALD_HTTP_TIMEOUT", "2s"),
+        ("HERALD_LEASE", "10s"),
+        ("HERALD_HTTP_TIMEOUT", "5s"),
         ("HERALD_MAX_IN_FLIGHT", in_flight.as_str()),
         ("HERALD_MAX_IN_FLIGHT_PER_WEBHOOK", "16"),
     ];
@@ -50,7 +50,7 @@ async fn crash_sigkill_mid_drain_loses_nothing_and_duplicates_only_in_flight_row
     // sessions are gone, then the table is what the crash left.
     eventually(
         "the killed worker's sessions end",
-        Duration::from_secs(10),
+        Duration::from_secs(60),
         || async {
             count(
                 &c,
@@ -86,17 +86,11 @@ async fn crash_sigkill_mid_drain_loses_nothing_and_duplicates_only_in_flight_row
 
     let second = HeraldProcess::spawn(&db.url, &env);
     second.worker_id().await;
-    eventually(
+    eventually_delivered(
+        &c,
+        total as i64,
         "every delivery ends delivered",
         Duration::from_secs(120 * scaled(1) as u64),
-        || async {
-            count(
-                &c,
-                "select count(*) from herald.webhook_deliveries where status = 'delivered'",
-            )
-            .await
-                == total as i64
-        },
     )
     .await;
 

@@ -170,7 +170,7 @@ async fn hostile_receivers_end_as_recorded_failures_while_healthy_ones_flow() {
     let total_hostile = PER_WEBHOOK * cases.len() as i64;
     eventually(
         "every hostile delivery has its outcome recorded",
-        Duration::from_secs(20),
+        Duration::from_secs(60),
         || async {
             count(
                 &c,

@@ -1,5 +1,5 @@
 //! Fault injection (issue 7): each file injects one class of fault into the real `herald run`
-//! (real PostgreSQL, real sockets, no mocks) and checks what SPEC promises still holds.
+//! (real PostgreSQL, real sockets, no mocks) and checks that README's "Guarantees" still hold.
 //!
 //! - `crash`: SIGKILL mid-drain; every delivery ends delivered, duplicates only for rows in
 //!   flight at the kill, counted and bounded.

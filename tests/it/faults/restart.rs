@@ -92,7 +92,7 @@ async fn restart_mid_drain(outage: Outage) {
     // Herald notices the outage (its listener pings, its claimer polls) and keeps running.
     eventually(
         "herald logs the outage",
-        Duration::from_secs(20),
+        Duration::from_secs(60),
         || async {
             let log = herald.log_text();
             log.contains("listener connection lost") && log.contains("claimer: cannot claim")
@@ -120,7 +120,7 @@ async fn restart_mid_drain(outage: Outage) {
         },
     )
     .await;
-    eventually("the listener is back", Duration::from_secs(20), || async {
+    eventually("the listener is back", Duration::from_secs(60), || async {
         herald.log_text().contains("listener reconnected")
     })
     .await;

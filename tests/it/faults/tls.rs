@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::{
     app::{emit_many, event_type, webhook},
-    harness::{count, eventually, TestDb},
+    harness::{eventually_delivered, TestDb},
     process::HeraldProcess,
     receiver::{TestCa, TestReceiver},
 };
@@ -30,16 +30,8 @@ async fn tls_delivers_over_https_when_herald_ca_file_trusts_the_issuer() {
     );
     herald.worker_id().await;
     emit_many(&c, "order.created", user, 10).await;
-    let requests = receiver.wait_for_count(10, Duration::from_secs(20)).await;
+    let requests = receiver.wait_for_count(10, Duration::from_secs(60)).await;
     assert!(requests.iter().all(|r| r.verify(&secret)), "signed");
-    eventually("recorded delivered", Duration::from_secs(10), || async {
-        count(
-            &c,
-            "select count(*) from herald.webhook_deliveries where status = 'delivered'",
-        )
-        .await
-            == 10
-    })
-    .await;
+    eventually_delivered(&c, 10, "recorded delivered", Duration::from_secs(60)).await;
     assert_eq!(receiver.count(), 10, "once each");
 }

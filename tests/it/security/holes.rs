@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::api;
 use crate::{
     app::{emit_many, event_type, start, test_config, webhook},
-    harness::{count, eventually, eventually_some, TestDb},
+    harness::{count, eventually_delivered, eventually_some, TestDb},
     process::HeraldProcess,
     receiver::TestReceiver,
 };
@@ -122,15 +122,7 @@ async fn driver_log_at_trace_shows_no_secret_through_create_rotate_and_deliverie
     assert_eq!(secrets.len(), 2, "the hmac webhook's two secrets");
     emit_many(&c, "order.created", user, 3).await;
     receiver.wait_for_count(6, Duration::from_secs(30)).await;
-    eventually("results recorded", Duration::from_secs(20), || async {
-        count(
-            &c,
-            "select count(*) from herald.webhook_deliveries where status = 'delivered'",
-        )
-        .await
-            == 6
-    })
-    .await;
+    eventually_delivered(&c, 6, "results recorded", Duration::from_secs(20)).await;
     let log = process.log_text();
     drop(process);
 

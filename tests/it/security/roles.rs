@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::{api, TestRole};
 use crate::{
     app::{event_type, start, test_config, webhook_for},
-    harness::{count, eventually, TestDb},
+    harness::{count, eventually, eventually_delivered, TestDb},
     receiver::{Behaviour, Route, TestReceiver},
 };
 
@@ -275,15 +275,7 @@ async fn grant_worker_runs_herald_with_no_other_rights() {
     .await;
 
     // The leader's retention, run now under the same role, deletes what is old enough.
-    eventually("the retry is recorded", Duration::from_secs(20), || async {
-        count(
-            &owner,
-            "select count(*) from herald.webhook_deliveries where status = 'delivered'",
-        )
-        .await
-            == 1
-    })
-    .await;
+    eventually_delivered(&owner, 1, "the retry is recorded", Duration::from_secs(20)).await;
     let chores = Chores::new(
         store::connect_pool(&worker.url(), 2).expect("pool"),
         Duration::from_millis(1),

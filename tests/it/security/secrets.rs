@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::api;
 use crate::{
     app::{emit_many, event_type, start, test_config, webhook_for},
-    harness::{count, eventually, eventually_some, TestDb},
+    harness::{count, eventually_delivered, eventually_some, TestDb},
     receiver::{RecordedRequest, TestReceiver},
 };
 
@@ -436,15 +436,7 @@ async fn secrets_a_removed_key_or_a_copied_ciphertext_fails_that_webhook_clearly
     let requests = receiver.wait_for_count(1, Duration::from_secs(20)).await;
     assert_eq!(requests[0].path, "/kept");
     assert!(verifies_hmac(&requests[0], &hooks[1].2));
-    eventually("kept delivered", Duration::from_secs(10), || async {
-        count(
-            &c,
-            "select count(*) from herald.webhook_deliveries where status = 'delivered'",
-        )
-        .await
-            == 1
-    })
-    .await;
+    eventually_delivered(&c, 1, "kept delivered", Duration::from_secs(60)).await;
     // Herald's own configuration is at fault, not the endpoint: the breaker is untouched.
     assert_eq!(
         count(

@@ -11,6 +11,9 @@ use herald::{
 
 use crate::receiver::{Behaviour, HostileServer, Hostility, Reply, Route, TestCa, TestReceiver};
 
+mod guard;
+mod tls;
+
 const WAIT: Duration = Duration::from_secs(5);
 
 /// Loopback receivers need private targets (and plain http) allowed.
@@ -298,173 +301,6 @@ async fn sender_reports_connection_refused_when_nothing_listens() {
 }
 
 #[tokio::test]
-async fn sender_does_not_follow_redirects() {
-    let receiver = TestReceiver::start().await;
-    receiver.set_behaviour(
-        "/moved",
-        Behaviour::reply(Reply::status(301).header("location", "http://169.254.169.254/latest")),
-    );
-
-    let outcome = sender(&loopback_config())
-        .send(&outgoing(receiver.url("/moved"), vec![secret()]))
-        .await;
-
-    assert!(!outcome.success());
-    assert_eq!(outcome.status_code, Some(301));
-    assert_eq!(
-        outcome.error.as_deref(),
-        Some("redirect 301 not followed (location: http://169.254.169.254/latest)")
-    );
-    assert_eq!(receiver.count(), 1);
-}
-
-#[tokio::test]
-async fn sender_refuses_loopback_targets_without_traffic_when_private_targets_are_not_allowed() {
-    let receiver = TestReceiver::start().await;
-    let port = receiver.addr().port();
-    let cfg = SenderConfig {
-        allow_private_targets: false,
-        ..loopback_config()
-    };
-    let sender = sender(&cfg);
-
-    for (url, shown) in [
-        (format!("http://127.0.0.1:{port}/"), "127.0.0.1"),
-        (format!("http://0x7f.1:{port}/"), "127.0.0.1"),
-        (format!("http://[::1]:{port}/"), "::1"),
-        (
-            format!("http://[::ffff:127.0.0.1]:{port}/"),
-            "::ffff:127.0.0.1",
-        ),
-        (
-            format!("https://[::ffff:127.0.0.1]:{port}/"),
-            "::ffff:127.0.0.1",
-        ),
-    ] {
-        let outcome = sender.send(&outgoing(url.clone(), vec![secret()])).await;
-        let expected = format!("refused: {shown} is loopback {REFUSED_HINT}");
-        assert_eq!(outcome.error.as_deref(), Some(expected.as_str()), "{url}");
-        assert_eq!(outcome.status_code, None);
-    }
-    let outcome = sender
-        .send(&outgoing(
-            format!("http://localhost:{port}/"),
-            vec![secret()],
-        ))
-        .await;
-    let error = outcome.error.expect("localhost refused");
-    assert!(
-        error.starts_with("refused: localhost resolves only to forbidden addresses; "),
-        "{error}"
-    );
-    assert!(error.contains("is loopback"), "{error}");
-
-    assert_eq!(receiver.connections(), 0);
-    assert_eq!(receiver.count(), 0);
-}
-
-#[tokio::test]
-async fn sender_refuses_private_and_metadata_targets_before_connecting() {
-    let cfg = SenderConfig {
-        allow_private_targets: false,
-        // Were the guard to let one through, give up fast rather than wait.
-        connect_timeout: Duration::from_millis(100),
-        ..loopback_config()
-    };
-    let sender = sender(&cfg);
-
-    for (url, expected) in [
-        ("http://10.0.0.1/hook", "10.0.0.1 is private"),
-        (
-            "http://169.254.169.254/latest/meta-data/",
-            "169.254.169.254 is link-local (the cloud metadata address)",
-        ),
-        (
-            "https://[fd00::1]/hook",
-            "fd00::1 is unique local (private)",
-        ),
-    ] {
-        let started = Instant::now();
-        let outcome = sender.send(&outgoing(url.to_owned(), vec![secret()])).await;
-        let expected = format!("refused: {expected} {REFUSED_HINT}");
-        assert_eq!(outcome.error.as_deref(), Some(expected.as_str()), "{url}");
-        assert!(started.elapsed() < Duration::from_secs(1));
-    }
-}
-
-#[tokio::test]
-async fn sender_refuses_non_http_urls_without_sending() {
-    let outcome = sender(&loopback_config())
-        .send(&outgoing("javascript:alert(1)".to_owned(), vec![secret()]))
-        .await;
-
-    assert_eq!(
-        outcome.error.as_deref(),
-        Some("invalid target URL: url must use http or https, not \"javascript\"")
-    );
-}
-
-#[tokio::test]
-async fn sender_fails_with_a_tls_error_when_the_certificate_is_untrusted() {
-    let ca = TestCa::new();
-    let receiver = TestReceiver::start_tls(&ca).await;
-
-    let outcome = sender(&loopback_config())
-        .send(&outgoing(receiver.url("/"), vec![secret()]))
-        .await;
-
-    assert_eq!(
-        outcome.error.as_deref(),
-        Some("TLS: invalid peer certificate: UnknownIssuer")
-    );
-    assert_eq!(outcome.status_code, None);
-    assert_eq!(receiver.count(), 0);
-}
-
-#[tokio::test]
-async fn sender_delivers_over_tls_when_ca_file_trusts_the_issuer() {
-    let ca = TestCa::new();
-    let receiver = TestReceiver::start_tls(&ca).await;
-    let cfg = SenderConfig {
-        ca_file: Some(ca.ca_file()),
-        ..loopback_config()
-    };
-    let key = secret();
-
-    let outcome = sender(&cfg)
-        .send(&outgoing(receiver.url("/secure"), vec![key.clone()]))
-        .await;
-
-    assert!(outcome.success(), "{outcome:?}");
-    let got = receiver.wait_for_count(1, WAIT).await;
-    assert!(got[0].verify(&key));
-    assert!(receiver.url("/").starts_with("https://127.0.0.1:"));
-}
-
-#[tokio::test]
-async fn sender_new_fails_clearly_when_the_ca_file_is_missing_or_not_pem() {
-    let missing = std::env::temp_dir().join(format!("herald-missing-{}.pem", uuid::Uuid::new_v4()));
-    let err = Sender::new(&SenderConfig {
-        ca_file: Some(missing.clone()),
-        ..SenderConfig::default()
-    })
-    .expect_err("missing CA file");
-    assert!(matches!(err, SenderError::CaFileRead { .. }), "{err:?}");
-    assert!(err.to_string().contains(&missing.display().to_string()));
-
-    let not_pem = std::env::temp_dir().join(format!("herald-not-pem-{}.pem", uuid::Uuid::new_v4()));
-    std::fs::write(&not_pem, "hello").expect("write");
-    let err = Sender::new(&SenderConfig {
-        ca_file: Some(not_pem.clone()),
-        ..SenderConfig::default()
-    })
-    .expect_err("no certificate in file");
-    let _ = std::fs::remove_file(&not_pem);
-    assert!(matches!(err, SenderError::CaFileEmpty { .. }), "{err:?}");
-    assert!(err.to_string().contains("holds no PEM certificate"));
-}
-
-#[tokio::test]
 async fn sender_reports_retry_after_on_429_and_503() {
     let receiver = TestReceiver::start().await;
     receiver.set_behaviour(
@@ -554,33 +390,6 @@ async fn receiver_waits_for_requests_and_hangs_when_scripted() {
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].path, "/hang");
     assert_eq!(outcome.error.as_deref(), Some("timed out after 200ms"));
-}
-
-#[tokio::test]
-async fn sender_resolves_localhost_when_private_targets_are_allowed() {
-    let receiver = TestReceiver::start().await;
-    let url = format!("http://localhost:{}/named", receiver.addr().port());
-
-    let outcome = sender(&loopback_config())
-        .send(&outgoing(url, vec![secret()]))
-        .await;
-
-    assert!(outcome.success(), "{outcome:?}");
-    assert_eq!(receiver.count(), 1);
-}
-
-#[tokio::test]
-async fn sender_reports_a_tls_error_when_the_server_speaks_plain_http() {
-    let receiver = TestReceiver::start().await;
-    let url = format!("https://{}/", receiver.addr());
-
-    let outcome = sender(&loopback_config())
-        .send(&outgoing(url, vec![secret()]))
-        .await;
-
-    let error = outcome.error.expect("an error");
-    assert!(error.starts_with("TLS: "), "{error}");
-    assert_eq!(receiver.count(), 0);
 }
 
 #[tokio::test]

@@ -8,7 +8,6 @@ use std::{
 };
 
 use anyhow::bail;
-use indicatif::{ProgressBar, ProgressStyle};
 use uuid::Uuid;
 
 use crate::{metrics::Metrics, store::Pool};
@@ -67,20 +66,9 @@ pub async fn watch(
 ) -> anyhow::Result<Counts> {
     let started = Instant::now();
     let first = counts(pool, webhook_ids).await?;
-    let bar = if std::io::stderr().is_terminal() {
-        let bar = ProgressBar::new(first.total.max(0) as u64);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner:.green} [{elapsed:>3}] {bar:30.cyan/blue} {pos}/{len} delivered or exhausted\n  {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        bar.enable_steady_tick(Duration::from_millis(100));
-        Some(bar)
-    } else {
-        None
-    };
+    let bar = std::io::stderr()
+        .is_terminal()
+        .then(|| crate::progress::deliveries(first.total.max(0) as u64));
     let mut last_plain: Option<Instant> = None;
     let mut interval = tokio::time::interval(TICK);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
