@@ -3,7 +3,10 @@
 
 use std::{fmt, net::SocketAddr, path::PathBuf, time::Duration};
 
-use crate::domain::{duration::parse_duration, keyring::KeyRing, retry::RetrySchedule};
+use crate::{
+    domain::{duration::parse_duration, keyring::KeyRing, retry::RetrySchedule},
+    store::deliveries::BreakerPolicy,
+};
 
 /// Every variable `herald run` reads. A variable that is set but empty is an error naming it,
 /// never a silent default.
@@ -13,6 +16,9 @@ pub const VARIABLES: &[&str] = &[
     "HERALD_ADMIN_TOKEN",
     "HERALD_RETRY_SCHEDULE",
     "HERALD_BREAKER_THRESHOLD",
+    "HERALD_BREAKER_COOLDOWN",
+    "HERALD_BREAKER_DISABLE_AFTER",
+    "HERALD_MAX_RETRY_AFTER",
     "HERALD_HTTP_TIMEOUT",
     "HERALD_CONNECT_TIMEOUT",
     "HERALD_LEASE",
@@ -97,6 +103,12 @@ pub struct Config {
     pub admin_token: Option<String>,
     pub retry_schedule: RetrySchedule,
     pub breaker_threshold: u32,
+    /// How long an opened breaker waits before its probe; doubles on each re-open (up to 1h).
+    pub breaker_cooldown: Duration,
+    /// Open for longer than this, a webhook is disabled.
+    pub breaker_disable_after: Duration,
+    /// Bound on the wait a 429/503 imposes on the endpoint (`Retry-After` or the back-off).
+    pub max_retry_after: Duration,
     pub http_timeout: Duration,
     pub connect_timeout: Duration,
     pub lease: Duration,
@@ -126,6 +138,9 @@ impl fmt::Debug for Config {
             )
             .field("retry_schedule", &self.retry_schedule.to_string())
             .field("breaker_threshold", &self.breaker_threshold)
+            .field("breaker_cooldown", &self.breaker_cooldown)
+            .field("breaker_disable_after", &self.breaker_disable_after)
+            .field("max_retry_after", &self.max_retry_after)
             .field("http_timeout", &self.http_timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("lease", &self.lease)
@@ -189,6 +204,9 @@ impl Config {
             admin_token: None,
             retry_schedule: RetrySchedule::standard(),
             breaker_threshold: 10,
+            breaker_cooldown: BreakerPolicy::DEFAULT_COOLDOWN,
+            breaker_disable_after: BreakerPolicy::DEFAULT_DISABLE_AFTER,
+            max_retry_after: BreakerPolicy::DEFAULT_MAX_RETRY_AFTER,
             http_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
             lease: Duration::from_secs(300),
@@ -270,6 +288,18 @@ impl Config {
             duration("HERALD_RETENTION", c.retention)?,
         )?;
         c.shutdown_grace = duration("HERALD_SHUTDOWN_GRACE", c.shutdown_grace)?;
+        c.breaker_cooldown = positive(
+            "HERALD_BREAKER_COOLDOWN",
+            duration("HERALD_BREAKER_COOLDOWN", c.breaker_cooldown)?,
+        )?;
+        c.breaker_disable_after = positive(
+            "HERALD_BREAKER_DISABLE_AFTER",
+            duration("HERALD_BREAKER_DISABLE_AFTER", c.breaker_disable_after)?,
+        )?;
+        c.max_retry_after = positive(
+            "HERALD_MAX_RETRY_AFTER",
+            duration("HERALD_MAX_RETRY_AFTER", c.max_retry_after)?,
+        )?;
         let number =
             |var: &'static str, default: usize, max: usize| -> Result<usize, ConfigError> {
                 match get(var) {

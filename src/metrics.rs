@@ -15,6 +15,11 @@ pub struct OutcomeLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabel {
+    pub state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SourceLabel {
     pub source: &'static str,
 }
@@ -33,6 +38,8 @@ pub struct Metrics {
     /// `source` = `notify`, `poll`, `due` or `capacity`.
     pub wakeups: Family<SourceLabel, Counter>,
     pub breaker_trips: Counter,
+    /// `state` = `closed`, `open`, `half_open` or `disabled` (measured by the leader).
+    pub breaker_states: Family<StateLabel, Gauge>,
     pub leader: Gauge,
 }
 
@@ -107,8 +114,14 @@ impl Metrics {
         let breaker_trips = Counter::default();
         registry.register(
             "herald_breaker_trips",
-            "Webhooks disabled by the circuit breaker",
+            "Times a webhook's circuit breaker opened",
             breaker_trips.clone(),
+        );
+        let breaker_states = Family::<StateLabel, Gauge>::default();
+        registry.register(
+            "herald_webhooks_by_breaker_state",
+            "Webhooks by breaker state: closed, open, half_open, disabled (measured by the leader)",
+            breaker_states.clone(),
         );
         let leader = Gauge::default();
         registry.register(
@@ -127,6 +140,7 @@ impl Metrics {
             queue_oldest_due_seconds,
             wakeups,
             breaker_trips,
+            breaker_states,
             leader,
         })
     }
@@ -134,6 +148,14 @@ impl Metrics {
     pub fn outcome(&self, outcome: &'static str) -> Counter {
         self.deliveries
             .get_or_create(&OutcomeLabel { outcome })
+            .clone()
+    }
+
+    pub fn breaker_state(&self, state: &str) -> Gauge {
+        self.breaker_states
+            .get_or_create(&StateLabel {
+                state: state.to_owned(),
+            })
             .clone()
     }
 

@@ -83,6 +83,8 @@ begin
     execute format('grant select, insert, delete on herald.delivery_attempts to %s', v_role);
     -- The admin API's webhooks (secrets included), the claim's secrets, breaker counters.
     execute format('grant select, insert, update, delete on herald.user_webhooks to %s', v_role);
+    -- The policy claim locks the gated webhooks' rows.
+    execute format('grant select, insert, update, delete on herald.webhook_gates to %s', v_role);
     -- Emit over HTTP, retention of the event log.
     execute format('grant select, insert, delete on herald.events to %s', v_role);
     execute format('grant select, insert, update (description) on herald.event_types to %s', v_role);
@@ -98,7 +100,10 @@ begin
                    'to %s', v_role);
     execute format('grant usage on all sequences in schema herald to %s', v_role);
     execute format('grant execute on function herald.emit(text, uuid, uuid, jsonb), herald.wake(), '
-                   'herald.event_payload(text, timestamptz, jsonb) to %s', v_role);
+                   'herald.event_payload(text, timestamptz, jsonb), '
+                   'herald.emit_exhausted(uuid[], int[], text[]), '
+                   'herald.emit_operational(text, uuid, uuid, jsonb), '
+                   'herald.refused_header(jsonb) to %s', v_role);
 end;
 $$;
 

@@ -41,6 +41,9 @@ pub struct CreateWebhook {
     /// `hmac` (default) or `ed25519`.
     #[serde(default = "hmac")]
     pub signature_scheme: String,
+    /// Static headers added to every request: `{"name": "value"}`.
+    #[serde(default)]
+    pub headers: Option<serde_json::Value>,
 }
 
 fn own() -> String {
@@ -67,6 +70,17 @@ pub struct PatchWebhook {
     pub event_types: Option<Option<Vec<String>>>,
     #[serde(default, deserialize_with = "double_option")]
     pub enabled: Option<Option<bool>>,
+    /// Replaces every custom header; `null` or `{}` removes them.
+    #[serde(default, deserialize_with = "double_option")]
+    pub headers: Option<Option<serde_json::Value>>,
+}
+
+/// Custom headers must be an object of at most 16 string values (1 KiB each) whose names are
+/// not Herald's own or hop-by-hop headers; the error names the header.
+fn check_headers(headers: &serde_json::Value) -> Result<(), ApiError> {
+    crate::domain::headers::parse(headers)
+        .map(|_| ())
+        .map_err(|e| ApiError::bad_request("headers", e.to_string()))
 }
 
 #[derive(Debug, Deserialize)]
@@ -204,6 +218,9 @@ pub async fn create(
         ));
     }
     validate_description(req.description.as_deref())?;
+    if let Some(headers) = &req.headers {
+        check_headers(headers)?;
+    }
     if let Some(types) = &req.event_types {
         check_event_types(state, types, &req.scope).await?;
     }
@@ -226,6 +243,7 @@ pub async fn create(
         description: req.description.as_deref(),
         scope: &req.scope,
         enabled: req.enabled,
+        headers: req.headers.as_ref(),
     };
     match webhooks::create(&state.pool, &state.secret_keys, &new).await {
         Ok(webhook) => Ok(Created {
@@ -264,6 +282,11 @@ pub async fn update(
     }
     if let Some(description) = &req.description {
         validate_description(description.as_deref())?;
+    }
+    if let Some(headers) = req.headers {
+        let headers = headers.unwrap_or_else(|| serde_json::json!({}));
+        check_headers(&headers)?;
+        changes.headers = Some(headers);
     }
     changes.description = req.description;
     if let Some(Some(types)) = &req.event_types {

@@ -174,7 +174,7 @@ fn delivered(
             webhook_id,
             reset: true,
             failures: 0,
-            gone: false,
+            ..BreakerUpdate::default()
         })
         .collect();
     (results, attempts, breaker)

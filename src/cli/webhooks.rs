@@ -52,6 +52,9 @@ enum WebhooksCommand {
         /// webhook shows its `whpk_` public key).
         #[arg(long, default_value = "hmac")]
         signature_scheme: String,
+        /// A custom header sent with every request (repeat for more).
+        #[arg(long = "header", value_name = "NAME=VALUE")]
+        headers: Vec<String>,
     },
     /// One webhook.
     Get(Target),
@@ -77,6 +80,16 @@ enum WebhooksCommand {
         enable: bool,
         #[arg(long)]
         disable: bool,
+        /// Replace the custom headers (repeat for more).
+        #[arg(
+            long = "header",
+            value_name = "NAME=VALUE",
+            conflicts_with = "no_headers"
+        )]
+        headers: Vec<String>,
+        /// Remove every custom header.
+        #[arg(long)]
+        no_headers: bool,
     },
     /// Delete a webhook with its deliveries and attempts.
     Delete(Target),
@@ -129,10 +142,29 @@ const COLUMNS: &[Column] = &[
 ];
 
 fn breaker(w: &Webhook) -> String {
-    match w.disabled_at {
-        Some(at) => format!("tripped {}", at.format("%Y-%m-%d %H:%M:%S")),
-        None => "closed".to_owned(),
+    match (w.disabled_at, w.breaker_until) {
+        (Some(at), _) => format!("disabled {}", at.format("%Y-%m-%d %H:%M:%S")),
+        (None, Some(until)) if w.breaker_state != "closed" => {
+            format!("{} until {}", w.breaker_state, until.format("%H:%M:%S"))
+        }
+        _ => w.breaker_state.clone(),
     }
+}
+
+/// `--header NAME=VALUE` options as the API's `headers` object.
+fn header_options(options: &[String]) -> Result<serde_json::Value, OpError> {
+    let mut map = serde_json::Map::new();
+    for option in options {
+        let Some((name, value)) = option.split_once('=') else {
+            return Err(crate::api::error::ApiError::bad_request(
+                "headers",
+                format!("--header {option:?}: give NAME=VALUE"),
+            )
+            .into());
+        };
+        map.insert(name.trim().to_owned(), value.into());
+    }
+    Ok(serde_json::Value::Object(map))
 }
 
 fn event_types(w: &Webhook) -> String {
@@ -147,6 +179,7 @@ fn webhook_fields(w: &Webhook, extra: &[(&str, String)]) -> String {
     let mut pairs: Vec<(&str, String)> = COLUMNS.iter().map(|(h, f)| (*h, f(w))).collect();
     pairs.push(("USER", w.user_id.to_string()));
     pairs.push(("DISABLED AT", opt(w.disabled_at)));
+    pairs.push(("HEADERS", w.headers.to_string()));
     pairs.push(("PREVIOUS SECRET UNTIL", opt(w.previous_secret_expires_at)));
     pairs.push(("CREATED", w.created_at.to_string()));
     pairs.push(("UPDATED", w.updated_at.to_string()));
@@ -176,6 +209,7 @@ pub async fn run(args: WebhooksArgs) -> Result<(), OpError> {
             description,
             disabled,
             signature_scheme,
+            headers,
         } => {
             let req = CreateWebhook {
                 url,
@@ -184,6 +218,11 @@ pub async fn run(args: WebhooksArgs) -> Result<(), OpError> {
                 scope,
                 enabled: !disabled,
                 signature_scheme,
+                headers: if headers.is_empty() {
+                    None
+                } else {
+                    Some(header_options(&headers)?)
+                },
             };
             let created = webhooks::create(&state, uuid("user_id", &user)?, req).await?;
             out.print(&created, || {
@@ -212,6 +251,8 @@ pub async fn run(args: WebhooksArgs) -> Result<(), OpError> {
             all_event_types,
             enable,
             disable,
+            headers,
+            no_headers,
         } => {
             let (user, id) = target.resolve(&state).await?;
             let req = PatchWebhook {
@@ -227,6 +268,13 @@ pub async fn run(args: WebhooksArgs) -> Result<(), OpError> {
                     event_types.as_deref().map(|t| Some(list(t)))
                 },
                 enabled: (enable || disable).then_some(Some(enable)),
+                headers: if no_headers {
+                    Some(None)
+                } else if headers.is_empty() {
+                    None
+                } else {
+                    Some(Some(header_options(&headers)?))
+                },
             };
             let w = webhooks::update(&state, user, id, req).await?;
             out.print(&w, || webhook_fields(&w, &[]))

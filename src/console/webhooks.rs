@@ -64,11 +64,16 @@ pub const COLUMNS: &[Column] = &[
     }),
 ];
 
-/// Today's breaker: open when tripped (`disabled_at`), else closed.
+/// The breaker: closed, open or half-open (until when), or the time it disabled the webhook.
 pub fn breaker(w: &Webhook) -> String {
-    match w.disabled_at {
-        Some(at) => format!("open (tripped {})", at.format("%Y-%m-%d %H:%M:%S UTC")),
-        None => "closed".to_owned(),
+    match (w.disabled_at, w.breaker_until) {
+        (Some(at), _) => format!("disabled {}", at.format("%Y-%m-%d %H:%M:%S UTC")),
+        (None, Some(until)) if w.breaker_state != "closed" => format!(
+            "{} until {}",
+            w.breaker_state.replace('_', "-"),
+            until.format("%H:%M:%S UTC")
+        ),
+        _ => w.breaker_state.replace('_', "-"),
     }
 }
 

@@ -171,6 +171,7 @@ pub async fn create(pool: &Pool, receiver: &Receiver, with_platform: bool) -> an
                 description: Some(&description),
                 scope,
                 enabled: true,
+                headers: None,
             },
         )
         .await

@@ -35,6 +35,7 @@ use crate::{
 };
 
 const DISABLE_WEBHOOKS: &str = include_str!("sql/disable_webhooks.sql");
+const QUIET_WEBHOOKS: &str = include_str!("sql/quiet_webhooks.sql");
 
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
@@ -185,6 +186,13 @@ async fn demo(args: &DemoArgs, session: &mut Session) -> anyhow::Result<()> {
         .cast
         .insert(cast::create(&pool, receiver, others == 0).await?)
         .clone();
+    if others > 0 {
+        pool.get()
+            .await?
+            .execute(QUIET_WEBHOOKS, &[&cast.webhook_ids()])
+            .await
+            .context("keeping the demo's operational events to itself")?;
+    }
     for w in &cast.webhooks {
         println!(
             "  webhook       {:<9} {:<32} {}",
@@ -250,6 +258,10 @@ fn demo_config(args: &DemoArgs, database_url: &str, admin_token: &str) -> Config
     config.admin_token = Some(admin_token.to_owned());
     config.retry_schedule = args.retry_schedule.clone();
     config.breaker_threshold = args.breaker_threshold;
+    // The dead endpoint's breaker opens, probes every second or two, and is disabled after a
+    // few seconds open: the demo shows the whole breaker in its run.
+    config.breaker_cooldown = Duration::from_secs(1);
+    config.breaker_disable_after = Duration::from_secs(3);
     config.poll_interval = Duration::from_secs(1);
     config.allow_private_targets = true;
     config.allow_http = true;

@@ -2,6 +2,7 @@
 
 pub(crate) mod address;
 pub mod duration;
+pub mod headers;
 pub mod histogram;
 pub mod keyring;
 pub(crate) mod percentile;

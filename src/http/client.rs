@@ -42,6 +42,8 @@ pub struct Outgoing {
     pub body: Bytes,
     /// Current first, then the previous one while a rotation is in grace.
     pub secrets: Vec<SigningSecret>,
+    /// The webhook's custom headers (checked when written; Herald's own always win).
+    pub headers: Vec<(String, String)>,
 }
 
 /// Sends signed webhooks. Cheap to clone: every clone shares one connection pool.
@@ -168,7 +170,13 @@ impl Sender {
         }
         let msg_id = req.event_id.to_string();
         let signature = signature::header(&req.secrets, &msg_id, timestamp, &req.body);
-        let request = Request::post(uri)
+        let mut request = Request::post(uri);
+        for (name, value) in &req.headers {
+            if crate::domain::headers::check(name, value).is_ok() {
+                request = request.header(name.as_str(), value.as_str());
+            }
+        }
+        let request = request
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::USER_AGENT, crate::USER_AGENT)
             .header("webhook-id", msg_id.as_str())

@@ -124,6 +124,9 @@ impl Chores {
         self.metrics
             .queue_oldest_due_seconds
             .set(g.oldest_due_seconds);
+        for (state, n) in maintenance::breaker_gauges(&client).await? {
+            self.metrics.breaker_state(&state).set(n);
+        }
         Ok(())
     }
 

@@ -40,6 +40,20 @@ pub struct Claimer {
     pub due_rx: mpsc::UnboundedReceiver<DateTime<Utc>>,
     pub claimed_tx: mpsc::Sender<Claimed>,
     pub metrics: Arc<Metrics>,
+    /// When to look at the gated webhooks (delivery policies) next.
+    pub gates: GateWatch,
+}
+
+/// How often the claimer looks for gated webhooks while it knows of none: the claim skips them
+/// exactly in SQL; this only bounds how late this worker notices that a probe may go.
+const GATE_CHECK: Duration = Duration::from_secs(1);
+
+/// What the claimer knows of the gated webhooks (breaker not closed, back-off running).
+#[derive(Debug, Default)]
+pub struct GateWatch {
+    /// Some were gated at the last look: look on every round.
+    gated: bool,
+    next_check: Option<Instant>,
 }
 
 /// Most known due times kept; later ones are left to the safety poll.
@@ -66,6 +80,11 @@ impl Claimer {
             .claim_duration
             .observe(started.elapsed().as_secs_f64());
         drop(client);
+        Ok(self.hand_over(batch).await)
+    }
+
+    /// Passes claimed deliveries on, each with its capacity slot. Returns how many.
+    async fn hand_over(&self, batch: Vec<deliveries::ClaimedDelivery>) -> usize {
         let n = batch.len();
         for delivery in batch {
             let Some(slot) = self.capacity.take(delivery.webhook_id) else {
@@ -83,7 +102,54 @@ impl Claimer {
                 break; // the sender is gone: shutting down
             }
         }
-        Ok(n)
+        n
+    }
+
+    /// Delivery policies: looks at the gated webhooks (every round while there are some, else
+    /// every [`GATE_CHECK`]), claims a probe for each one whose wait is over, and remembers when
+    /// the next wait ends. Returns how many probes it claimed.
+    async fn claim_probes(&mut self, due: &mut BTreeSet<DateTime<Utc>>) -> usize {
+        let now = Instant::now();
+        if !self.gates.gated && self.gates.next_check.is_some_and(|t| now < t) {
+            return 0;
+        }
+        self.gates.next_check = Some(now + GATE_CHECK);
+        let Ok(client) = self.pool.get().await else {
+            return 0; // the main claim reports an unreachable database
+        };
+        let gates = match deliveries::gates(&client).await {
+            Ok(g) => g,
+            Err(e) => {
+                tracing::debug!(error = %e, "claimer: cannot read the gated webhooks");
+                return 0;
+            }
+        };
+        self.gates.gated = gates.gated > 0;
+        if let Some(t) = gates.next_at {
+            remember(due, t);
+        }
+        let limit = self.capacity.free().min(self.batch_max);
+        if !gates.ready || limit == 0 {
+            return 0;
+        }
+        let full: Vec<uuid::Uuid> = self
+            .capacity
+            .claim_limits()
+            .webhooks
+            .iter()
+            .filter(|a| a.alone <= 0)
+            .map(|a| a.webhook_id)
+            .collect();
+        match deliveries::claim_probes(&client, limit, self.lease, &full).await {
+            Ok(batch) => {
+                drop(client);
+                self.hand_over(batch).await
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "claimer: cannot claim probes of gated webhooks");
+                0
+            }
+        }
     }
 
     pub async fn run(mut self, stop: CancellationToken) {
@@ -105,7 +171,7 @@ impl Claimer {
                         db_down = false;
                     }
                     backoff.reset();
-                    n
+                    n + self.claim_probes(&mut due).await
                 }
                 Err(e) => {
                     if !db_down {

@@ -34,7 +34,7 @@ pub struct PipelineSettings {
     pub poll_interval: Duration,
     pub max_in_flight: usize,
     pub max_in_flight_per_webhook: usize,
-    pub breaker_threshold: u32,
+    pub breaker: crate::store::deliveries::BreakerPolicy,
     pub retry_schedule: crate::domain::retry::RetrySchedule,
     pub shutdown_grace: Duration,
 }
@@ -48,7 +48,12 @@ impl PipelineSettings {
             poll_interval: c.poll_interval,
             max_in_flight: c.max_in_flight,
             max_in_flight_per_webhook: c.max_in_flight_per_webhook,
-            breaker_threshold: c.breaker_threshold,
+            breaker: crate::store::deliveries::BreakerPolicy {
+                threshold: c.breaker_threshold,
+                cooldown: c.breaker_cooldown,
+                disable_after: c.breaker_disable_after,
+                max_retry_after: c.max_retry_after,
+            },
             retry_schedule: c.retry_schedule.clone(),
             shutdown_grace: c.shutdown_grace,
         }
@@ -98,6 +103,7 @@ pub async fn run(
         due_rx,
         claimed_tx,
         metrics: Arc::clone(&metrics),
+        gates: claimer::GateWatch::default(),
     };
     let claimer_task = tokio::spawn(claimer.run(stop_claiming));
 
@@ -114,7 +120,7 @@ pub async fn run(
         pool,
         recent: Default::default(),
         schedule: settings.retry_schedule.clone(),
-        breaker_threshold: settings.breaker_threshold,
+        breaker: settings.breaker,
         due_tx,
         capacity,
         metrics,

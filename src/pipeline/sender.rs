@@ -91,6 +91,7 @@ async fn send_one(sender: &Sender, claimed: &Claimed) -> Option<AttemptOutcome> 
         event_id: d.event_id,
         body: d.body.clone(),
         secrets,
+        headers: d.headers.clone(),
     };
     Some(sender.send(&outgoing).await)
 }

@@ -25,7 +25,7 @@ use crate::{
     domain::retry::{next_state, NextState, RetrySchedule},
     metrics::Metrics,
     store::{
-        deliveries::{self, AttemptRow, BreakerUpdate, ResultRow},
+        deliveries::{self, AttemptRow, BreakerPolicy, BreakerUpdate, ResultRow},
         Pool, StoreError,
     },
 };
@@ -48,7 +48,7 @@ pub struct Writer {
     /// failed write (see [`Writer::flush`]).
     pub recent: std::sync::Mutex<std::collections::VecDeque<(std::time::Instant, Batch)>>,
     pub schedule: RetrySchedule,
-    pub breaker_threshold: u32,
+    pub breaker: BreakerPolicy,
     pub due_tx: mpsc::UnboundedSender<DateTime<Utc>>,
     pub capacity: Arc<Capacity>,
     pub metrics: Arc<Metrics>,
@@ -65,8 +65,13 @@ pub struct Batch {
 }
 
 /// Decides every result's next state (the pure retry function) and aggregates the breaker
-/// per webhook, in completion order.
-pub fn prepare(sent: &[Sent], schedule: &RetrySchedule, now: DateTime<Utc>) -> Batch {
+/// and back-off per webhook, in completion order. `max_retry_after` bounds `Retry-After`.
+pub fn prepare(
+    sent: &[Sent],
+    schedule: &RetrySchedule,
+    max_retry_after: Duration,
+    now: DateTime<Utc>,
+) -> Batch {
     let mut batch = Batch::default();
     let mut breaker: HashMap<Uuid, BreakerUpdate> = HashMap::new();
     for s in sent {
@@ -85,7 +90,8 @@ pub fn prepare(sent: &[Sent], schedule: &RetrySchedule, now: DateTime<Utc>) -> B
             continue;
         };
         let attempts_before = u32::try_from(d.attempt_count).unwrap_or(0);
-        let next = next_state(schedule, attempts_before, o.success(), o.retry_after, now);
+        let retry_after = o.retry_after.map(|d| d.min(max_retry_after));
+        let next = next_state(schedule, attempts_before, o.success(), retry_after, now);
         let error = if o.success() {
             None
         } else {
@@ -133,6 +139,17 @@ pub fn prepare(sent: &[Sent], schedule: &RetrySchedule, now: DateTime<Utc>) -> B
             b.failures += 1;
         }
         b.gone |= o.gone;
+        if matches!(o.status_code, Some(429 | 503)) {
+            let answered =
+                o.started_at + chrono::Duration::from_std(o.duration).unwrap_or_default();
+            b.throttled_at = b.throttled_at.max(Some(answered));
+            if let Some(wait) = retry_after {
+                let until = answered + chrono::Duration::from_std(wait).unwrap_or_default();
+                b.retry_until = b.retry_until.max(Some(until));
+            }
+        } else if !o.not_sent {
+            b.answered_at = b.answered_at.max(Some(o.started_at));
+        }
     }
     batch.breaker = breaker.into_values().collect();
     batch
@@ -143,7 +160,12 @@ impl Writer {
     /// written at once, the first to meet an outage logs it and, once it gets through, the
     /// recovery: one warning and one recovery line per outage.
     pub async fn flush(&self, sent: &[Sent], give_up: &CancellationToken) -> bool {
-        let batch = prepare(sent, &self.schedule, Utc::now());
+        let batch = prepare(
+            sent,
+            &self.schedule,
+            self.breaker.max_retry_after,
+            Utc::now(),
+        );
         let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(5));
         let mut failed = false;
         let mut logged = false;
@@ -155,7 +177,7 @@ impl Writer {
                         tracing::info!("writer: database reachable again; results recorded");
                         self.replay().await;
                     }
-                    self.account(sent, &batch, &recorded.applied, recorded.trips);
+                    self.account(sent, &batch, &recorded);
                     self.keep(batch);
                     return true;
                 }
@@ -239,13 +261,14 @@ impl Writer {
             &batch.results,
             &batch.attempts,
             &batch.breaker,
-            self.breaker_threshold,
+            self.breaker,
         )
         .await
     }
 
-    fn account(&self, sent: &[Sent], batch: &Batch, applied: &[Uuid], trips: i64) {
-        let applied: std::collections::HashSet<&Uuid> = applied.iter().collect();
+    fn account(&self, sent: &[Sent], batch: &Batch, recorded: &deliveries::Recorded) {
+        let applied: std::collections::HashSet<&Uuid> = recorded.applied.iter().collect();
+        let trips = recorded.trips;
         let now = Utc::now();
         for (s, r) in sent.iter().zip(&batch.results) {
             if !applied.contains(&r.id) {
@@ -263,9 +286,15 @@ impl Writer {
                 let _ = self.due_tx.send(at);
             }
         }
+        for at in &recorded.wake_at {
+            let _ = self.due_tx.send(*at);
+        }
         if trips > 0 {
             self.metrics.breaker_trips.inc_by(trips as u64);
-            tracing::warn!(trips, "circuit breaker disabled webhooks");
+            tracing::warn!(
+                trips,
+                "circuit breaker opened: the webhooks' deliveries wait for the cool-down"
+            );
         }
     }
 
@@ -316,6 +345,8 @@ mod tests {
         http::AttemptOutcome, pipeline::claimer::Claimed, store::deliveries::ClaimedDelivery,
     };
 
+    const MAX_WAIT: Duration = Duration::from_secs(3600);
+
     fn sent(capacity: &Arc<Capacity>, webhook: Uuid, attempts: i32, status: Option<u16>) -> Sent {
         let delivery = ClaimedDelivery {
             id: Uuid::new_v4(),
@@ -329,6 +360,7 @@ mod tests {
             secret: None,
             previous_secret: None,
             active: status.is_some(),
+            headers: Vec::new(),
         };
         let outcome = status.map(|code| AttemptOutcome {
             started_at: Utc::now(),
@@ -361,7 +393,7 @@ mod tests {
             sent(&capacity, b, 0, Some(503)),
             sent(&capacity, c, 0, Some(410)),
         ];
-        let prepared = prepare(&batch, &RetrySchedule::standard(), Utc::now());
+        let prepared = prepare(&batch, &RetrySchedule::standard(), MAX_WAIT, Utc::now());
         let by_id: HashMap<Uuid, &BreakerUpdate> =
             prepared.breaker.iter().map(|b| (b.webhook_id, b)).collect();
         assert!(
@@ -380,7 +412,7 @@ mod tests {
     fn prepare_exhausts_unsent_deliveries_of_disabled_webhooks_without_an_attempt() {
         let capacity = Capacity::new(4, 4, Metrics::new());
         let batch = [sent(&capacity, Uuid::new_v4(), 2, None)];
-        let prepared = prepare(&batch, &RetrySchedule::standard(), Utc::now());
+        let prepared = prepare(&batch, &RetrySchedule::standard(), MAX_WAIT, Utc::now());
         let r = &prepared.results[0];
         assert_eq!(r.status, "exhausted");
         assert_eq!(r.error.as_deref(), Some("webhook disabled"));
@@ -397,7 +429,7 @@ mod tests {
             sent(&capacity, Uuid::new_v4(), 1, Some(500)),
             sent(&capacity, Uuid::new_v4(), 2, Some(500)),
         ];
-        let prepared = prepare(&batch, &schedule, Utc::now());
+        let prepared = prepare(&batch, &schedule, MAX_WAIT, Utc::now());
         assert_eq!(prepared.results[0].status, "failed");
         assert!(prepared.results[0].next_attempt_at.is_some());
         assert_eq!(prepared.results[1].status, "exhausted");

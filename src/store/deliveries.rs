@@ -10,10 +10,14 @@ use super::StoreError;
 
 const CLAIM: &str = include_str!("queries/deliveries_claim.sql");
 const RECORD_RESULTS: &str = include_str!("queries/deliveries_record_results.sql");
+const GATES: &str = include_str!("queries/deliveries_gates.sql");
+const CLAIM_GATED: &str = include_str!("queries/deliveries_claim_gated.sql");
 
 pub const QUERIES: &[(&str, &str)] = &[
     ("deliveries_claim", CLAIM),
     ("deliveries_record_results", RECORD_RESULTS),
+    ("deliveries_gates", GATES),
+    ("deliveries_claim_gated", CLAIM_GATED),
 ];
 
 /// A delivery claimed by this worker, with what the sender needs.
@@ -35,6 +39,8 @@ pub struct ClaimedDelivery {
     pub previous_secret: Option<String>,
     /// False when the webhook is disabled, tripped or deleted: such a delivery is not sent.
     pub active: bool,
+    /// The webhook's custom headers.
+    pub headers: Vec<(String, String)>,
 }
 
 /// How many of this worker's deliveries are in flight for a webhook.
@@ -152,7 +158,52 @@ fn claimed_from_row(r: &tokio_postgres::Row) -> Result<ClaimedDelivery, StoreErr
         secret: r.try_get("secret")?,
         previous_secret: r.try_get("previous_secret")?,
         active: r.try_get("active")?,
+        headers: match r.try_get::<_, Option<String>>("headers")? {
+            None => Vec::new(),
+            Some(text) => serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&text)
+                .map(|m| {
+                    m.into_iter()
+                        .filter_map(|(k, v)| v.as_str().map(|v| (k, v.to_owned())))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        },
     })
+}
+
+/// The webhooks the claim leaves to the policy claim (breaker not closed, back-off running).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Gates {
+    pub gated: i64,
+    /// A probe may go now for at least one of them.
+    pub ready: bool,
+    /// The next end of a cool-down or back-off.
+    pub next_at: Option<DateTime<Utc>>,
+}
+
+pub async fn gates(client: &super::Client) -> Result<Gates, StoreError> {
+    let stmt = client.prepare_cached(GATES).await?;
+    let row = client.query_one(&stmt, &[]).await?;
+    Ok(Gates {
+        gated: row.try_get("gated")?,
+        ready: row.try_get("ready")?,
+        next_at: row.try_get("next_at")?,
+    })
+}
+
+/// Claims at most `limit` probes: one due delivery of each gated webhook whose wait is over,
+/// cluster-wide, skipping the webhooks in `full`.
+pub async fn claim_probes(
+    client: &super::Client,
+    limit: usize,
+    lease: Duration,
+    full: &[Uuid],
+) -> Result<Vec<ClaimedDelivery>, StoreError> {
+    let stmt = client.prepare_cached(CLAIM_GATED).await?;
+    let rows = client
+        .query(&stmt, &[&(limit as i64), &lease.as_secs_f64(), &full])
+        .await?;
+    rows.iter().map(claimed_from_row).collect()
 }
 
 /// The payload of an event exactly as `herald.event_payload(...)::text` renders it (PostgreSQL's
@@ -206,14 +257,54 @@ pub struct BreakerUpdate {
     pub failures: i32,
     /// The receiver answered 410 Gone: disable the webhook.
     pub gone: bool,
+    /// When the latest 429 or 503 answer came: the whole endpoint backs off.
+    pub throttled_at: Option<DateTime<Utc>>,
+    /// The latest end of the waits those answers asked for with `Retry-After` (already bounded).
+    pub retry_until: Option<DateTime<Utc>>,
+    /// When the latest request that got another answer (or error) started: it ends a back-off
+    /// that began before it.
+    pub answered_at: Option<DateTime<Utc>>,
+}
+
+/// How the writer moves a webhook's breaker and back-off.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BreakerPolicy {
+    /// Consecutive failures that open the breaker.
+    pub threshold: u32,
+    /// The first cool-down; it doubles on each re-open, up to an hour.
+    pub cooldown: Duration,
+    /// Open for longer than this, the webhook is disabled.
+    pub disable_after: Duration,
+    /// The longest wait a 429/503 without `Retry-After` leads to.
+    pub max_retry_after: Duration,
+}
+
+impl BreakerPolicy {
+    pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(30);
+    pub const DEFAULT_DISABLE_AFTER: Duration = Duration::from_secs(3 * 24 * 3600);
+    pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+}
+
+/// The default policy with the given threshold.
+impl From<u32> for BreakerPolicy {
+    fn from(threshold: u32) -> Self {
+        Self {
+            threshold,
+            cooldown: Self::DEFAULT_COOLDOWN,
+            disable_after: Self::DEFAULT_DISABLE_AFTER,
+            max_retry_after: Self::DEFAULT_MAX_RETRY_AFTER,
+        }
+    }
 }
 
 #[derive(Debug, Default, Clone)]
 pub struct Recorded {
     /// Results that applied; the others lost their lease to a newer claim.
     pub applied: Vec<Uuid>,
-    /// Webhooks disabled by the breaker in this batch.
+    /// Webhooks whose breaker this batch opened.
     pub trips: i64,
+    /// Ends of the cool-downs and back-offs this batch set or kept: when to claim again.
+    pub wake_at: Vec<DateTime<Utc>>,
 }
 
 /// Records a batch of results, their attempts and breaker updates in one statement.
@@ -222,8 +313,9 @@ pub async fn record_results(
     results: &[ResultRow],
     attempts: &[AttemptRow],
     breaker: &[BreakerUpdate],
-    breaker_threshold: u32,
+    policy: impl Into<BreakerPolicy>,
 ) -> Result<Recorded, StoreError> {
+    let policy = policy.into();
     let stmt = client.prepare_cached(RECORD_RESULTS).await?;
     let ids: Vec<Uuid> = results.iter().map(|r| r.id).collect();
     let claimed: Vec<i32> = results.iter().map(|r| r.claimed_attempt_count).collect();
@@ -250,7 +342,10 @@ pub async fn record_results(
     let b_reset: Vec<bool> = breaker.iter().map(|b| b.reset).collect();
     let b_failures: Vec<i32> = breaker.iter().map(|b| b.failures).collect();
     let b_gone: Vec<bool> = breaker.iter().map(|b| b.gone).collect();
-    let threshold = breaker_threshold.min(i32::MAX as u32) as i32;
+    let b_throttled: Vec<Option<DateTime<Utc>>> = breaker.iter().map(|b| b.throttled_at).collect();
+    let b_retry_until: Vec<Option<DateTime<Utc>>> = breaker.iter().map(|b| b.retry_until).collect();
+    let b_answered: Vec<Option<DateTime<Utc>>> = breaker.iter().map(|b| b.answered_at).collect();
+    let threshold = policy.threshold.min(i32::MAX as u32) as i32;
 
     let row = client
         .query_one(
@@ -277,6 +372,12 @@ pub async fn record_results(
                 &b_failures,
                 &b_gone,
                 &threshold,
+                &policy.cooldown.as_secs_f64(),
+                &policy.disable_after.as_secs_f64(),
+                &policy.max_retry_after.as_secs_f64(),
+                &b_throttled,
+                &b_retry_until,
+                &b_answered,
             ],
         )
         .await;
@@ -284,5 +385,6 @@ pub async fn record_results(
     Ok(Recorded {
         applied: row.get(0),
         trips: row.get(1),
+        wake_at: row.get(2),
     })
 }

@@ -14,6 +14,7 @@ const QUEUE_GAUGES: &str = include_str!("queries/maintenance_queue_gauges.sql");
 const QUEUE_TUPLES: &str = include_str!("queries/maintenance_queue_tuples.sql");
 /// Not in [`QUERIES`]: VACUUM cannot be prepared; it is sent as a simple query.
 const VACUUM_QUEUE: &str = include_str!("queries/maintenance_vacuum_queue.sql");
+const BREAKER_GAUGES: &str = include_str!("queries/maintenance_breaker_gauges.sql");
 
 pub const QUERIES: &[(&str, &str)] = &[
     ("maintenance_prune_events", PRUNE_EVENTS),
@@ -23,6 +24,7 @@ pub const QUERIES: &[(&str, &str)] = &[
     ),
     ("maintenance_queue_gauges", QUEUE_GAUGES),
     ("maintenance_queue_tuples", QUEUE_TUPLES),
+    ("maintenance_breaker_gauges", BREAKER_GAUGES),
 ];
 
 /// Where a retention pass over the events has got to: `(created_at, id)` of the last event
@@ -119,4 +121,15 @@ pub async fn queue_tuples(client: &Client) -> Result<QueueTuples, StoreError> {
 pub async fn vacuum_queue(client: &Client) -> Result<(), StoreError> {
     client.batch_execute(VACUUM_QUEUE).await?;
     Ok(())
+}
+
+/// How many webhooks are in each breaker state (`closed`, `open`, `half_open`, `disabled`).
+pub async fn breaker_gauges(client: &Client) -> Result<Vec<(String, i64)>, StoreError> {
+    let stmt = client.prepare_cached(BREAKER_GAUGES).await?;
+    Ok(client
+        .query(&stmt, &[])
+        .await?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect())
 }

@@ -19,6 +19,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../sql/0004_operator_console.sql"),
     ),
     (
+        "0006_delivery_policies",
+        include_str!("../../sql/0006_delivery_policies.sql"),
+    ),
+    (
         "0008_rollup_bucket_arrays",
         include_str!("../../sql/0008_rollup_bucket_arrays.sql"),
     ),
@@ -38,6 +42,7 @@ pub const TRIGGERS: &[(&str, &str)] = &[
         "5_deliveries",
         include_str!("../../triggers/5_deliveries.sql"),
     ),
+    ("6_policies", include_str!("../../triggers/6_policies.sql")),
     (PRIVILEGES, include_str!("../../triggers/9_privileges.sql")),
 ];
 

@@ -92,6 +92,12 @@ pub struct Webhook {
     pub public_key: Option<String>,
     pub consecutive_failures: i32,
     pub disabled_at: Option<DateTime<Utc>>,
+    /// `closed` (deliveries flow), `open` (they wait until `breaker_until`) or `half_open`
+    /// (one probe in flight).
+    pub breaker_state: String,
+    pub breaker_until: Option<DateTime<Utc>>,
+    /// Static headers added to every request.
+    pub headers: serde_json::Value,
     /// While in the future, the previous secret still signs too.
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
@@ -113,6 +119,9 @@ impl Webhook {
             public_key: row.try_get("public_key")?,
             consecutive_failures: row.try_get("consecutive_failures")?,
             disabled_at: row.try_get("disabled_at")?,
+            breaker_state: row.try_get("breaker_state")?,
+            breaker_until: row.try_get("breaker_until")?,
+            headers: row.try_get::<_, Json<serde_json::Value>>("headers")?.0,
             previous_secret_expires_at: row.try_get("previous_secret_expires_at")?,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
@@ -134,6 +143,8 @@ pub struct NewWebhook<'a> {
     pub description: Option<&'a str>,
     pub scope: &'a str,
     pub enabled: bool,
+    /// Custom headers, checked by the caller (`None`: none).
+    pub headers: Option<&'a serde_json::Value>,
 }
 
 /// A partial update: `None` keeps a field; `Some(None)` clears a nullable one.
@@ -144,6 +155,8 @@ pub struct WebhookChanges {
     pub event_types: Option<Option<Vec<String>>>,
     /// `Some(true)` also resets the circuit breaker.
     pub enabled: Option<bool>,
+    /// Replaces every custom header (checked by the caller).
+    pub headers: Option<serde_json::Value>,
 }
 
 fn event_types_json(types: Option<&[String]>) -> Option<serde_json::Value> {
@@ -174,6 +187,7 @@ pub async fn create(
                 &new.enabled,
                 &new.signature_scheme,
                 &new.public_key,
+                &new.headers,
             ],
         )
         .await?;
@@ -230,6 +244,7 @@ pub async fn update_opt(
                 &changes.event_types.is_some(),
                 &event_types,
                 &changes.enabled,
+                &changes.headers,
             ],
         )
         .await?

@@ -273,7 +273,7 @@ async fn record_results_retried_after_a_lost_acknowledgement_changes_nothing_mor
         webhook_id: webhook,
         reset: false,
         failures: 1,
-        gone: false,
+        ..Default::default()
     };
     // The writer retries a batch whose commit it never heard about: same rows again.
     for _ in 0..2 {

@@ -15,6 +15,7 @@ mod harness;
 mod leader;
 mod migrate;
 mod pipeline;
+mod policies;
 mod process;
 mod queries;
 mod receiver;

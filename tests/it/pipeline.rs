@@ -146,54 +146,61 @@ async fn pipeline_delivers_after_two_failures() {
 }
 
 #[tokio::test]
-async fn pipeline_breaker_trips_and_later_deliveries_are_exhausted_unsent() {
+async fn pipeline_breaker_opens_and_its_deliveries_wait_unclaimed() {
     let db = TestDb::new().await;
     let c = db.client().await;
     let receiver = TestReceiver::start().await;
-    receiver.set_behaviour(Route::All, Behaviour::status(500));
+    receiver.set_behaviour("/dead", Behaviour::status(500));
     event_type(&c, "order.created", "own").await;
     let (user, webhook_id, _) = webhook(&c, &receiver.url("/dead")).await;
+    let (witness, _, _) = webhook(&c, &receiver.url("/witness")).await;
     let mut config = test_config(&db);
     config.retry_schedule = "0,60".parse::<RetrySchedule>().unwrap();
     config.breaker_threshold = 3;
+    config.breaker_cooldown = Duration::from_secs(600);
     config.max_in_flight_per_webhook = 1;
     let app = start(config).await;
 
     emit_many(&c, "order.created", user, 3).await;
-    eventually("breaker tripped", Duration::from_secs(60), || async {
+    eventually("breaker open", Duration::from_secs(60), || async {
         count(
             &c,
-            "select count(*) from herald.user_webhooks where not enabled and disabled_at is not null",
+            "select count(*) from herald.user_webhooks
+              where breaker_state = 'open' and breaker_until > now() and enabled
+                and disabled_at is null",
         )
         .await
             == 1
     })
     .await;
     assert_eq!(receiver.count(), 3);
-    // Rows created before the trip but claimed after it (here: made due again) are not sent.
+    // Its retries made due again, and new events (an open breaker still gets deliveries)...
     c.execute(
         "update herald.queue set due_at = now() where webhook_id = $1",
         &[&webhook_id],
     )
     .await
     .unwrap();
-    c.execute("select herald.wake()", &[]).await.unwrap();
-    eventually("exhausted unsent", Duration::from_secs(60), || async {
-        count(
-            &c,
-            "select count(*) from herald.webhook_deliveries
-              where status = 'exhausted' and last_error = 'webhook disabled'",
-        )
-        .await
-            == 3
-    })
-    .await;
-    assert_eq!(receiver.count(), 3, "nothing sent after the trip");
-    // New events are not even fanned out to a tripped webhook.
-    emit_many(&c, "order.created", user, 1).await;
+    emit_many(&c, "order.created", user, 2).await;
     assert_eq!(
         count(&c, "select count(*) from herald.webhook_deliveries").await,
-        3
+        5
+    );
+    // ...wait unclaimed: a later delivery to another webhook goes, they do not.
+    emit_many(&c, "order.created", witness, 1).await;
+    receiver.wait_for_count(4, Duration::from_secs(30)).await;
+    assert_eq!(receiver.count(), 4, "nothing sent to the open webhook");
+    assert_eq!(
+        count(
+            &c,
+            &format!(
+                "select sum(attempt_count)::int8 from herald.webhook_deliveries
+                  where webhook_id = '{webhook_id}'"
+            )
+        )
+        .await,
+        3,
+        "waiting uses no attempts"
     );
     let metrics = app.metrics.render();
     assert!(

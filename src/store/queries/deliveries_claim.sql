@@ -13,6 +13,11 @@ with candidates as (
               from herald.queue
              where due_at <= now()
                and webhook_id <> all ($4::uuid[])
+               -- Delivery policies: a webhook whose breaker is not closed or whose back-off
+               -- runs is left to the policy claim (deliveries_claim_gated.sql). Read once per
+               -- claim (an empty array while no webhook is gated: as cheap as no check; a
+               -- per-row anti-join cost 3x the scan).
+               and webhook_id <> all (array(select webhook_id from herald.webhook_gates))
              order by due_at
              limit $3::int8) q
 ),
@@ -45,6 +50,7 @@ select c.delivery_id as id, c.webhook_id, c.lease,
        e.event_type, e.created_at as event_created_at, e.data::text as data,
        w.url, w.secret,
        case when w.previous_secret_expires_at > now() then w.previous_secret end as previous_secret,
+       nullif(w.headers, '{}'::jsonb)::text as headers,
        coalesce(w.enabled and w.disabled_at is null and d.id is not null
                 and (d.payload is not null or e.id is not null), false) as active
   from claimed c

@@ -1,5 +1,5 @@
 -- $3 url (null: keep); $4/$5 set description?/value; $6/$7 set event_types?/value;
--- $8 enabled (null: keep). Enabling resets the circuit breaker.
+-- $8 enabled (null: keep). Enabling resets the circuit breaker. $9 headers (null: keep).
 update herald.user_webhooks
    set url                  = coalesce($3::text, url),
        description          = case when $4::boolean then $5::text else description end,
@@ -7,7 +7,9 @@ update herald.user_webhooks
        enabled              = coalesce($8::boolean, enabled),
        consecutive_failures = case when $8::boolean then 0 else consecutive_failures end,
        disabled_at          = case when $8::boolean then null else disabled_at end,
+       headers              = coalesce($9::jsonb, headers),
        updated_at           = now()
  where user_id = $1 and id = $2
 returning id, user_id, url, enabled, event_types, description, scope, signature_scheme, public_key,
-          consecutive_failures, disabled_at, previous_secret_expires_at, created_at, updated_at
+          consecutive_failures, disabled_at, breaker_state, breaker_until, headers,
+          previous_secret_expires_at, created_at, updated_at

@@ -121,7 +121,11 @@ async fn api_answers_415_for_a_body_that_is_not_json() {
         assert!(text.contains("application/json"), "{text}");
     }
     assert_eq!(
-        count(&api.sql, "select count(*) from herald.event_types").await,
+        count(
+            &api.sql,
+            "select count(*) from herald.event_types where name not like 'herald.%'"
+        )
+        .await,
         0
     );
     // JSON with a charset parameter is JSON.
@@ -182,7 +186,11 @@ async fn api_ends_a_request_whose_body_trickles_in_at_its_deadline() {
         "answered before the deadline: {waited:?}"
     );
     assert_eq!(
-        count(&api.sql, "select count(*) from herald.event_types").await,
+        count(
+            &api.sql,
+            "select count(*) from herald.event_types where name not like 'herald.%'"
+        )
+        .await,
         0
     );
     api.stop().await;

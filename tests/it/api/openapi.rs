@@ -115,6 +115,14 @@ fn violation(keyword: &str, schema: &Value, example: &Value) -> Option<Value> {
             "date-time" => json!("not-a-time"),
             other => panic!("no violation for format {other}"),
         },
+        "maxProperties" => {
+            let n = schema["maxProperties"].as_u64().expect("maxProperties");
+            json!((0..=n)
+                .map(|i| (format!("X-P{i}"), json!("v")))
+                .collect::<serde_json::Map<String, Value>>())
+        }
+        // A value of the wrong type (the values' schema is a string's).
+        "additionalProperties" => json!({ "X-Wrong-Type": 12345 }),
         "minimum" => json!(schema["minimum"].as_i64().expect("minimum") - 1),
         "maximum" => json!(schema["maximum"].as_i64().expect("maximum") + 1),
         // Not constraints.

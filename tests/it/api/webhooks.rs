@@ -331,3 +331,47 @@ async fn webhooks_platform_scope_is_forbidden_for_non_managers() {
     assert_eq!(a.status, StatusCode::OK, "{}", a.text);
     api.stop().await;
 }
+
+#[tokio::test]
+async fn webhooks_custom_headers_are_checked_naming_the_header_and_shown_with_the_breaker() {
+    let api = TestApi::start().await;
+    let user = Uuid::new_v4();
+    let (id, _) = api
+        .create_webhook(
+            user,
+            json!({"url": "https://example.com/hook", "headers": {"X-Team": "billing"}}),
+        )
+        .await;
+    let v = api
+        .get(&format!("/v1/users/{user}/webhooks/{id}"))
+        .await
+        .json();
+    assert_eq!(v["headers"], json!({"X-Team": "billing"}));
+    assert_eq!(v["breaker_state"], "closed");
+    assert_eq!(v["breaker_until"], Value::Null);
+    for (headers, named) in [
+        (json!({"Webhook-Id": "x"}), "Webhook-Id"),
+        (json!({"Content-Type": "text/plain"}), "Content-Type"),
+        (json!({"Connection": "close"}), "Connection"),
+        (json!({"Bad Name": "x"}), "Bad Name"),
+        (json!({"X-N": 1}), "X-N"),
+    ] {
+        let r = api
+            .patch(
+                &format!("/v1/users/{user}/webhooks/{id}"),
+                json!({ "headers": headers }),
+            )
+            .await;
+        r.assert_error(StatusCode::BAD_REQUEST, Some("headers"));
+        assert!(r.text.contains(named), "{named}: {}", r.text);
+    }
+    let cleared = api
+        .patch(
+            &format!("/v1/users/{user}/webhooks/{id}"),
+            json!({"headers": null}),
+        )
+        .await;
+    assert_eq!(cleared.status, StatusCode::OK, "{}", cleared.text);
+    assert_eq!(cleared.json()["headers"], json!({}));
+    api.stop().await;
+}

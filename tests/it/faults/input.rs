@@ -22,7 +22,7 @@ use crate::{
 const ROWS: &str = "select (select count(*) from herald.events)
                          + (select count(*) from herald.webhook_deliveries)
                          + (select count(*) from herald.user_webhooks)
-                         + (select count(*) from herald.event_types)
+                         + (select count(*) from herald.event_types where name not like 'herald.%')
                          + (select count(*) from herald.delivery_attempts)";
 
 #[tokio::test]

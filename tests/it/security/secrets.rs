@@ -384,6 +384,7 @@ async fn secrets_a_removed_key_or_a_copied_ciphertext_fails_that_webhook_clearly
                 description: None,
                 scope: "own",
                 enabled: true,
+                headers: None,
             },
         )
         .await

@@ -43,6 +43,7 @@ fn outgoing(url: String, secrets: Vec<WebhookSecret>) -> Outgoing {
             br#"{"type":"batch.completed","timestamp":"2024-01-01T00:00:00Z","data":{"n":1}}"#,
         ),
         secrets: secrets.into_iter().map(Into::into).collect(),
+        headers: Vec::new(),
     }
 }
 

@@ -1,0 +1,55 @@
+-- The policy claim: for each webhook in herald.webhook_gates whose wait is over (cool-down of
+-- an open breaker, back-off after 429/503), one probe, cluster-wide: its oldest due delivery,
+-- leased for $2 seconds. The webhook's row is locked (other workers skip it) and moved to
+-- half-open, or its back-off to the lease's end, so that no other worker sends a second probe
+-- while this one is in flight; the probe's result closes the breaker or ends the back-off (the
+-- writer), or the lease ends and another probe goes. At most $1 probes; webhooks in $3 (no
+-- capacity left on this worker) are skipped.
+with ready as (
+    select w.id as webhook_id
+      from herald.webhook_gates g
+      join herald.user_webhooks w on w.id = g.webhook_id
+     where g.webhook_id <> all ($3::uuid[])
+       and coalesce(greatest(w.breaker_until, w.backoff_until), '-infinity') <= now()
+     limit $1::int8
+       for no key update of w skip locked
+),
+probe as (
+    select p.delivery_id, p.webhook_id, p.due_at
+      from ready r
+     cross join lateral (select q.delivery_id, q.webhook_id, q.due_at
+                           from herald.queue q
+                          where q.webhook_id = r.webhook_id and q.due_at <= now()
+                          order by q.due_at
+                          limit 1
+                            for update skip locked) p
+),
+claimed as (
+    update herald.queue q
+       set due_at = now() + make_interval(secs => $2::float8)
+      from probe
+     where q.delivery_id = probe.delivery_id
+    returning q.delivery_id, q.webhook_id, q.due_at as lease, probe.due_at as was_due
+),
+probing as (
+    update herald.user_webhooks w
+       set breaker_state = case when w.breaker_state = 'closed' then 'closed' else 'half_open' end,
+           breaker_until = case when w.breaker_state = 'closed' then null else c.lease end,
+           backoff_until = case when w.backoff_until is null then null else c.lease end
+      from claimed c
+     where w.id = c.webhook_id
+)
+select c.delivery_id as id, c.webhook_id, c.lease,
+       d.event_id, d.attempt_count, d.created_at,
+       d.payload::text as stored_body,
+       e.event_type, e.created_at as event_created_at, e.data::text as data,
+       w.url, w.secret,
+       case when w.previous_secret_expires_at > now() then w.previous_secret end as previous_secret,
+       nullif(w.headers, '{}'::jsonb)::text as headers,
+       coalesce(w.enabled and w.disabled_at is null and d.id is not null
+                and (d.payload is not null or e.id is not null), false) as active
+  from claimed c
+  left join herald.deliveries d on d.id = c.delivery_id
+  left join herald.events e on e.id = d.event_id and d.payload is null
+  left join herald.user_webhooks w on w.id = c.webhook_id
+ order by c.was_due, c.delivery_id
