@@ -89,13 +89,16 @@ async fn restart_mid_drain(outage: Outage) {
     .await
     .expect("join");
     let during = receiver.count();
-    // Herald notices the outage (its listener pings, its claimer polls) and keeps running.
+    // Herald notices the outage (its listener pings; its claimer polls, or, when every slot
+    // holds a result still to be recorded, its writer retries) and keeps running.
     eventually(
         "herald logs the outage",
         Duration::from_secs(60),
         || async {
             let log = herald.log_text();
-            log.contains("listener connection lost") && log.contains("claimer: cannot claim")
+            log.contains("listener connection lost")
+                && (log.contains("claimer: cannot claim")
+                    || log.contains("writer: cannot record results"))
         },
     )
     .await;
