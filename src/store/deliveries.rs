@@ -11,11 +11,6 @@ use super::StoreError;
 const CLAIM: &str = include_str!("queries/deliveries_claim.sql");
 const RECORD_RESULTS: &str = include_str!("queries/deliveries_record_results.sql");
 
-pub const QUERIES: &[(&str, &str)] = &[
-    ("deliveries_claim", CLAIM),
-    ("deliveries_record_results", RECORD_RESULTS),
-];
-
 /// A delivery claimed by this worker, with what the sender needs.
 #[derive(Debug, Clone)]
 pub struct ClaimedDelivery {

@@ -12,15 +12,6 @@ const PRUNE_LEGACY_DELIVERIES: &str =
     include_str!("queries/maintenance_prune_legacy_deliveries.sql");
 const QUEUE_GAUGES: &str = include_str!("queries/maintenance_queue_gauges.sql");
 
-pub const QUERIES: &[(&str, &str)] = &[
-    ("maintenance_prune_events", PRUNE_EVENTS),
-    (
-        "maintenance_prune_legacy_deliveries",
-        PRUNE_LEGACY_DELIVERIES,
-    ),
-    ("maintenance_queue_gauges", QUEUE_GAUGES),
-];
-
 /// Where a retention pass over the events has got to: `(created_at, id)` of the last event
 /// looked at.
 pub type EventCursor = (DateTime<Utc>, Uuid);
