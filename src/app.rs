@@ -155,7 +155,11 @@ impl App {
             body_timeout: crate::api::DEFAULT_BODY_TIMEOUT,
         };
         let stop_api = CancellationToken::new();
-        let api_task = tokio::spawn(crate::api::serve(api_listener, api_state, stop_api.clone()));
+        let api_task = tokio::spawn(crate::admin::serve(
+            api_listener,
+            api_state,
+            stop_api.clone(),
+        ));
         // Shutdown order: the pipeline drains first; then leadership is resigned, so another
         // replica takes over the chores at once.
         let task = tokio::spawn(async move {

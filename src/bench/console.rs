@@ -119,7 +119,7 @@ pub async fn run(env: &BenchEnv, args: &ConsoleArgs, mode: WakeMode) -> anyhow::
         secret_keys: crate::domain::keyring::KeyRing::none(),
     };
     let stop = CancellationToken::new();
-    let server = tokio::spawn(api::serve(listener, state, stop.clone()));
+    let server = tokio::spawn(crate::admin::serve(listener, state, stop.clone()));
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let login = Request::builder()
         .method(Method::POST)
