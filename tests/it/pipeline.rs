@@ -375,6 +375,9 @@ async fn pipeline_sends_a_retry_within_100ms_of_being_due() {
     app.shutdown().await;
 }
 
+/// With a 600 s safety poll, only a notification delivers within the deadlines below: the
+/// worker must reconnect its LISTEN connection, catch up on what came while it was away, and
+/// declare itself asleep again on the new connection (producers notify only sleepers).
 #[tokio::test]
 async fn pipeline_survives_a_killed_listener_connection() {
     let db = TestDb::new().await;
@@ -382,7 +385,9 @@ async fn pipeline_survives_a_killed_listener_connection() {
     let receiver = TestReceiver::start().await;
     event_type(&c, "order.created", "own").await;
     let (user, _, _) = webhook(&c, &receiver.url("/hook")).await;
-    let app = start(test_config(&db)).await;
+    let mut config = test_config(&db);
+    config.poll_interval = Duration::from_secs(600);
+    let app = start(config).await;
     let listener_pid = || async {
         c.query_opt(
             "select pid from pg_stat_activity
@@ -393,24 +398,53 @@ async fn pipeline_survives_a_killed_listener_connection() {
         .unwrap()
         .map(|r| r.get::<_, i32>(0))
     };
-    eventually("listener connected", Duration::from_secs(60), || async {
-        listener_pid().await.is_some()
-    })
-    .await;
-    let old = listener_pid().await.unwrap();
-    c.execute("select pg_terminate_backend($1)", &[&old])
-        .await
-        .unwrap();
+    // Asleep: its flag is in herald.sleepers, written on the listener's connection.
+    let asleep_on = |pid: i32| {
+        let c = &c;
+        async move {
+            count(
+                c,
+                &format!("select count(*) from herald.sleepers where backend_pid = {pid}"),
+            )
+            .await
+                == 1
+        }
+    };
+    let deadline = Duration::from_secs(60);
+    let kill = |pid: i32| {
+        let c = &c;
+        async move {
+            c.execute("select pg_terminate_backend($1)", &[&pid])
+                .await
+                .unwrap();
+        }
+    };
+
+    // Killed while idle, events emitted while it is away: the reconnect catches up on them.
+    let first = eventually_some("listener connected", deadline, &listener_pid).await;
+    eventually("worker asleep", deadline, || asleep_on(first)).await;
+    kill(first).await;
     emit_many(&c, "order.created", user, 10).await;
-    receiver.wait_for_count(10, Duration::from_secs(60)).await;
-    eventually("listener back", Duration::from_secs(60), || async {
-        listener_pid().await.is_some_and(|p| p != old)
+    receiver.wait_for_count(10, deadline).await;
+
+    // Killed while asleep, nothing to claim: the new connection must carry the flag again,
+    // or the next event waits for the safety poll.
+    let second = eventually_some("listener back", deadline, || async {
+        listener_pid().await.filter(|p| *p != first)
     })
     .await;
-    // And it wakes the worker again: the next event arrives well before the safety poll would
-    // have to save it.
+    eventually("worker asleep again", deadline, || asleep_on(second)).await;
+    kill(second).await;
+    let third = eventually_some("listener back again", deadline, || async {
+        listener_pid().await.filter(|p| *p != second)
+    })
+    .await;
+    eventually("asleep on the new connection", deadline, || {
+        asleep_on(third)
+    })
+    .await;
     emit_many(&c, "order.created", user, 1).await;
-    receiver.wait_for_count(11, Duration::from_secs(60)).await;
+    receiver.wait_for_count(11, deadline).await;
     app.shutdown().await;
 }
 
