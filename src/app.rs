@@ -87,26 +87,29 @@ impl App {
         let worker_id = Uuid::new_v4();
         let metrics = Metrics::new();
         let worker_pool = store::connect_worker_pool(&config.database_url, config.pool_size)?;
-        // Fail fast, with a clear message, when the database or the schema is missing.
-        {
-            let client = worker_pool.get().await.with_context(|| {
-                format!(
-                    "cannot connect to {}",
-                    crate::config::redact_url(&config.database_url)
-                )
-            })?;
-            let migrated = client
-                .query_one(
-                    "select to_regclass('herald.webhook_deliveries') is not null",
-                    &[],
-                )
-                .await?
-                .get::<_, bool>(0);
-            anyhow::ensure!(
-                migrated,
-                "the schema herald is missing: run `herald migrate` first"
-            );
-        }
+        // A missing schema or a refused login stops the start with a clear message; a database
+        // that does not answer yet does not: the API comes up (`/readyz` answers 503) and the
+        // workers start once it answers.
+        let wait_for_database = match schema_present(&worker_pool).await {
+            Ok(true) => false,
+            Ok(false) => anyhow::bail!("the schema herald is missing: run `herald migrate` first"),
+            Err(e) if !e.is_transient() => {
+                return Err(e).with_context(|| {
+                    format!(
+                        "cannot connect to {}",
+                        crate::config::redact_url(&config.database_url)
+                    )
+                });
+            }
+            Err(e) => {
+                tracing::warn!(
+                    error = %e,
+                    database = %crate::config::redact_url(&config.database_url),
+                    "cannot reach the database at start; serving /healthz (/readyz answers 503) and retrying with backoff"
+                );
+                true
+            }
+        };
         let sender = Sender::new(&SenderConfig::from(&config)).context("HERALD_CA_FILE")?;
         let sender = if opts.bench_engine_only {
             tracing::warn!("--bench-engine-only: NOTHING IS SENT; every claimed delivery is recorded as delivered (204) at once");
@@ -118,6 +121,7 @@ impl App {
         let leader_state = Arc::new(LeaderState::default());
         let stop = CancellationToken::new();
 
+        let api_pool = store::connect_pool(&config.database_url, 4)?;
         let elector = Elector {
             database_url: config.database_url.clone(),
             worker_id,
@@ -126,24 +130,34 @@ impl App {
             metrics: Arc::clone(&metrics),
             chores: Chores::new(worker_pool.clone(), config.retention, Arc::clone(&metrics)),
         };
-        let stop_elector = CancellationToken::new();
-        let elector_task = tokio::spawn(elector.run(stop_elector.clone()));
-
         let settings = PipelineSettings::from_config(&config, worker_id);
-        let pipeline_task = tokio::spawn(pipeline::run(
-            settings,
-            worker_pool,
-            sender,
-            Arc::clone(&metrics),
-            Arc::clone(&readiness),
-            stop.clone(),
-        ));
-        let api_pool = store::connect_pool(&config.database_url, 4)?;
-        let heartbeat_task = tokio::spawn(crate::heartbeat::run(
-            api_pool.clone(),
-            worker_id,
-            stop.clone(),
-        ));
+        let workers = {
+            let (metrics, readiness, stop) =
+                (Arc::clone(&metrics), Arc::clone(&readiness), stop.clone());
+            let api_pool = api_pool.clone();
+            async move {
+                if wait_for_database && !database_answers(&worker_pool, &stop).await {
+                    return;
+                }
+                let stop_elector = CancellationToken::new();
+                let elector_task = tokio::spawn(elector.run(stop_elector.clone()));
+                let pipeline_task = tokio::spawn(pipeline::run(
+                    settings,
+                    worker_pool,
+                    sender,
+                    metrics,
+                    readiness,
+                    stop.clone(),
+                ));
+                let heartbeat_task = tokio::spawn(crate::heartbeat::run(api_pool, worker_id, stop));
+                let _ = pipeline_task.await;
+                let _ = heartbeat_task.await;
+                // Leadership is resigned after the pipeline drained, so another replica takes
+                // over the chores at once.
+                stop_elector.cancel();
+                let _ = elector_task.await;
+            }
+        };
         let api_state = ApiState {
             pool: api_pool,
             metrics: Arc::clone(&metrics),
@@ -160,13 +174,9 @@ impl App {
             api_state,
             stop_api.clone(),
         ));
-        // Shutdown order: the pipeline drains first; then leadership is resigned, so another
-        // replica takes over the chores at once.
+        // Shutdown order: the workers drain first, then the API stops.
         let task = tokio::spawn(async move {
-            let _ = pipeline_task.await;
-            let _ = heartbeat_task.await;
-            stop_elector.cancel();
-            let _ = elector_task.await;
+            workers.await;
             stop_api.cancel();
             let _ = api_task.await;
         });
@@ -178,6 +188,41 @@ impl App {
             stop,
             task,
         })
+    }
+}
+
+/// Whether the schema `herald` exists; an error when the database cannot be asked.
+async fn schema_present(pool: &store::Pool) -> Result<bool, store::StoreError> {
+    let client = pool.get().await?;
+    store::admin::schema_present(&client).await
+}
+
+/// Waits, with backoff, until the database answers and holds the schema (a missing schema is
+/// logged once: someone has to run `herald migrate`). False when stopped first.
+async fn database_answers(pool: &store::Pool, stop: &CancellationToken) -> bool {
+    let mut backoff = pipeline::backoff::Backoff::new(
+        std::time::Duration::from_millis(200),
+        std::time::Duration::from_secs(5),
+    );
+    let mut told_schema = false;
+    loop {
+        match schema_present(pool).await {
+            Ok(true) => {
+                tracing::info!("the database answers; starting the workers");
+                return true;
+            }
+            Ok(false) if !told_schema => {
+                tracing::error!(
+                    "the schema herald is missing: run `herald migrate`; waiting for it"
+                );
+                told_schema = true;
+            }
+            Ok(false) | Err(_) => {}
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return false,
+            _ = tokio::time::sleep(backoff.next_delay()) => {}
+        }
     }
 }
 

@@ -28,8 +28,6 @@ use crate::{
     },
 };
 
-/// Idle connections kept per host; sized for the in-flight cap of one webhook.
-const POOL_MAX_IDLE_PER_HOST: usize = 64;
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 
 type Connector = HttpsConnector<GuardedConnector>;
@@ -96,7 +94,7 @@ impl Sender {
         let client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
+            .pool_max_idle_per_host(cfg.max_idle_per_host.max(1))
             .build(connector);
         Ok(Sender {
             inner: Arc::new(Inner {

@@ -40,6 +40,9 @@ pub struct SenderConfig {
     pub ca_file: Option<PathBuf>,
     /// Bytes of the response body kept for the delivery log.
     pub max_response_excerpt: usize,
+    /// Idle keep-alive connections kept per host: `HERALD_MAX_IN_FLIGHT`, so that one endpoint
+    /// can be sent the whole in-flight limit over reused connections.
+    pub max_idle_per_host: usize,
 }
 
 impl Default for SenderConfig {
@@ -52,6 +55,7 @@ impl Default for SenderConfig {
             secret_keys: crate::domain::keyring::KeyRing::none(),
             ca_file: None,
             max_response_excerpt: 1024,
+            max_idle_per_host: 256,
         }
     }
 }
@@ -65,6 +69,7 @@ impl From<&crate::config::Config> for SenderConfig {
             allow_http: c.allow_http,
             secret_keys: c.secret_keys.clone(),
             ca_file: c.ca_file.clone(),
+            max_idle_per_host: c.max_in_flight,
             ..Self::default()
         }
     }

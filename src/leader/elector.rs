@@ -25,6 +25,11 @@ pub const LEADER_LOCK: i64 = 0x6865_726c_6c65_6164;
 /// How often followers try to take the lock, and how often the leader checks its session.
 pub const TRY_EVERY: Duration = Duration::from_millis(1000);
 
+/// Why a session on a server that stopped taking writes is left: the election moves to the
+/// primary.
+const READ_ONLY: &str =
+    "the server is read-only now (a standby, or a primary demoted by a failover)";
+
 /// What the rest of the process can see of leadership.
 #[derive(Debug, Default)]
 pub struct LeaderState {
@@ -105,12 +110,18 @@ impl Elector {
             let leading = self.state.is_leader.load(Ordering::Acquire);
             if leading {
                 // The lock is ours while the session lives; check the session is alive.
-                match tokio::time::timeout(TRY_EVERY * 3, client.simple_query("")).await {
-                    Ok(Ok(_)) => self.chores.tick(stop).await,
+                match tokio::time::timeout(TRY_EVERY * 3, store::accepts_writes(client)).await {
+                    Ok(Ok(true)) => self.chores.tick(stop).await,
+                    Ok(Ok(false)) => return Ended::Lost(READ_ONLY.into()),
                     Ok(Err(e)) => return Ended::Lost(e.to_string()),
                     Err(_) => return Ended::Lost("no answer to a ping".into()),
                 }
             } else {
+                match store::accepts_writes(client).await {
+                    Ok(true) => {}
+                    Ok(false) => return Ended::Lost(READ_ONLY.into()),
+                    Err(e) => return Ended::Lost(e.to_string()),
+                }
                 match client
                     .query_one("select pg_try_advisory_lock($1)", &[&LEADER_LOCK])
                     .await

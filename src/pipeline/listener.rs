@@ -27,6 +27,9 @@ use crate::{api::Readiness, store};
 const PING_EVERY: Duration = Duration::from_secs(5);
 const PING_TIMEOUT: Duration = Duration::from_secs(5);
 const DECLARE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Why a session on a server that stopped taking writes is left.
+const READ_ONLY: &str =
+    "the server is read-only now (a standby, or a primary demoted by a failover)";
 
 enum Command {
     Sleeping(oneshot::Sender<bool>),
@@ -211,8 +214,9 @@ impl Listener {
                 _ = stop.cancelled() => return Ok(()),
                 _ = &mut conn => return Err("connection closed".into()),
                 _ = ping.tick() => {
-                    match tokio::time::timeout(PING_TIMEOUT, client.simple_query("")).await {
-                        Ok(Ok(_)) => {}
+                    match tokio::time::timeout(PING_TIMEOUT, store::accepts_writes(client)).await {
+                        Ok(Ok(true)) => {}
+                        Ok(Ok(false)) => return Err(READ_ONLY.into()),
                         Ok(Err(e)) => return Err(e.to_string()),
                         Err(_) => return Err(format!("no answer to a ping within {PING_TIMEOUT:?}")),
                     }

@@ -112,14 +112,15 @@ pub async fn run(
 
     let writer = writer::Writer {
         pool,
+        recent: Default::default(),
         schedule: settings.retry_schedule.clone(),
         breaker_threshold: settings.breaker_threshold,
-        results_rx,
         due_tx,
         capacity,
         metrics,
+        outage: std::sync::atomic::AtomicBool::new(false),
     };
-    let writer_task = tokio::spawn(writer.run(give_up_writes.clone()));
+    let writer_task = tokio::spawn(writer.run(results_rx, give_up_writes.clone()));
 
     stop.cancelled().await;
     // 1. No new claims. The claimer drops its channel, so the dispatcher ends too.

@@ -1,7 +1,19 @@
 //! The writer: records results as they arrive, in batches of whatever is ready (one round trip
 //! per batch), fenced by each claim's lease. Capacity is released only after the commit.
+//! Up to [`CONCURRENT_WRITES`] batches are written at once, on their own connections: results
+//! that arrive while a batch commits are not held back until it is done, so a slot spends less
+//! time waiting for its commit and the claim of the next batch overlaps the writes.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use futures_util::{stream::FuturesUnordered, StreamExt};
 
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
@@ -20,21 +32,32 @@ use crate::{
 
 /// Most results written in one statement.
 pub const MAX_BATCH: usize = 1000;
+/// Batches written at the same time. Each result row belongs to one batch, so concurrent
+/// batches touch different queue and delivery rows; breaker updates of the same webhook in two
+/// batches are serialised by its row lock (a deadlock between them is retried).
+pub const CONCURRENT_WRITES: usize = 2;
 /// Kept in the attempt log per response.
 const EXCERPT_CHARS: usize = 1024;
+/// How far back results are written again after a failed write: commits use
+/// `synchronous_commit = off`, so a failover can lose the last fraction of a second of them.
+pub const REPLAY_WINDOW: Duration = Duration::from_secs(2);
 
 pub struct Writer {
     pub pool: Pool,
+    /// Batches committed in the last [`REPLAY_WINDOW`], kept to be written again after a
+    /// failed write (see [`Writer::flush`]).
+    pub recent: std::sync::Mutex<std::collections::VecDeque<(std::time::Instant, Batch)>>,
     pub schedule: RetrySchedule,
     pub breaker_threshold: u32,
-    pub results_rx: mpsc::UnboundedReceiver<Sent>,
     pub due_tx: mpsc::UnboundedSender<DateTime<Utc>>,
     pub capacity: Arc<Capacity>,
     pub metrics: Arc<Metrics>,
+    /// Set while a write has failed and not yet got through (see [`Writer::flush`]).
+    pub outage: AtomicBool,
 }
 
 /// A batch turned into rows, ready to write.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Batch {
     pub results: Vec<ResultRow>,
     pub attempts: Vec<AttemptRow>,
@@ -116,32 +139,44 @@ pub fn prepare(sent: &[Sent], schedule: &RetrySchedule, now: DateTime<Utc>) -> B
 }
 
 impl Writer {
-    /// Writes one batch, retrying transient failures until `give_up` is cancelled.
+    /// Writes one batch, retrying transient failures until `give_up` is cancelled. Of batches
+    /// written at once, the first to meet an outage logs it and, once it gets through, the
+    /// recovery: one warning and one recovery line per outage.
     pub async fn flush(&self, sent: &[Sent], give_up: &CancellationToken) -> bool {
         let batch = prepare(sent, &self.schedule, Utc::now());
         let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(5));
+        let mut failed = false;
         let mut logged = false;
         loop {
             match self.write(&batch).await {
                 Ok(recorded) => {
                     if logged {
+                        self.outage.store(false, Ordering::Release);
                         tracing::info!("writer: database reachable again; results recorded");
+                        self.replay().await;
                     }
                     self.account(sent, &batch, &recorded.applied, recorded.trips);
+                    self.keep(batch);
                     return true;
                 }
                 Err(e) => {
-                    if !logged {
-                        tracing::warn!(
-                            error = %e,
-                            results = sent.len(),
-                            "writer: cannot record results; keeping them and retrying"
-                        );
-                        logged = true;
+                    if !failed {
+                        failed = true;
+                        logged = !self.outage.swap(true, Ordering::AcqRel);
+                        if logged {
+                            tracing::warn!(
+                                error = %e,
+                                results = sent.len(),
+                                "writer: cannot record results; keeping them and retrying"
+                            );
+                        }
                     }
                     // A non-transient error (say, a delivery deleted between our check and
                     // the insert of its attempt) is retried too: the statement re-checks.
                     if !e.is_transient() && backoff.failures() >= 3 {
+                        if logged {
+                            self.outage.store(false, Ordering::Release);
+                        }
                         tracing::error!(error = %e, "writer: giving up on a batch; its rows return after their lease");
                         return false;
                     }
@@ -154,6 +189,46 @@ impl Writer {
                     }
                 }
             }
+        }
+    }
+
+    /// Remembers a committed batch for [`REPLAY_WINDOW`].
+    fn keep(&self, batch: Batch) {
+        let now = std::time::Instant::now();
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        while recent
+            .front()
+            .is_some_and(|(at, _)| now.duration_since(*at) > REPLAY_WINDOW)
+        {
+            recent.pop_front();
+        }
+        recent.push_back((now, batch));
+    }
+
+    /// After a failed write (the connection broke: perhaps a failover), writes the batches
+    /// committed just before it again. Their commits did not wait for the disk or a standby,
+    /// so a new primary may not have them; the lease fences each result, so one that did
+    /// arrive changes nothing, and an attempt is never logged twice.
+    async fn replay(&self) {
+        let batches: Vec<Batch> = {
+            let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+            recent.drain(..).map(|(_, b)| b).collect()
+        };
+        let mut again = 0;
+        for batch in &batches {
+            match self.write(batch).await {
+                Ok(recorded) => again += recorded.applied.len(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "writer: cannot write recent results again; they return after their lease");
+                    return;
+                }
+            }
+        }
+        if again > 0 {
+            tracing::warn!(
+                results = again,
+                "writer: results committed before the outage were missing and are recorded again"
+            );
         }
     }
 
@@ -196,18 +271,35 @@ impl Writer {
 
     /// Runs until every sender is gone and all results are written. `give_up` abandons
     /// unwritable results at the end of a shutdown.
-    pub async fn run(mut self, give_up: CancellationToken) {
+    pub async fn run(
+        self,
+        mut results_rx: mpsc::UnboundedReceiver<Sent>,
+        give_up: CancellationToken,
+    ) {
+        let writer = Arc::new(self);
+        let mut writes = FuturesUnordered::new();
         let mut buf = Vec::with_capacity(MAX_BATCH);
         loop {
-            buf.clear();
-            if self.results_rx.recv_many(&mut buf, MAX_BATCH).await == 0 {
-                return;
+            tokio::select! {
+                biased;
+                Some(()) = writes.next(), if !writes.is_empty() => {}
+                n = results_rx.recv_many(&mut buf, MAX_BATCH), if writes.len() < CONCURRENT_WRITES => {
+                    if n == 0 {
+                        break;
+                    }
+                    let batch = std::mem::replace(&mut buf, Vec::with_capacity(MAX_BATCH));
+                    let writer = Arc::clone(&writer);
+                    let give_up = give_up.clone();
+                    writes.push(async move {
+                        writer.flush(&batch, &give_up).await;
+                        // Dropping the results releases their capacity, after the commit.
+                        drop(batch);
+                        writer.capacity.batch_released();
+                    });
+                }
             }
-            self.flush(&buf, &give_up).await;
-            // Dropping the results releases their capacity, after the commit.
-            buf.clear();
-            self.capacity.batch_released();
         }
+        while writes.next().await.is_some() {}
     }
 }
 

@@ -19,6 +19,7 @@ const DELIVERY_STATUS: &str = include_str!("queries/admin_delivery_status.sql");
 const RECOVER_DELIVERIES: &str = include_str!("queries/admin_recover_deliveries.sql");
 const WAKE: &str = include_str!("queries/admin_wake.sql");
 const PING: &str = include_str!("queries/admin_ping.sql");
+const SCHEMA_PRESENT: &str = include_str!("queries/admin_schema_present.sql");
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Attempt {
@@ -208,4 +209,9 @@ pub async fn ping(pool: &Pool) -> Result<(), StoreError> {
     let client = pool.get().await?;
     client.execute(PING, &[]).await?;
     Ok(())
+}
+
+/// Whether `herald migrate` has created the schema.
+pub async fn schema_present(client: &super::Client) -> Result<bool, StoreError> {
+    Ok(client.query_one(SCHEMA_PRESENT, &[]).await?.try_get(0)?)
 }

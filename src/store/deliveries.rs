@@ -112,7 +112,8 @@ pub async fn claim_batch(
                 &limits.default,
             ],
         )
-        .await?;
+        .await;
+    let rows = super::checked(client, rows)?;
     rows.iter().map(claimed_from_row).collect()
 }
 
@@ -273,7 +274,8 @@ pub async fn record_results(
                 &threshold,
             ],
         )
-        .await?;
+        .await;
+    let row = super::checked(client, row)?;
     Ok(Recorded {
         applied: row.get(0),
         trips: row.get(1),

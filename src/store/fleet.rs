@@ -31,7 +31,7 @@ pub struct Replica {
 /// Records that `replica` is alive now (its `last_seen_at` is the database's clock).
 pub async fn heartbeat(pool: &Pool, replica: &Replica) -> Result<(), StoreError> {
     let client = pool.get().await?;
-    client
+    let beat = client
         .execute(
             HEARTBEAT,
             &[
@@ -41,7 +41,8 @@ pub async fn heartbeat(pool: &Pool, replica: &Replica) -> Result<(), StoreError>
                 &replica.started_at,
             ],
         )
-        .await?;
+        .await;
+    super::checked(&client, beat)?;
     Ok(())
 }
 

@@ -11,6 +11,10 @@ const PRUNE_EVENTS: &str = include_str!("queries/maintenance_prune_events.sql");
 const PRUNE_LEGACY_DELIVERIES: &str =
     include_str!("queries/maintenance_prune_legacy_deliveries.sql");
 const QUEUE_GAUGES: &str = include_str!("queries/maintenance_queue_gauges.sql");
+const QUEUE_TUPLES: &str = include_str!("queries/maintenance_queue_tuples.sql");
+/// Sent as a simple query (VACUUM runs outside any transaction); preparing would only parse it,
+/// so the queries test runs it instead.
+const VACUUM_QUEUE: &str = include_str!("scripts/maintenance_vacuum_queue.sql");
 
 /// Where a retention pass over the events has got to: `(created_at, id)` of the last event
 /// looked at.
@@ -83,4 +87,27 @@ pub async fn queue_gauges(client: &Client) -> Result<QueueGauges, StoreError> {
         due: row.get(0),
         oldest_due_seconds: row.get(1),
     })
+}
+
+/// Live and dead tuples of `herald.queue`, as the statistics estimate them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QueueTuples {
+    pub live: i64,
+    pub dead: i64,
+}
+
+pub async fn queue_tuples(client: &Client) -> Result<QueueTuples, StoreError> {
+    let stmt = client.prepare_cached(QUEUE_TUPLES).await?;
+    let row = client.query_one(&stmt, &[]).await?;
+    Ok(QueueTuples {
+        live: row.try_get("live")?,
+        dead: row.try_get("dead")?,
+    })
+}
+
+/// `VACUUM (SKIP_LOCKED) herald.queue`: a no-op with a server warning unless the connection's
+/// role owns the table.
+pub async fn vacuum_queue(client: &Client) -> Result<(), StoreError> {
+    client.batch_execute(VACUUM_QUEUE).await?;
+    Ok(())
 }

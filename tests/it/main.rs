@@ -8,6 +8,7 @@ mod cli;
 mod cluster;
 mod console;
 mod demo;
+mod failover;
 mod fanout;
 mod faults;
 mod harness;

@@ -375,76 +375,49 @@ async fn pipeline_sends_a_retry_within_100ms_of_being_due() {
     app.shutdown().await;
 }
 
-/// With a 600 s safety poll, only a notification delivers within the deadlines below: the
-/// worker must reconnect its LISTEN connection, catch up on what came while it was away, and
-/// declare itself asleep again on the new connection (producers notify only sleepers).
+/// With a 600 s safety poll only notifications deliver within the deadlines: after its LISTEN
+/// connection is killed the worker reconnects, catches up, and declares itself asleep again on
+/// the new connection (producers notify only sleepers).
 #[tokio::test]
 async fn pipeline_survives_a_killed_listener_connection() {
     let db = TestDb::new().await;
-    let c = db.client().await;
+    let c = &db.client().await;
     let receiver = TestReceiver::start().await;
-    event_type(&c, "order.created", "own").await;
-    let (user, _, _) = webhook(&c, &receiver.url("/hook")).await;
+    event_type(c, "order.created", "own").await;
+    let (user, _, _) = webhook(c, &receiver.url("/hook")).await;
     let mut config = test_config(&db);
     config.poll_interval = Duration::from_secs(600);
     let app = start(config).await;
-    let listener_pid = || async {
-        c.query_opt(
-            "select pid from pg_stat_activity
-              where datname = current_database() and application_name = 'herald-listener'",
-            &[],
+    let wait = Duration::from_secs(60);
+    // The listener's backend, other than `old`, once the worker's sleep flag names it.
+    let asleep_on_new = |old: i32| {
+        eventually_some(
+            "worker asleep on a new listener connection",
+            wait,
+            move || async move {
+                let sql = "select a.pid from pg_stat_activity a join herald.sleepers s on s.backend_pid = a.pid
+                        where a.datname = current_database() and a.application_name = 'herald-listener'
+                          and a.pid <> $1";
+                c.query_opt(sql, &[&old])
+                    .await
+                    .unwrap()
+                    .map(|r| r.get::<_, i32>(0))
+            },
         )
-        .await
-        .unwrap()
-        .map(|r| r.get::<_, i32>(0))
     };
-    // Asleep: its flag is in herald.sleepers, written on the listener's connection.
-    let asleep_on = |pid: i32| {
-        let c = &c;
-        async move {
-            count(
-                c,
-                &format!("select count(*) from herald.sleepers where backend_pid = {pid}"),
-            )
-            .await
-                == 1
-        }
-    };
-    let deadline = Duration::from_secs(60);
-    let kill = |pid: i32| {
-        let c = &c;
-        async move {
-            c.execute("select pg_terminate_backend($1)", &[&pid])
-                .await
-                .unwrap();
-        }
-    };
-
-    // Killed while idle, events emitted while it is away: the reconnect catches up on them.
-    let first = eventually_some("listener connected", deadline, &listener_pid).await;
-    eventually("worker asleep", deadline, || asleep_on(first)).await;
-    kill(first).await;
-    emit_many(&c, "order.created", user, 10).await;
-    receiver.wait_for_count(10, deadline).await;
-
-    // Killed while asleep, nothing to claim: the new connection must carry the flag again,
-    // or the next event waits for the safety poll.
-    let second = eventually_some("listener back", deadline, || async {
-        listener_pid().await.filter(|p| *p != first)
-    })
-    .await;
-    eventually("worker asleep again", deadline, || asleep_on(second)).await;
-    kill(second).await;
-    let third = eventually_some("listener back again", deadline, || async {
-        listener_pid().await.filter(|p| *p != second)
-    })
-    .await;
-    eventually("asleep on the new connection", deadline, || {
-        asleep_on(third)
-    })
-    .await;
-    emit_many(&c, "order.created", user, 1).await;
-    receiver.wait_for_count(11, deadline).await;
+    let kill =
+        |pid: i32| async move { c.execute("select pg_terminate_backend($1)", &[&pid]).await };
+    let first = asleep_on_new(0).await;
+    kill(first).await.unwrap();
+    emit_many(c, "order.created", user, 10).await; // while it is away: the reconnect catches up
+    receiver.wait_for_count(10, wait).await;
+    // Killed while asleep with nothing to claim: without the flag on the new connection, the
+    // next event would wait for the safety poll.
+    let second = asleep_on_new(first).await;
+    kill(second).await.unwrap();
+    asleep_on_new(second).await;
+    emit_many(c, "order.created", user, 1).await;
+    receiver.wait_for_count(11, wait).await;
     app.shutdown().await;
 }
 

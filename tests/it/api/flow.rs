@@ -207,6 +207,8 @@ async fn metrics_after_a_drain_match_the_database() {
     receiver.set_behaviour("/down", Behaviour::status(500));
     let mut config = test_config(&db);
     config.retry_schedule = "0,0".parse::<RetrySchedule>().unwrap();
+    // No safety poll within the test: what wakes the sleeping worker is the notification.
+    config.poll_interval = Duration::from_secs(600);
     let app = start(config).await;
     let base = format!("http://{}", app.api_addr);
     crate::app::event_type(&c, "order.created", "own").await;

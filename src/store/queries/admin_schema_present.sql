@@ -1,0 +1,1 @@
+select to_regclass('herald.webhook_deliveries') is not null
