@@ -169,7 +169,11 @@ impl App {
             body_timeout: crate::api::DEFAULT_BODY_TIMEOUT,
         };
         let stop_api = CancellationToken::new();
-        let api_task = tokio::spawn(crate::api::serve(api_listener, api_state, stop_api.clone()));
+        let api_task = tokio::spawn(crate::admin::serve(
+            api_listener,
+            api_state,
+            stop_api.clone(),
+        ));
         // Shutdown order: the workers drain first, then the API stops.
         let task = tokio::spawn(async move {
             workers.await;

@@ -2,6 +2,7 @@
 //!
 //! See ARCHITECTURE.md for the bird's-eye view and the codemap.
 
+pub mod admin;
 pub mod api;
 pub mod app;
 pub mod bench;

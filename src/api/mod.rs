@@ -1,8 +1,9 @@
 //! The admin HTTP API: webhooks, deliveries, event types, roles, emit, health,
 //! readiness, metrics and the OpenAPI document, served with hyper on `HERALD_LISTEN`.
 //!
-//! `herald run` builds an [`ApiState`], binds a listener and calls [`serve`]; the pipeline
-//! sets the [`Readiness`] flags it shares with it.
+//! `herald run` builds an [`ApiState`], binds a listener and calls `admin::serve`, which
+//! hands every request but the console's to [`Router`]; the pipeline sets the [`Readiness`]
+//! flags it shares with it.
 
 mod auth;
 pub mod deliveries;
@@ -20,22 +21,14 @@ use std::{
     time::Duration,
 };
 
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
-
 pub use self::{
     auth::{check_auth_config, AuthConfigError, TokenCheck},
     health::OPENAPI,
+    router::{handle, Shared as Router},
     routes::{Route, ROUTES},
     validate::validate_url,
 };
-use crate::{
-    http::server::{accept_loop, serve_http1},
-    metrics::Metrics,
-    store::Pool,
-};
+use crate::{metrics::Metrics, store::Pool};
 
 /// Default request body limit.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -82,43 +75,4 @@ impl std::fmt::Debug for ApiState {
             .field("body_timeout", &self.body_timeout)
             .finish_non_exhaustive()
     }
-}
-
-/// How long a client may take to send its request head.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Serves the API on `listener` until `stop` is cancelled; then stops accepting, lets the
-/// requests in progress finish (idle keep-alive connections close at once) and returns.
-pub async fn serve(
-    listener: TcpListener,
-    state: ApiState,
-    stop: CancellationToken,
-) -> std::io::Result<()> {
-    let token = match &state.admin_token {
-        Some(t) => Some(auth::TokenCheck::new(t).map_err(|_| {
-            std::io::Error::other("cannot key the token check: the system random generator failed")
-        })?),
-        None => None,
-    };
-    let console = crate::console::Console::new(state.admin_token.as_deref()).map_err(|_| {
-        std::io::Error::other("cannot key the console: the system random generator failed")
-    })?;
-    let shared = Arc::new(router::Shared {
-        state,
-        token,
-        console,
-    });
-    accept_loop("admin api", listener, stop.clone(), move |stream| {
-        let shared = shared.clone();
-        let stop = stop.clone();
-        async move {
-            let service = service_fn(move |req| router::handle(shared.clone(), req));
-            let io = TokioIo::new(stream);
-            if let Err(e) = serve_http1(io, service, stop, Some(HEADER_READ_TIMEOUT)).await {
-                tracing::debug!(error = %e, "admin api: connection ended with an error");
-            }
-        }
-    })
-    .await;
-    Ok(())
 }

@@ -26,8 +26,21 @@ pub struct Shared {
     pub state: ApiState,
     /// `None`: no token configured, every route is open (loopback with `--insecure-no-auth`).
     pub token: Option<TokenCheck>,
-    /// The web console under `/console`.
-    pub console: crate::console::Console,
+}
+
+impl Shared {
+    /// Fails only when the system random generator does.
+    pub fn new(state: ApiState) -> std::io::Result<Self> {
+        let token = match &state.admin_token {
+            Some(t) => Some(TokenCheck::new(t).map_err(|_| {
+                std::io::Error::other(
+                    "cannot key the token check: the system random generator failed",
+                )
+            })?),
+            None => None,
+        };
+        Ok(Self { state, token })
+    }
 }
 
 pub async fn handle(
@@ -37,9 +50,6 @@ pub async fn handle(
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    if crate::console::serves(&path) {
-        return Ok(crate::console::handle(&shared.console, &shared.state, req).await);
-    }
     let res = match lookup(method.as_str(), &path) {
         Lookup::NotFound => ApiError::new(
             StatusCode::NOT_FOUND,

@@ -19,13 +19,13 @@ use super::{
     stats::percentiles,
     WakeMode,
 };
+use crate::store::bench as sql;
 use crate::{
     api::{self, ApiState, Readiness},
     metrics::Metrics,
     store::{self, stats},
 };
 
-const FIXTURE: &str = include_str!("console_fixture.sql");
 const TOKEN: &str = "console-bench-token-0123456789";
 /// Each screen must answer within this (server time).
 const TARGET_MS: f64 = 100.0;
@@ -67,10 +67,9 @@ pub async fn run(env: &BenchEnv, args: &ConsoleArgs, mode: WakeMode) -> anyhow::
         );
     }
     let built = Instant::now();
-    c.batch_execute("set statement_timeout = 0").await?;
+    c.batch_execute(sql::CONSOLE_NO_TIMEOUT).await?;
     c.execute(
-        "create temp table bench_args as
-         select $1::int as users, $2::int as per_user, $3::int8 as deliveries, $4::int as attempts",
+        sql::CONSOLE_ARGS,
         &[
             &args.users,
             &args.webhooks_per_user,
@@ -79,13 +78,10 @@ pub async fn run(env: &BenchEnv, args: &ConsoleArgs, mode: WakeMode) -> anyhow::
         ],
     )
     .await?;
-    c.batch_execute(FIXTURE)
+    c.batch_execute(sql::CONSOLE_FIXTURE)
         .await
         .context("writing the fixture")?;
-    c.batch_execute(
-        "vacuum analyze herald.deliveries, herald.queue, herald.delivery_attempts, herald.user_webhooks",
-    )
-    .await?;
+    c.batch_execute(sql::CONSOLE_VACUUM).await?;
     let build_s = built.elapsed().as_secs_f64();
 
     let pool = store::connect_pool(&env.url, 4)?;
@@ -104,22 +100,11 @@ pub async fn run(env: &BenchEnv, args: &ConsoleArgs, mode: WakeMode) -> anyhow::
     }
     let rollup_s = rolled_at.elapsed().as_secs_f64();
     let big: (uuid::Uuid, uuid::Uuid) = {
-        let r = c
-            .query_one(
-                "select user_id, id from herald.user_webhooks order by id limit 1",
-                &[],
-            )
-            .await?;
+        let r = c.query_one(sql::CONSOLE_BIG_WEBHOOK, &[]).await?;
         (r.get(0), r.get(1))
     };
     let (user, hook) = big;
-    let some_time: String = c
-        .query_one(
-            "select to_char((now() - interval '6 hours') at time zone 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
-            &[],
-        )
-        .await?
-        .get(0);
+    let some_time: String = c.query_one(sql::CONSOLE_SOME_TIME, &[]).await?.get(0);
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
@@ -134,7 +119,7 @@ pub async fn run(env: &BenchEnv, args: &ConsoleArgs, mode: WakeMode) -> anyhow::
         secret_keys: crate::domain::keyring::KeyRing::none(),
     };
     let stop = CancellationToken::new();
-    let server = tokio::spawn(api::serve(listener, state, stop.clone()));
+    let server = tokio::spawn(crate::admin::serve(listener, state, stop.clone()));
     let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let login = Request::builder()
         .method(Method::POST)

@@ -26,9 +26,7 @@ use super::{
     worker::{Worker, WorkerSettings},
     WakeMode,
 };
-
-const DELIVERED: &str = include_str!("sql/drain_delivered.sql");
-const SPAN: &str = include_str!("sql/drain_span.sql");
+use crate::store::bench as sql;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct DrainArgs {
@@ -144,7 +142,7 @@ pub async fn drain_with(
     for r in futures_util::future::join_all(stops).await {
         r?;
     }
-    let row = c.query_one(SPAN, &[]).await?;
+    let row = c.query_one(sql::DRAIN_SPAN, &[]).await?;
     let first: DateTime<Utc> = row.get::<_, Option<_>>(0).context("no attempt recorded")?;
     let last: DateTime<Utc> = row.get::<_, Option<_>>(1).context("nothing delivered")?;
     let seconds = (last - first)
@@ -181,7 +179,7 @@ async fn wait_delivered(
 ) -> anyhow::Result<u64> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        let n: i64 = c.query_one(DELIVERED, &[]).await?.get(0);
+        let n: i64 = c.query_one(sql::DRAIN_DELIVERED, &[]).await?.get(0);
         if n as u64 >= expected || tokio::time::Instant::now() >= deadline {
             return Ok(n as u64);
         }

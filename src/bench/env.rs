@@ -8,6 +8,7 @@ use tokio_postgres::Client;
 use uuid::Uuid;
 
 use super::WakeMode;
+use crate::store::bench as sql;
 use crate::{pgcluster, store};
 
 /// The `own` event type every scenario emits.
@@ -16,16 +17,6 @@ pub const OWN_TYPE: &str = "bench.event";
 pub const PLATFORM_TYPE: &str = "bench.platform";
 /// A fixed signing secret (`whsec_` + base64 of 32 bytes); the receiver does not verify.
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw/VQ/YyRcaLQ=";
-const SERVER: &str = include_str!("sql/env_server.sql");
-const TABLES: &str = include_str!("sql/env_tables.sql");
-const FORGET_TYPES: &str = include_str!("sql/env_forget_types.sql");
-const REGISTER_TYPES: &str = include_str!("sql/env_register_types.sql");
-const WAKE_MODE: &str = include_str!("sql/env_wake_mode.sql");
-const WEBHOOK: &str = include_str!("sql/env_webhook.sql");
-const OWN_WEBHOOKS: &str = include_str!("sql/env_own_webhooks.sql");
-const PLATFORM_MANAGER: &str = include_str!("sql/env_platform_manager.sql");
-const PLATFORM_WEBHOOKS: &str = include_str!("sql/env_platform_webhooks.sql");
-const SLEEPERS: &str = include_str!("sql/env_sleepers.sql");
 /// Configuration tables (and the rollup's one-row watermark) that a reset keeps.
 const KEPT_TABLES: &[&str] = &[
     "schema_migrations",
@@ -34,6 +25,13 @@ const KEPT_TABLES: &[&str] = &[
     "watches",
     "attempt_rollup_state",
 ];
+
+/// Statements over the schema's tables, written by the database (table names cannot be bound
+/// as parameters).
+pub struct TableStatements {
+    pub truncate: String,
+    pub vacuum_analyze: String,
+}
 
 pub struct BenchEnv {
     pub url: String,
@@ -101,34 +99,37 @@ impl BenchEnv {
     /// `PostgreSQL 15.x` and whether commits wait for the disk, for the reports.
     pub async fn server_description(&self) -> anyhow::Result<String> {
         let c = self.connect().await?;
-        let row = c.query_one(SERVER, &[]).await?;
+        let row = c.query_one(sql::ENV_SERVER, &[]).await?;
         let (version, fsync, sync): (String, String, String) = (row.get(0), row.get(1), row.get(2));
         Ok(format!(
             "PostgreSQL {version}, fsync={fsync}, synchronous_commit={sync}"
         ))
     }
 
-    /// Every table of the schema `herald`, whatever the engine's layout, as quoted names.
-    pub async fn herald_tables(&self, c: &Client) -> anyhow::Result<Vec<String>> {
-        let rows = c.query(TABLES, &[]).await?;
-        Ok(rows
-            .iter()
-            .filter(|r| !KEPT_TABLES.contains(&r.get::<_, &str>(1)))
-            .map(|r| r.get(0))
-            .collect())
+    /// A truncate and a vacuum analyze of every table of the schema `herald` but its
+    /// configuration, whatever the engine's layout.
+    pub async fn table_statements(&self, c: &Client) -> anyhow::Result<TableStatements> {
+        let row = c
+            .query_one(sql::ENV_RESET_STATEMENTS, &[&KEPT_TABLES])
+            .await?;
+        Ok(TableStatements {
+            truncate: row.get(0),
+            vacuum_analyze: row.get(1),
+        })
     }
 
     /// A clean slate: no webhooks, events, deliveries or sleepers (every table of the schema
     /// `herald` but its configuration is truncated); the wake mode set.
     pub async fn reset(&self, mode: WakeMode) -> anyhow::Result<()> {
         let c = self.connect().await?;
-        let tables = self.herald_tables(&c).await?.join(", ");
-        c.batch_execute(&format!("truncate {tables}")).await?;
-        c.execute(FORGET_TYPES, &[]).await?;
-        c.execute(REGISTER_TYPES, &[&OWN_TYPE, &PLATFORM_TYPE])
+        let tables = self.table_statements(&c).await?;
+        c.batch_execute(&tables.truncate).await?;
+        c.execute(sql::ENV_FORGET_TYPES, &[]).await?;
+        c.execute(sql::ENV_REGISTER_TYPES, &[&OWN_TYPE, &PLATFORM_TYPE])
             .await?;
-        c.execute(WAKE_MODE, &[&(mode == WakeMode::Notify)]).await?;
-        c.batch_execute(&format!("vacuum analyze {tables}")).await?;
+        c.execute(sql::ENV_WAKE_MODE, &[&(mode == WakeMode::Notify)])
+            .await?;
+        c.batch_execute(&tables.vacuum_analyze).await?;
         Ok(())
     }
 
@@ -136,7 +137,7 @@ impl BenchEnv {
     pub async fn create_webhook(&self, user: Uuid, url: &str) -> anyhow::Result<()> {
         self.connect()
             .await?
-            .execute(WEBHOOK, &[&user, &url, &SECRET])
+            .execute(sql::ENV_WEBHOOK, &[&user, &url, &SECRET])
             .await?;
         Ok(())
     }
@@ -152,7 +153,7 @@ impl BenchEnv {
         let c = self.connect().await?;
         let ids: Vec<Uuid> = (0..users).map(|_| Uuid::new_v4()).collect();
         c.execute(
-            OWN_WEBHOOKS,
+            sql::ENV_OWN_WEBHOOKS,
             &[&ids, &url_base, &SECRET, &(per_user as i32)],
         )
         .await?;
@@ -167,9 +168,9 @@ impl BenchEnv {
     ) -> anyhow::Result<Uuid> {
         let c = self.connect().await?;
         let manager = Uuid::new_v4();
-        c.execute(PLATFORM_MANAGER, &[&manager]).await?;
+        c.execute(sql::ENV_PLATFORM_MANAGER, &[&manager]).await?;
         c.execute(
-            PLATFORM_WEBHOOKS,
+            sql::ENV_PLATFORM_WEBHOOKS,
             &[&manager, &url_base, &SECRET, &(count as i32)],
         )
         .await?;
@@ -181,7 +182,7 @@ impl BenchEnv {
         let c = self.connect().await?;
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let n: i64 = c.query_one(SLEEPERS, &[]).await?.get(0);
+            let n: i64 = c.query_one(sql::ENV_SLEEPERS, &[]).await?.get(0);
             if n > 0 {
                 return Ok(());
             }

@@ -11,9 +11,7 @@ use super::{
     stats::percentiles,
     WakeMode,
 };
-
-const INSERT: &str = include_str!("sql/fan_out_insert.sql");
-const DELIVERIES: &str = include_str!("sql/deliveries_count.sql");
+use crate::store::bench as sql;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct FanOutArgs {
@@ -52,7 +50,9 @@ pub async fn run(env: &BenchEnv, args: &FanOutArgs, mode: WakeMode) -> anyhow::R
     for rep in 0..=args.repetitions {
         let tx = c.transaction().await?;
         let t0 = Instant::now();
-        let n = tx.execute(INSERT, &[&PLATFORM_TYPE, &data]).await?;
+        let n = tx
+            .execute(sql::FAN_OUT_INSERT, &[&PLATFORM_TYPE, &data])
+            .await?;
         let t1 = Instant::now();
         tx.commit().await?;
         let t2 = Instant::now();
@@ -64,7 +64,7 @@ pub async fn run(env: &BenchEnv, args: &FanOutArgs, mode: WakeMode) -> anyhow::R
         }
     }
     progress.finish_and_clear();
-    let written: i64 = c.query_one(DELIVERIES, &[]).await?.get(0);
+    let written: i64 = c.query_one(sql::DELIVERIES_COUNT, &[]).await?.get(0);
     rows += written as u64;
     let per_event = rows as f64 / (args.repetitions + 1) as f64;
     let ins = percentiles(&insert_ms);

@@ -15,8 +15,7 @@ use super::{
     worker::{Worker, WorkerSettings},
     WakeMode,
 };
-
-const EMIT_ONE: &str = include_str!("sql/emit_one.sql");
+use crate::store::bench as sql;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct IdleArgs {
@@ -51,7 +50,7 @@ pub async fn run(env: &BenchEnv, args: &IdleArgs, mode: WakeMode) -> anyhow::Res
     let mut worker = Worker::spawn(&env.url, &settings).await?;
     env.wait_for_sleeper(Duration::from_secs(15)).await?;
     let c = env.connect().await?;
-    let emit = c.prepare(EMIT_ONE).await?;
+    let emit = c.prepare(sql::EMIT_ONE).await?;
     let data = serde_json::json!({ "note": "herald bench idle-latency" });
 
     let progress = super::progress::bar(env.quiet, events, "idle events");

@@ -22,9 +22,7 @@ use tokio::{
 use uuid::Uuid;
 
 use super::env::{BenchEnv, OWN_TYPE};
-
-const EMIT_ONE: &str = include_str!("sql/emit_one.sql");
-const INSERT_EVENTS: &str = include_str!("sql/insert_events.sql");
+use crate::store::bench as sql;
 
 /// Rates up to this are produced one event per transaction by default.
 const SINGLE_EVENT_RATE: u64 = 1_000;
@@ -124,9 +122,9 @@ pub async fn start(env: &BenchEnv, load: &Load) -> anyhow::Result<Running> {
     for _ in 0..load.producers {
         let c = env.connect().await?;
         let sql = if load.batch_max <= 1 {
-            EMIT_ONE
+            sql::EMIT_ONE
         } else {
-            INSERT_EVENTS
+            sql::INSERT_EVENTS
         };
         let stmt = c.prepare(sql).await?;
         producers.push(tokio::spawn(produce(

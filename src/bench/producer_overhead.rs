@@ -15,6 +15,7 @@ use super::{
     worker::{Worker, WorkerSettings},
     WakeMode,
 };
+use crate::store::bench as sql;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct OverheadArgs {
@@ -50,13 +51,6 @@ enum Target {
     HeraldNotifyEvery,
 }
 
-const PLAIN_DDL: &str = include_str!("sql/overhead_plain_table.sql");
-const CLOSE_GATE: &str = include_str!("sql/overhead_close_gate.sql");
-const OPEN_GATE: &str = include_str!("sql/overhead_open_gate.sql");
-const INSERT_PLAIN: &str = include_str!("sql/overhead_insert_plain.sql");
-const INSERT_EVENT: &str = include_str!("sql/overhead_insert_event.sql");
-const DELIVERIES: &str = include_str!("sql/deliveries_count.sql");
-
 pub async fn run(env: &BenchEnv, args: &OverheadArgs, mode: WakeMode) -> anyhow::Result<Report> {
     anyhow::ensure!(
         args.clients > 0 && args.rounds > 0,
@@ -68,7 +62,7 @@ pub async fn run(env: &BenchEnv, args: &OverheadArgs, mode: WakeMode) -> anyhow:
         .create_own_webhooks(args.clients, 1, &receiver.url_base())
         .await?;
     let admin = env.connect().await?;
-    admin.batch_execute(PLAIN_DDL).await?;
+    admin.batch_execute(sql::OVERHEAD_PLAIN_TABLE).await?;
     let settings = WorkerSettings::defaults();
     let mut worker = match args.with_herald {
         true => Some(Worker::spawn(&env.url, &settings).await?),
@@ -94,9 +88,9 @@ pub async fn run(env: &BenchEnv, args: &OverheadArgs, mode: WakeMode) -> anyhow:
     let mut times = [0f64; 3];
     for kind in order {
         // The gate: a sleeper row makes every statement NOTIFY (when NOTIFY is enabled).
-        admin.execute(CLOSE_GATE, &[]).await?;
+        admin.execute(sql::OVERHEAD_CLOSE_GATE, &[]).await?;
         if kind == Target::HeraldNotifyEvery {
-            admin.execute(OPEN_GATE, &[]).await?;
+            admin.execute(sql::OVERHEAD_OPEN_GATE, &[]).await?;
         }
         let (n, secs) = run_phase(env, kind, &users, phase).await?;
         let i = kinds.iter().position(|k| *k == kind).unwrap_or(0);
@@ -104,7 +98,7 @@ pub async fn run(env: &BenchEnv, args: &OverheadArgs, mode: WakeMode) -> anyhow:
         times[i] += secs;
         progress.inc(1);
     }
-    admin.execute(CLOSE_GATE, &[]).await?;
+    admin.execute(sql::OVERHEAD_CLOSE_GATE, &[]).await?;
     progress.finish_and_clear();
     if let Some(w) = worker.as_mut() {
         w.check_alive()?;
@@ -112,7 +106,7 @@ pub async fn run(env: &BenchEnv, args: &OverheadArgs, mode: WakeMode) -> anyhow:
     if let Some(w) = worker {
         w.stop().await?;
     }
-    let deliveries: i64 = admin.query_one(DELIVERIES, &[]).await?.get(0);
+    let deliveries: i64 = admin.query_one(sql::DELIVERIES_COUNT, &[]).await?.get(0);
 
     let rate = |i: usize| counts[i] as f64 / times[i].max(1e-9);
     let (plain, gated, open) = (rate(0), rate(1), rate(2));
@@ -158,8 +152,8 @@ async fn run_phase(
     phase: Duration,
 ) -> anyhow::Result<(u64, f64)> {
     let sql = match kind {
-        Target::Plain => INSERT_PLAIN,
-        _ => INSERT_EVENT,
+        Target::Plain => sql::OVERHEAD_INSERT_PLAIN,
+        _ => sql::OVERHEAD_INSERT_EVENT,
     };
     let mut clients = Vec::new();
     for _ in users {

@@ -8,9 +8,7 @@ use super::{
     env::{BenchEnv, OWN_TYPE},
     WakeMode,
 };
-
-const WRITE_QUEUE: &str = include_str!("sql/drain_write_queue.sql");
-const PENDING: &str = include_str!("sql/drain_pending.sql");
+use crate::store::bench as sql;
 
 /// The queue a drain starts from (drain, replicas).
 #[derive(Debug, Clone, clap::Args)]
@@ -120,7 +118,7 @@ pub async fn write_queue(
     while written < events {
         let n = PREPARE_CHUNK_EVENTS.min(events - written);
         c.execute(
-            WRITE_QUEUE,
+            sql::DRAIN_WRITE_QUEUE,
             &[&OWN_TYPE, &users, &(written as i64), &(n as i64)],
         )
         .await?;
@@ -128,9 +126,9 @@ pub async fn write_queue(
         progress.set_position(written * per_user);
     }
     progress.finish_and_clear();
-    let tables = env.herald_tables(&c).await?.join(", ");
-    c.batch_execute(&format!("vacuum analyze {tables}")).await?;
-    let queued: i64 = c.query_one(PENDING, &[]).await?.get(0);
+    c.batch_execute(&env.table_statements(&c).await?.vacuum_analyze)
+        .await?;
+    let queued: i64 = c.query_one(sql::DRAIN_PENDING, &[]).await?.get(0);
     anyhow::ensure!(
         queued as u64 == deliveries,
         "expected {deliveries} due deliveries, found {queued}"

@@ -14,8 +14,7 @@ use super::{
     worker::{Worker, WorkerSettings},
     WakeMode,
 };
-
-const ATTEMPT_ERRORS: &str = include_str!("sql/attempt_errors.sql");
+use crate::store::bench as sql;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct SteadyArgs {
@@ -196,7 +195,7 @@ pub async fn conclude(
     worker.stop().await?;
     let arrivals = receiver.arrivals();
     let c = env.connect().await?;
-    let row = c.query_one(ATTEMPT_ERRORS, &[]).await?;
+    let row = c.query_one(sql::ATTEMPT_ERRORS, &[]).await?;
     let mut samples = Vec::with_capacity(committed.at.len());
     let mut lost = 0u64;
     for (id, at) in &committed.at {

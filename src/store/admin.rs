@@ -21,17 +21,6 @@ const WAKE: &str = include_str!("queries/admin_wake.sql");
 const PING: &str = include_str!("queries/admin_ping.sql");
 const SCHEMA_PRESENT: &str = include_str!("queries/admin_schema_present.sql");
 
-/// Runtime queries of this module, by name; `tests/it/queries.rs` prepares every one.
-pub const QUERIES: &[(&str, &str)] = &[
-    ("admin_list_deliveries", LIST_DELIVERIES),
-    ("admin_retry_delivery", RETRY_DELIVERY),
-    ("admin_delivery_status", DELIVERY_STATUS),
-    ("admin_recover_deliveries", RECOVER_DELIVERIES),
-    ("admin_wake", WAKE),
-    ("admin_ping", PING),
-    ("admin_schema_present", SCHEMA_PRESENT),
-];
-
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Attempt {
     pub attempt: i32,

@@ -13,13 +13,6 @@ const RECORD_RESULTS: &str = include_str!("queries/deliveries_record_results.sql
 const GATES: &str = include_str!("queries/deliveries_gates.sql");
 const CLAIM_GATED: &str = include_str!("queries/deliveries_claim_gated.sql");
 
-pub const QUERIES: &[(&str, &str)] = &[
-    ("deliveries_claim", CLAIM),
-    ("deliveries_record_results", RECORD_RESULTS),
-    ("deliveries_gates", GATES),
-    ("deliveries_claim_gated", CLAIM_GATED),
-];
-
 /// A delivery claimed by this worker, with what the sender needs.
 #[derive(Debug, Clone)]
 pub struct ClaimedDelivery {

@@ -18,17 +18,6 @@ const REVOKE_MANAGER: &str = include_str!("queries/events_revoke_manager.sql");
 const IS_MANAGER: &str = include_str!("queries/events_is_manager.sql");
 const EMIT: &str = include_str!("queries/events_emit.sql");
 
-/// Runtime queries of this module, by name; `tests/it/queries.rs` prepares every one.
-pub const QUERIES: &[(&str, &str)] = &[
-    ("events_list_types", LIST_TYPES),
-    ("events_scopes_of", SCOPES_OF),
-    ("events_register_type", REGISTER_TYPE),
-    ("events_grant_manager", GRANT_MANAGER),
-    ("events_revoke_manager", REVOKE_MANAGER),
-    ("events_is_manager", IS_MANAGER),
-    ("events_emit", EMIT),
-];
-
 #[derive(Debug, Clone, Serialize)]
 pub struct EventType {
     pub name: String,

@@ -18,16 +18,6 @@ const LEADER: &str = include_str!("queries/fleet_leader.sql");
 const SNAPSHOT_QUEUE: &str = include_str!("queries/fleet_snapshot_queue.sql");
 const QUEUE: &str = include_str!("queries/fleet_queue.sql");
 
-/// Runtime queries of this module, by name; `tests/it/queries.rs` prepares every one.
-pub const QUERIES: &[(&str, &str)] = &[
-    ("fleet_heartbeat", HEARTBEAT),
-    ("fleet_replicas", REPLICAS),
-    ("fleet_prune_replicas", PRUNE_REPLICAS),
-    ("fleet_leader", LEADER),
-    ("fleet_snapshot_queue", SNAPSHOT_QUEUE),
-    ("fleet_queue", QUEUE),
-];
-
 /// One `herald run` process as it registers itself.
 #[derive(Debug, Clone, Serialize)]
 pub struct Replica {

@@ -51,6 +51,14 @@ pub const TRIGGERS: &[(&str, &str)] = &[
 /// there never keeps the default EXECUTE for PUBLIC.
 const PRIVILEGES: &str = "9_privileges";
 
+const LOCK: &str = include_str!("queries/migrate_lock.sql");
+const BOOKKEEPING: &str = include_str!("scripts/migrate_bookkeeping.sql");
+const APPLIED: &str = include_str!("queries/migrate_applied.sql");
+const RECORD_MIGRATION: &str = include_str!("queries/migrate_record_migration.sql");
+const RECORD_TRIGGER: &str = include_str!("queries/migrate_record_trigger.sql");
+const GRANT_APP: &str = include_str!("queries/migrate_grant_app.sql");
+const GRANT_WORKER: &str = include_str!("queries/migrate_grant_worker.sql");
+
 /// Key of the advisory lock that serialises migrations (any constant; "herald:migrate").
 const MIGRATE_LOCK: i64 = 0x6865_7261_6c64_6d67;
 
@@ -90,23 +98,10 @@ pub fn fingerprint() -> String {
 /// applied migration's text changed.
 pub async fn run(client: &mut Client) -> Result<MigrateReport, StoreError> {
     let tx = client.transaction().await?;
-    tx.execute("select pg_advisory_xact_lock($1)", &[&MIGRATE_LOCK])
-        .await?;
-    tx.batch_execute(
-        "create schema if not exists herald;
-         create table if not exists herald.schema_migrations (
-             name       text primary key,
-             kind       text not null check (kind in ('migration', 'trigger')),
-             checksum   text not null,
-             applied_at timestamptz not null default now()
-         );",
-    )
-    .await?;
+    tx.execute(LOCK, &[&MIGRATE_LOCK]).await?;
+    tx.batch_execute(BOOKKEEPING).await?;
     let applied: std::collections::HashMap<String, (String, String)> = tx
-        .query(
-            "select name, kind, checksum from herald.schema_migrations",
-            &[],
-        )
+        .query(APPLIED, &[])
         .await?
         .into_iter()
         .map(|r| (r.get(0), (r.get(1), r.get(2))))
@@ -145,11 +140,7 @@ pub async fn run(client: &mut Client) -> Result<MigrateReport, StoreError> {
                 name: name.to_string(),
                 reason: db_error_text(&e),
             })?;
-        tx.execute(
-            "insert into herald.schema_migrations (name, kind, checksum) values ($1, 'migration', $2)",
-            &[name, &sum],
-        )
-        .await?;
+        tx.execute(RECORD_MIGRATION, &[name, &sum]).await?;
         report.applied.push(name.to_string());
     }
     for (name, sql) in TRIGGERS {
@@ -164,12 +155,7 @@ pub async fn run(client: &mut Client) -> Result<MigrateReport, StoreError> {
                 name: name.to_string(),
                 reason: db_error_text(&e),
             })?;
-        tx.execute(
-            "insert into herald.schema_migrations (name, kind, checksum) values ($1, 'trigger', $2)
-             on conflict (name) do update set checksum = excluded.checksum, applied_at = now()",
-            &[name, &sum],
-        )
-        .await?;
+        tx.execute(RECORD_TRIGGER, &[name, &sum]).await?;
         report.triggers_applied.push(name.to_string());
     }
     tx.commit().await?;
@@ -190,8 +176,8 @@ pub enum Grant {
 /// [`run`].
 pub async fn grant(client: &Client, kind: Grant, role: &str) -> Result<(), StoreError> {
     let sql = match kind {
-        Grant::App => "select herald.grant_app($1)",
-        Grant::Worker => "select herald.grant_worker($1)",
+        Grant::App => GRANT_APP,
+        Grant::Worker => GRANT_WORKER,
     };
     client
         .execute(sql, &[&role])

@@ -1,13 +1,15 @@
-//! The store: the only place with SQL or tokio-postgres types. Runtime queries live in
-//! `queries/*.sql`; the schema in `sql/` and the trigger functions in `triggers/`.
+//! The store: the only place with SQL or tokio-postgres types. Runtime statements live in
+//! `queries/*.sql` (one statement a file), those of `herald bench` in `bench/`, and what holds
+//! several statements in a `scripts/` folder; the schema in `sql/` and the trigger functions in
+//! `triggers/`. `tests/it/queries.rs` prepares every statement file and executes every script.
 
 pub mod admin;
+pub mod bench;
 pub mod deliveries;
 pub mod events;
 pub mod fleet;
 pub mod maintenance;
 pub mod migrate;
-pub mod queries;
 pub mod stats;
 pub mod webhooks;
 

@@ -20,17 +20,6 @@ const LAST_FAILURES: &str = include_str!("queries/stats_last_failures.sql");
 const FLEET_RATES: &str = include_str!("queries/stats_fleet_rates.sql");
 const ROLLED_AT: &str = include_str!("queries/stats_rolled_at.sql");
 
-/// Runtime queries of this module, by name; `tests/it/queries.rs` prepares every one.
-pub const QUERIES: &[(&str, &str)] = &[
-    ("stats_roll_up", ROLL_UP),
-    ("stats_prune", PRUNE),
-    ("stats_prune_small", PRUNE_SMALL),
-    ("stats_webhooks", WEBHOOKS),
-    ("stats_last_failures", LAST_FAILURES),
-    ("stats_fleet_rates", FLEET_RATES),
-    ("stats_rolled_at", ROLLED_AT),
-];
-
 /// How long an attempt must exist before the rollup reads it (see `stats_roll_up.sql`).
 pub const SETTLE: Duration = Duration::from_secs(2);
 

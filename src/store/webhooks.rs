@@ -31,19 +31,6 @@ const SECRETS_PAGE: &str = include_str!("queries/webhooks_secrets_page.sql");
 const REPLACE_SECRETS: &str = include_str!("queries/webhooks_replace_secrets.sql");
 const OWNER: &str = include_str!("queries/webhooks_owner.sql");
 
-/// Runtime queries of this module, by name; `tests/it/queries.rs` prepares every one.
-pub const QUERIES: &[(&str, &str)] = &[
-    ("webhooks_insert", INSERT),
-    ("webhooks_get", GET),
-    ("webhooks_list", LIST),
-    ("webhooks_update", UPDATE),
-    ("webhooks_delete", DELETE),
-    ("webhooks_rotate_secret", ROTATE_SECRET),
-    ("webhooks_secrets_page", SECRETS_PAGE),
-    ("webhooks_replace_secrets", REPLACE_SECRETS),
-    ("webhooks_owner", OWNER),
-];
-
 /// A query parameter that holds secret material: sent as its value, shown as `<redacted>` by
 /// `Debug`, which is what tokio-postgres prints when it logs a statement's parameters.
 pub struct Redacted<T>(pub T);

@@ -91,7 +91,7 @@ impl TestApi {
             .expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         let stop = CancellationToken::new();
-        let server = tokio::spawn(api::serve(listener, state, stop.clone()));
+        let server = tokio::spawn(herald::admin::serve(listener, state, stop.clone()));
         let client = Client::builder(TokioExecutor::new()).build_http();
         TestApi {
             base,

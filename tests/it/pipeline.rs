@@ -382,42 +382,49 @@ async fn pipeline_sends_a_retry_within_100ms_of_being_due() {
     app.shutdown().await;
 }
 
+/// With a 600 s safety poll only notifications deliver within the deadlines: after its LISTEN
+/// connection is killed the worker reconnects, catches up, and declares itself asleep again on
+/// the new connection (producers notify only sleepers).
 #[tokio::test]
 async fn pipeline_survives_a_killed_listener_connection() {
     let db = TestDb::new().await;
-    let c = db.client().await;
+    let c = &db.client().await;
     let receiver = TestReceiver::start().await;
-    event_type(&c, "order.created", "own").await;
-    let (user, _, _) = webhook(&c, &receiver.url("/hook")).await;
-    let app = start(test_config(&db)).await;
-    let listener_pid = || async {
-        c.query_opt(
-            "select pid from pg_stat_activity
-              where datname = current_database() and application_name = 'herald-listener'",
-            &[],
+    event_type(c, "order.created", "own").await;
+    let (user, _, _) = webhook(c, &receiver.url("/hook")).await;
+    let mut config = test_config(&db);
+    config.poll_interval = Duration::from_secs(600);
+    let app = start(config).await;
+    let wait = Duration::from_secs(60);
+    // The listener's backend, other than `old`, once the worker's sleep flag names it.
+    let asleep_on_new = |old: i32| {
+        eventually_some(
+            "worker asleep on a new listener connection",
+            wait,
+            move || async move {
+                let sql = "select a.pid from pg_stat_activity a join herald.sleepers s on s.backend_pid = a.pid
+                        where a.datname = current_database() and a.application_name = 'herald-listener'
+                          and a.pid <> $1";
+                c.query_opt(sql, &[&old])
+                    .await
+                    .unwrap()
+                    .map(|r| r.get::<_, i32>(0))
+            },
         )
-        .await
-        .unwrap()
-        .map(|r| r.get::<_, i32>(0))
     };
-    eventually("listener connected", Duration::from_secs(60), || async {
-        listener_pid().await.is_some()
-    })
-    .await;
-    let old = listener_pid().await.unwrap();
-    c.execute("select pg_terminate_backend($1)", &[&old])
-        .await
-        .unwrap();
-    emit_many(&c, "order.created", user, 10).await;
-    receiver.wait_for_count(10, Duration::from_secs(60)).await;
-    eventually("listener back", Duration::from_secs(60), || async {
-        listener_pid().await.is_some_and(|p| p != old)
-    })
-    .await;
-    // And it wakes the worker again: the next event arrives well before the safety poll would
-    // have to save it.
-    emit_many(&c, "order.created", user, 1).await;
-    receiver.wait_for_count(11, Duration::from_secs(60)).await;
+    let kill =
+        |pid: i32| async move { c.execute("select pg_terminate_backend($1)", &[&pid]).await };
+    let first = asleep_on_new(0).await;
+    kill(first).await.unwrap();
+    emit_many(c, "order.created", user, 10).await; // while it is away: the reconnect catches up
+    receiver.wait_for_count(10, wait).await;
+    // Killed while asleep with nothing to claim: without the flag on the new connection, the
+    // next event would wait for the safety poll.
+    let second = asleep_on_new(first).await;
+    kill(second).await.unwrap();
+    asleep_on_new(second).await;
+    emit_many(c, "order.created", user, 1).await;
+    receiver.wait_for_count(11, wait).await;
     app.shutdown().await;
 }
 

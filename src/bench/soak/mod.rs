@@ -22,13 +22,11 @@ use super::{
     worker::{Worker, WorkerSettings},
     WakeMode,
 };
+use crate::store::bench as sql;
 
 mod sample;
 
 use sample::{at_or_before, dead_tuples, sample, table};
-
-const TABLES: &str = include_str!("../sql/soak_tables.sql");
-const NOTIFY_QUEUE: &str = include_str!("../sql/soak_notify_queue.sql");
 
 const CLAIM_HISTOGRAM: &str = "herald_claim_duration_seconds";
 

@@ -21,8 +21,8 @@ pub(super) async fn sample(
 ) -> anyhow::Result<Sample> {
     worker.check_alive()?;
     let text = worker.metrics().await?;
-    let rows = c.query(TABLES, &[]).await?;
-    let notify_queue: f64 = c.query_one(NOTIFY_QUEUE, &[]).await?.get(0);
+    let rows = c.query(sql::SOAK_TABLES, &[]).await?;
+    let notify_queue: f64 = c.query_one(sql::SOAK_NOTIFY_QUEUE, &[]).await?.get(0);
     Ok(Sample {
         t,
         claim: scrape::histogram(&text, CLAIM_HISTOGRAM),

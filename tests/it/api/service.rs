@@ -214,22 +214,6 @@ async fn api_answers_404_and_405_for_unknown_routes() {
     api.stop().await;
 }
 
-#[tokio::test]
-async fn api_store_queries_prepare() {
-    let db = TestDb::new().await;
-    let client = db.client().await;
-    for (name, sql) in herald::store::admin::QUERIES
-        .iter()
-        .chain(herald::store::events::QUERIES)
-        .chain(herald::store::webhooks::QUERIES)
-    {
-        client
-            .prepare(sql)
-            .await
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-    }
-}
-
 /// A `Write` that appends to a shared buffer, to capture this test's log lines.
 #[derive(Clone, Default)]
 struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);

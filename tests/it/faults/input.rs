@@ -50,23 +50,23 @@ async fn input_bad_environment_stops_herald_run_naming_the_variable() {
     ];
     for (var, value) in cases {
         let mut herald = HeraldProcess::spawn(&db.url, &[(var, value)]);
-        let code = herald.wait(Duration::from_secs(10)).await;
+        let code = herald.wait(Duration::from_secs(30)).await;
         // The exit can be seen before the stderr reader has the last lines.
-        let named = tokio::time::timeout(Duration::from_secs(5), async {
+        let named = tokio::time::timeout(Duration::from_secs(30), async {
             while !herald.log_text().contains(var) {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         })
-        .await;
+        .await
+        .is_ok();
         let log = herald.log_text();
-        let _ = named;
         assert!(
             matches!(code, Some(c) if c != 0),
             "{var}={value}: exit {code:?}\n{log}"
         );
         assert!(
-            log.contains(var),
-            "{var}={value}: the message does not name the variable:\n{log}"
+            named,
+            "{var}={value}: the message does not name the variable (waited 30 s):\n{log}"
         );
         assert!(!log.contains("panicked"), "{var}={value}:\n{log}");
     }

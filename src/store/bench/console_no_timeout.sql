@@ -1,0 +1,2 @@
+-- The fixture's statements may take minutes.
+set statement_timeout = 0

@@ -1,0 +1,1 @@
+vacuum analyze herald.deliveries, herald.queue, herald.delivery_attempts, herald.user_webhooks

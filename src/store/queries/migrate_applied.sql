@@ -1,0 +1,1 @@
+select name, kind, checksum from herald.schema_migrations

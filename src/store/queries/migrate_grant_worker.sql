@@ -1,0 +1,1 @@
+select herald.grant_worker($1)
