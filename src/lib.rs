@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod pgcluster;
 pub mod pipeline;
 pub(crate) mod progress;
+pub mod readiness;
 pub(crate) mod runtime;
 pub mod secrets;
 pub mod store;

@@ -16,10 +16,7 @@ mod routes;
 pub mod validate;
 pub mod webhooks;
 
-use std::{
-    sync::{atomic::AtomicBool, Arc},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 pub use self::{
     auth::{check_auth_config, AuthConfigError, TokenCheck},
@@ -35,14 +32,7 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 /// Default time a client has to send a request body, once its head has arrived.
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// What the pipeline reports for `/readyz`; both start false.
-#[derive(Debug, Default)]
-pub struct Readiness {
-    /// The LISTEN connection is up.
-    pub listener_connected: AtomicBool,
-    /// This replica knows who the leader is (itself or another).
-    pub leader_known: AtomicBool,
-}
+pub use crate::readiness::Readiness;
 
 /// Everything the API needs from `herald run`.
 #[derive(Clone)]

@@ -13,9 +13,9 @@ use uuid::Uuid;
 
 use super::chores::Chores;
 use crate::{
-    api::Readiness,
     metrics::Metrics,
     pipeline::backoff::{jitter, Backoff},
+    readiness::Readiness,
     store,
 };
 

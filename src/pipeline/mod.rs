@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, Notify};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use uuid::Uuid;
 
-use crate::{api::Readiness, config::Config, http::Sender, metrics::Metrics, store::Pool};
+use crate::{config::Config, http::Sender, metrics::Metrics, readiness::Readiness, store::Pool};
 
 /// Settings of one pipeline, from [`Config`].
 #[derive(Debug, Clone)]
