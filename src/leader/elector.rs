@@ -123,7 +123,7 @@ impl Elector {
                     Err(e) => return Ended::Lost(e.to_string()),
                 }
                 match client
-                    .query_one("select pg_try_advisory_lock($1)", &[&LEADER_LOCK])
+                    .query_one(store::session::LEADER_TRY_LOCK, &[&LEADER_LOCK])
                     .await
                 {
                     Ok(row) => {
@@ -144,7 +144,7 @@ impl Elector {
                         self.metrics.leader.set(0);
                         let _ = tokio::time::timeout(
                             Duration::from_secs(2),
-                            client.execute("select pg_advisory_unlock($1)", &[&LEADER_LOCK]),
+                            client.execute(store::session::LEADER_UNLOCK, &[&LEADER_LOCK]),
                         )
                         .await;
                         tracing::info!(worker_id = %self.worker_id, "leadership resigned");

@@ -124,10 +124,7 @@ impl Listener {
                         // Stopping: take our flag down so producers stop notifying for us.
                         let _ = tokio::time::timeout(
                             Duration::from_secs(2),
-                            client.execute(
-                                "delete from herald.sleepers where worker_id = $1",
-                                &[&self.worker_id],
-                            ),
+                            client.execute(store::session::FORGET_SLEEPER, &[&self.worker_id]),
                         )
                         .await;
                         break;
@@ -170,14 +167,7 @@ impl Listener {
                 wake.notify_one();
             }
         });
-        client
-            .batch_execute(
-                "listen herald_wake;
-                 set synchronous_commit = off;
-                 delete from herald.sleepers s
-                  where not exists (select 1 from pg_stat_activity a where a.pid = s.backend_pid);",
-            )
-            .await?;
+        client.batch_execute(store::session::LISTENER_START).await?;
         if asleep {
             self.set_sleeping(&client).await?;
         }
@@ -189,11 +179,7 @@ impl Listener {
         client: &tokio_postgres::Client,
     ) -> Result<(), tokio_postgres::Error> {
         client
-            .execute(
-                "insert into herald.sleepers (worker_id, backend_pid) values ($1, pg_backend_pid())
-                 on conflict (worker_id) do update set backend_pid = excluded.backend_pid, since = now()",
-                &[&self.worker_id],
-            )
+            .execute(store::session::DECLARE_SLEEPER, &[&self.worker_id])
             .await
             .map(|_| ())
     }
@@ -235,7 +221,7 @@ impl Listener {
                     Some(Command::Awake) => {
                         *asleep = false;
                         if let Err(e) = client
-                            .execute("delete from herald.sleepers where worker_id = $1", &[&self.worker_id])
+                            .execute(store::session::FORGET_SLEEPER, &[&self.worker_id])
                             .await
                         {
                             return Err(e.to_string());

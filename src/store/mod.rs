@@ -10,6 +10,7 @@ pub mod events;
 pub mod fleet;
 pub mod maintenance;
 pub mod migrate;
+pub mod session;
 pub mod stats;
 pub mod webhooks;
 
@@ -236,12 +237,7 @@ fn build_pool(database_url: &str, size: usize, async_commit: bool) -> Result<Poo
 /// on a primary demoted by a switchover, and under `default_transaction_read_only = on`.
 /// The listener and the elector check it with each ping, and move to the primary when false.
 pub async fn accepts_writes(client: &tokio_postgres::Client) -> Result<bool, StoreError> {
-    let row = client
-        .query_one(
-            "select not pg_is_in_recovery() and current_setting('transaction_read_only') = 'off'",
-            &[],
-        )
-        .await?;
+    let row = client.query_one(session::ACCEPTS_WRITES, &[]).await?;
     Ok(row.get(0))
 }
 

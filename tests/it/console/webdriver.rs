@@ -185,6 +185,38 @@ impl Browser {
         }
     }
 
+    /// The current URL once it satisfies `ok` (a click's navigation may still be under way);
+    /// panics with the last URL when it does not in time.
+    pub async fn wait_for_url(&self, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let url = self.current_url().await;
+            if ok(&url) {
+                return url;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                panic!("the browser stayed at {url}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The page's source once it contains `text`; panics with the source when it does not in
+    /// time.
+    pub async fn wait_for_text(&self, text: &str) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let source = self.source().await;
+            if source.contains(text) {
+                return source;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                panic!("no {text:?} on:\n{source}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     pub async fn click(&self, element: &str) {
         self.call(
             Method::POST,
