@@ -161,13 +161,10 @@ impl Browser {
             .unwrap_or_default()
     }
 
-    /// The first element matching `css`; panics naming it when there is none.
+    /// The first element matching `css`, waiting for it as [`Browser::wait_for`] does (a
+    /// click's navigation may still be under way).
     pub async fn find(&self, css: &str) -> String {
-        self.find_all(css)
-            .await
-            .into_iter()
-            .next()
-            .unwrap_or_else(|| panic!("no element matches {css}"))
+        self.wait_for(css).await
     }
 
     /// The first element matching `css` once the page has one (after a navigation); panics
