@@ -19,6 +19,8 @@ use serde_json::{json, Value};
 use crate::harness::eventually_some;
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+/// How long a wait for the page (an element, a URL, a text) may take on a loaded machine.
+const PAGE_WAIT: Duration = Duration::from_secs(30);
 
 /// Where the browser and its driver are expected (Debian's packages).
 pub const CHROMIUM: &str = "/usr/bin/chromium";
@@ -167,51 +169,28 @@ impl Browser {
         self.wait_for(css).await
     }
 
-    /// The first element matching `css` once the page has one (after a navigation); panics
-    /// with the page's source when none appears in time.
+    /// The first element matching `css` once the page has one (after a navigation).
     pub async fn wait_for(&self, css: &str) -> String {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(e) = self.find_all(css).await.into_iter().next() {
-                return e;
-            }
-            if tokio::time::Instant::now() >= deadline {
-                panic!("no element matches {css} on:\n{}", self.source().await);
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        eventually_some(&format!("an element matching {css}"), PAGE_WAIT, || async {
+            self.find_all(css).await.into_iter().next()
+        })
+        .await
     }
 
-    /// The current URL once it satisfies `ok` (a click's navigation may still be under way);
-    /// panics with the last URL when it does not in time.
+    /// The current URL once it satisfies `ok` (a click's navigation may still be under way).
     pub async fn wait_for_url(&self, ok: impl Fn(&str) -> bool) -> String {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let url = self.current_url().await;
-            if ok(&url) {
-                return url;
-            }
-            if tokio::time::Instant::now() >= deadline {
-                panic!("the browser stayed at {url}");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        eventually_some("the browser's URL", PAGE_WAIT, || async {
+            Some(self.current_url().await).filter(|url| ok(url))
+        })
+        .await
     }
 
-    /// The page's source once it contains `text`; panics with the source when it does not in
-    /// time.
+    /// The page's source once it contains `text`.
     pub async fn wait_for_text(&self, text: &str) -> String {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let source = self.source().await;
-            if source.contains(text) {
-                return source;
-            }
-            if tokio::time::Instant::now() >= deadline {
-                panic!("no {text:?} on:\n{source}");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        eventually_some(&format!("{text:?} on the page"), PAGE_WAIT, || async {
+            Some(self.source().await).filter(|source| source.contains(text))
+        })
+        .await
     }
 
     pub async fn click(&self, element: &str) {
