@@ -158,11 +158,7 @@ async fn restart_mid_drain(outage: Outage) {
     );
     // The claimer, the writer and the elector log only if the outage hit them, and then once
     // (the claimer does not claim while every slot holds a result waiting to be recorded).
-    // One of the claimer and the writer always meets it.
-    assert!(
-        log.contains("claimer: cannot claim") || log.contains("writer: cannot record results"),
-        "neither the claimer nor the writer met the outage:\n{log}"
-    );
+    // (That one of the two met it is what "herald logs the outage" waited for.)
     for (component, lost, back) in [
         (
             "claimer",
