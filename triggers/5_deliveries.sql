@@ -38,6 +38,22 @@ select d.id,
 comment on view herald.webhook_deliveries is
     'One row per (event, webhook): status pending, delivered, failed or exhausted.';
 
+-- What the sender needs of a delivery, for the claims to join their claimed rows to: the parts
+-- of its body (its own stored copy, or its event's), its webhook's URL, secrets and headers,
+-- and whether it may be sent at all (webhook enabled, delivery and body still there).
+create or replace view herald.outgoing as
+select d.id as delivery_id, d.event_id, d.attempt_count, d.created_at,
+       d.payload::text as stored_body,
+       e.event_type, e.created_at as event_created_at, e.data::text as data,
+       w.url, w.secret,
+       case when w.previous_secret_expires_at > now() then w.previous_secret end as previous_secret,
+       nullif(w.headers, '{}'::jsonb)::text as headers,
+       coalesce(w.enabled and w.disabled_at is null
+                and (d.payload is not null or e.id is not null), false) as active
+  from herald.deliveries d
+  left join herald.events e on e.id = d.event_id and d.payload is null
+  left join herald.user_webhooks w on w.id = d.webhook_id;
+
 -- Deleting a webhook deletes its deliveries, their queue rows and their attempts, in the same
 -- transaction.
 create or replace function herald.delete_webhook_deliveries() returns trigger

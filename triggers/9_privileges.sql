@@ -77,7 +77,7 @@ declare
 begin
     execute format('grant usage on schema herald to %s', v_role);
     -- Claims, results, retry/recover, retention.
-    execute format('grant select on herald.webhook_deliveries to %s', v_role);
+    execute format('grant select on herald.webhook_deliveries, herald.outgoing to %s', v_role);
     execute format('grant select, update, delete on herald.deliveries to %s', v_role);
     execute format('grant select, insert, update, delete on herald.queue to %s', v_role);
     execute format('grant select, insert, delete on herald.delivery_attempts to %s', v_role);

@@ -150,7 +150,8 @@ fn claimed_from_row(r: &tokio_postgres::Row) -> Result<ClaimedDelivery, StoreErr
         url: r.try_get("url")?,
         secret: r.try_get("secret")?,
         previous_secret: r.try_get("previous_secret")?,
-        active: r.try_get("active")?,
+        // No row in herald.outgoing: the delivery is gone, nothing is sent.
+        active: r.try_get::<_, Option<bool>>("active")?.unwrap_or(false),
         headers: match r.try_get::<_, Option<String>>("headers")? {
             None => Vec::new(),
             Some(text) => serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&text)

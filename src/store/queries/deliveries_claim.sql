@@ -44,17 +44,7 @@ claimed as (
      where q.delivery_id = locked.delivery_id
     returning q.delivery_id, q.webhook_id, q.due_at as lease, locked.due_at as was_due
 )
-select c.delivery_id as id, c.webhook_id, c.lease,
-       d.event_id, d.attempt_count, d.created_at,
-       d.payload::text as stored_body,
-       e.event_type, e.created_at as event_created_at, e.data::text as data,
-       w.url, w.secret,
-       case when w.previous_secret_expires_at > now() then w.previous_secret end as previous_secret,
-       nullif(w.headers, '{}'::jsonb)::text as headers,
-       coalesce(w.enabled and w.disabled_at is null and d.id is not null
-                and (d.payload is not null or e.id is not null), false) as active
+select c.delivery_id as id, c.webhook_id, c.lease, o.*
   from claimed c
-  left join herald.deliveries d on d.id = c.delivery_id
-  left join herald.events e on e.id = d.event_id and d.payload is null
-  left join herald.user_webhooks w on w.id = c.webhook_id
+  left join herald.outgoing o on o.delivery_id = c.delivery_id
  order by c.was_due, c.delivery_id
