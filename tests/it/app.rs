@@ -12,7 +12,10 @@ use herald::{
 };
 use uuid::Uuid;
 
-use crate::harness::TestDb;
+use crate::{
+    harness::{eventually, value, TestDb, WAIT},
+    receiver::TestReceiver,
+};
 
 pub const TOKEN: &str = "test-admin-token-0123456789";
 
@@ -25,6 +28,32 @@ pub fn test_config(db: &TestDb) -> Config {
     c.allow_http = true;
     c.shutdown_grace = Duration::from_secs(5);
     c
+}
+
+/// [`test_config`] with this retry schedule (`"0,1,1"`: three attempts, a second apart).
+pub fn retrying(db: &TestDb, schedule: &str) -> Config {
+    let mut c = test_config(db);
+    c.retry_schedule = schedule.parse().expect("retry schedule");
+    c
+}
+
+/// Where most delivery tests start: a database of their own, a client on it, a receiver, and
+/// the event type `order.created` (scope `own`) registered.
+/// `let Scene { db, c, receiver } = Scene::new().await;`
+pub struct Scene {
+    pub db: TestDb,
+    pub c: tokio_postgres::Client,
+    pub receiver: TestReceiver,
+}
+
+impl Scene {
+    pub async fn new() -> Scene {
+        let db = TestDb::new().await;
+        let c = db.client().await;
+        let receiver = TestReceiver::start().await;
+        event_type(&c, "order.created", "own").await;
+        Scene { db, c, receiver }
+    }
 }
 
 pub async fn start(config: Config) -> AppHandle {
@@ -54,14 +83,12 @@ pub async fn webhook_for(
     url: &str,
 ) -> (Uuid, Uuid, WebhookSecret) {
     let secret = WebhookSecret::generate().expect("random secret");
-    let id: Uuid = c
-        .query_one(
-            "insert into herald.user_webhooks (user_id, url, secret) values ($1, $2, $3) returning id",
-            &[&user, &url, &secret.expose()],
-        )
-        .await
-        .expect("create webhook")
-        .get(0);
+    let id: Uuid = value(
+        c,
+        "insert into herald.user_webhooks (user_id, url, secret) values ($1, $2, $3) returning id",
+        &[&user, &url, &secret.expose()],
+    )
+    .await;
     (user, id, secret)
 }
 
@@ -99,4 +126,12 @@ pub async fn delivery_state(
         .await
         .expect("delivery row");
     (r.get(0), r.get(1), r.get(2), r.get(3))
+}
+
+/// Waits (up to [`WAIT`]) until the delivery of `event` has this status.
+pub async fn eventually_status(c: &tokio_postgres::Client, event: Uuid, status: &str) {
+    eventually(status, WAIT, || async {
+        delivery_state(c, event).await.0 == status
+    })
+    .await;
 }

@@ -6,6 +6,7 @@ use chrono::Utc;
 use herald::store::deliveries::{self, ClaimLimits, ResultRow};
 use uuid::Uuid;
 
+use crate::harness::value;
 use crate::harness::{count, TestDb};
 
 /// One `own` event type, one user with one webhook, and `n` due deliveries.
@@ -18,14 +19,7 @@ pub async fn seed(db: &TestDb, n: i64) -> (Uuid, Uuid) {
     )
     .await
     .unwrap();
-    let webhook: Uuid = c
-        .query_one(
-            "insert into herald.user_webhooks (user_id, url, secret) values ($1, 'http://127.0.0.1:9/', 'whsec_dGVzdA==') returning id",
-            &[&user],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let webhook: Uuid = value(&c, "insert into herald.user_webhooks (user_id, url, secret) values ($1, 'http://127.0.0.1:9/', 'whsec_dGVzdA==') returning id", &[&user]).await;
     c.execute(
         "insert into herald.events (event_type, user_id, data)
          select 'order.created', $1, jsonb_build_object('n', g) from generate_series(1, $2::int8) g",
@@ -161,23 +155,14 @@ async fn claim_orders_oldest_due_first() {
         .unwrap();
     let claimed: Vec<Uuid> = batch.iter().map(|d| d.id).collect();
     // The five oldest due (as they were before the claim moved them) are exactly these.
-    let remaining_min: chrono::DateTime<Utc> = c
-        .query_one(
-            "select min(next_attempt_at) from herald.webhook_deliveries where not (id = any($1))",
-            &[&claimed],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let remaining_min: chrono::DateTime<Utc> = value(
+        &c,
+        "select min(next_attempt_at) from herald.webhook_deliveries where not (id = any($1))",
+        &[&claimed],
+    )
+    .await;
     assert!(remaining_min <= Utc::now());
-    let oldest_claimed_due: i64 = c
-        .query_one(
-            "select count(*) from herald.webhook_deliveries where not (id = any($1)) and next_attempt_at < $2",
-            &[&claimed, &remaining_min],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let oldest_claimed_due: i64 = value(&c, "select count(*) from herald.webhook_deliveries where not (id = any($1)) and next_attempt_at < $2", &[&claimed, &remaining_min]).await;
     assert_eq!(oldest_claimed_due, 0);
     assert_eq!(batch.len(), 5);
 }

@@ -11,7 +11,7 @@ use tokio_postgres::NoTls;
 
 use crate::{
     app::{emit_many, event_type, webhook, TOKEN},
-    harness::{count, eventually, eventually_some},
+    harness::{count, eventually, eventually_count, eventually_some},
     process::HeraldProcess,
     receiver::TestReceiver,
 };
@@ -210,14 +210,14 @@ async fn connections_to_a_server_turned_read_only_are_replaced_and_nothing_fails
     receiver
         .wait_for_total(total, Duration::from_secs(90))
         .await;
-    eventually("every delivery is recorded delivered", Duration::from_secs(60), || async {
-        count(
-            &c,
-            "select count(*) from herald.webhook_deliveries where status = 'delivered' and attempt_count = 1",
-        )
-        .await
-            == total as i64
-    })
+    let first_time = "select count(*) from herald.webhook_deliveries
+                       where status = 'delivered' and attempt_count = 1";
+    eventually_count(
+        &c,
+        first_time,
+        total as i64,
+        "every delivery is recorded delivered",
+    )
     .await;
     assert_eq!(
         count(

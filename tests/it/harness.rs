@@ -47,7 +47,8 @@ pub fn with_database(url: &str, db: &str) -> String {
     parts.join(" ")
 }
 
-async fn admin_client() -> tokio_postgres::Client {
+/// A client on the test server's own database (`postgres`), for creating and dropping others.
+pub async fn admin_client() -> tokio_postgres::Client {
     let url = server_url();
     let (client, conn) = tokio_postgres::connect(url, NoTls)
         .await
@@ -243,6 +244,34 @@ where
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+/// The deadline of a test's waits: long, so that a loaded machine passes.
+pub const WAIT: Duration = Duration::from_secs(60);
+
+/// `select count(*)` of the deliveries that are `delivered`.
+pub const DELIVERED: &str =
+    "select count(*) from herald.webhook_deliveries where status = 'delivered'";
+
+/// The single value of a one-row query: `let on: bool = value(&c, "select ...", &[&id]).await`
+/// (on a client or in a transaction).
+pub async fn value<T>(
+    c: &impl tokio_postgres::GenericClient,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> T
+where
+    T: for<'a> tokio_postgres::types::FromSql<'a>,
+{
+    c.query_one(sql, params)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .get(0)
+}
+
+/// Waits (up to [`WAIT`]) until `count(c, sql)` is `n`; `what` names the wait.
+pub async fn eventually_count(c: &tokio_postgres::Client, sql: &str, n: i64, what: &str) {
+    eventually(what, WAIT, || async { count(c, sql).await == n }).await;
 }
 
 /// Counts rows: `count(db, "select count(*) from herald.events")`.

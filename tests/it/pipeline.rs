@@ -5,36 +5,25 @@ use std::{
     time::{Duration, Instant},
 };
 
-use herald::domain::retry::RetrySchedule;
-
 mod targets;
 
 use crate::{
-    app::{delivery_state, emit_many, event_type, start, test_config, webhook},
-    harness::{count, eventually, eventually_some, TestDb},
-    receiver::{Behaviour, Reply, Route, TestReceiver},
+    app::{
+        delivery_state, emit_many, eventually_status, retrying, start, test_config, webhook, Scene,
+    },
+    harness::{count, eventually, eventually_count, eventually_some, value, DELIVERED},
+    receiver::{Behaviour, Reply, Route},
 };
 
 #[tokio::test]
 async fn pipeline_delivers_a_thousand_events_exactly_once_signed() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
-    let receiver = TestReceiver::start().await;
-    event_type(&c, "order.created", "own").await;
+    let Scene { db, c, receiver } = Scene::new().await;
     let (user, _, secret) = webhook(&c, &receiver.url("/hook")).await;
     let app = start(test_config(&db)).await;
 
     let ids = emit_many(&c, "order.created", user, 1000).await;
     let requests = receiver.wait_for_count(1000, Duration::from_secs(30)).await;
-    eventually("all rows delivered", Duration::from_secs(60), || async {
-        count(
-            &c,
-            "select count(*) from herald.webhook_deliveries where status = 'delivered'",
-        )
-        .await
-            == 1000
-    })
-    .await;
+    eventually_count(&c, DELIVERED, 1000, "all rows delivered").await;
 
     let expected: HashSet<String> = ids.iter().map(|id| id.to_string()).collect();
     let mut seen = HashSet::new();
@@ -76,22 +65,14 @@ async fn pipeline_delivers_a_thousand_events_exactly_once_signed() {
 
 #[tokio::test]
 async fn pipeline_retries_on_schedule_then_exhausts() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
-    let receiver = TestReceiver::start().await;
+    let Scene { db, c, receiver } = Scene::new().await;
     receiver.set_behaviour(Route::All, Behaviour::status(500));
-    event_type(&c, "order.created", "own").await;
     let (user, _, _) = webhook(&c, &receiver.url("/down")).await;
-    let mut config = test_config(&db);
-    config.retry_schedule = "0,1,1".parse::<RetrySchedule>().unwrap();
-    let app = start(config).await;
+    let app = start(retrying(&db, "0,1,1")).await;
 
     let ids = emit_many(&c, "order.created", user, 1).await;
     let requests = receiver.wait_for_count(3, Duration::from_secs(15)).await;
-    eventually("exhausted", Duration::from_secs(60), || async {
-        delivery_state(&c, ids[0]).await.0 == "exhausted"
-    })
-    .await;
+    eventually_status(&c, ids[0], "exhausted").await;
     // Exactly three attempts, each not earlier than scheduled (1 s apart).
     let gaps: Vec<Duration> = requests
         .windows(2)
@@ -119,20 +100,12 @@ async fn pipeline_retries_on_schedule_then_exhausts() {
 
 #[tokio::test]
 async fn pipeline_delivers_after_two_failures() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
-    let receiver = TestReceiver::start().await;
+    let Scene { db, c, receiver } = Scene::new().await;
     receiver.set_behaviour(Route::All, Behaviour::fail_first_per_id(2, 503));
-    event_type(&c, "order.created", "own").await;
     let (user, _, _) = webhook(&c, &receiver.url("/flaky")).await;
-    let mut config = test_config(&db);
-    config.retry_schedule = "0,1,1".parse::<RetrySchedule>().unwrap();
-    let app = start(config).await;
+    let app = start(retrying(&db, "0,1,1")).await;
     let ids = emit_many(&c, "order.created", user, 1).await;
-    eventually("delivered", Duration::from_secs(15), || async {
-        delivery_state(&c, ids[0]).await.0 == "delivered"
-    })
-    .await;
+    eventually_status(&c, ids[0], "delivered").await;
     let (_, attempts, code, error) = delivery_state(&c, ids[0]).await;
     assert_eq!((attempts, code, error), (3, Some(204), None));
     assert_eq!(
@@ -149,32 +122,21 @@ async fn pipeline_delivers_after_two_failures() {
 
 #[tokio::test]
 async fn pipeline_breaker_opens_and_its_deliveries_wait_unclaimed() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
-    let receiver = TestReceiver::start().await;
+    let Scene { db, c, receiver } = Scene::new().await;
     receiver.set_behaviour("/dead", Behaviour::status(500));
-    event_type(&c, "order.created", "own").await;
     let (user, webhook_id, _) = webhook(&c, &receiver.url("/dead")).await;
     let (witness, _, _) = webhook(&c, &receiver.url("/witness")).await;
-    let mut config = test_config(&db);
-    config.retry_schedule = "0,60".parse::<RetrySchedule>().unwrap();
+    let mut config = retrying(&db, "0,60");
     config.breaker_threshold = 3;
     config.breaker_cooldown = Duration::from_secs(600);
     config.max_in_flight_per_webhook = 1;
     let app = start(config).await;
 
     emit_many(&c, "order.created", user, 3).await;
-    eventually("breaker open", Duration::from_secs(60), || async {
-        count(
-            &c,
-            "select count(*) from herald.user_webhooks
-              where breaker_state = 'open' and breaker_until > now() and enabled
-                and disabled_at is null",
-        )
-        .await
-            == 1
-    })
-    .await;
+    let open = "select count(*) from herald.user_webhooks
+                 where breaker_state = 'open' and breaker_until > now() and enabled
+                   and disabled_at is null";
+    eventually_count(&c, open, 1, "breaker open").await;
     assert_eq!(receiver.count(), 3);
     // Its retries made due again, and new events (an open breaker still gets deliveries)...
     c.execute(
@@ -214,40 +176,25 @@ async fn pipeline_breaker_opens_and_its_deliveries_wait_unclaimed() {
 
 #[tokio::test]
 async fn pipeline_gone_disables_the_webhook_at_once() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
-    let receiver = TestReceiver::start().await;
+    let Scene { db, c, receiver } = Scene::new().await;
     receiver.set_behaviour(Route::All, Behaviour::status(410));
-    event_type(&c, "order.created", "own").await;
     let (user, _, _) = webhook(&c, &receiver.url("/gone")).await;
     let app = start(test_config(&db)).await;
     emit_many(&c, "order.created", user, 1).await;
-    eventually("webhook disabled", Duration::from_secs(60), || async {
-        count(
-            &c,
-            "select count(*) from herald.user_webhooks where not enabled",
-        )
-        .await
-            == 1
-    })
-    .await;
+    let disabled = "select count(*) from herald.user_webhooks where not enabled";
+    eventually_count(&c, disabled, 1, "webhook disabled").await;
     app.shutdown().await;
 }
 
 #[tokio::test]
 async fn pipeline_honours_retry_after_but_never_hastens() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
-    let receiver = TestReceiver::start().await;
+    let Scene { db, c, receiver } = Scene::new().await;
     receiver.set_behaviour(
         Route::All,
         Behaviour::reply(Reply::status(429).header("retry-after", "120")),
     );
-    event_type(&c, "order.created", "own").await;
     let (user, _, _) = webhook(&c, &receiver.url("/busy")).await;
-    let mut config = test_config(&db);
-    config.retry_schedule = "0,1,1".parse::<RetrySchedule>().unwrap();
-    let app = start(config).await;
+    let app = start(retrying(&db, "0,1,1")).await;
     let ids = emit_many(&c, "order.created", user, 1).await;
     eventually(
         "first attempt recorded",
@@ -273,11 +220,8 @@ async fn pipeline_honours_retry_after_but_never_hastens() {
 
 #[tokio::test]
 async fn pipeline_keeps_healthy_webhooks_flowing_while_one_hangs() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
-    let receiver = TestReceiver::start().await;
+    let Scene { db, c, receiver } = Scene::new().await;
     receiver.set_behaviour("/hang", Behaviour::hang());
-    event_type(&c, "order.created", "own").await;
     let (hanging_user, _, _) = webhook(&c, &receiver.url("/hang")).await;
     let (healthy_user, _, _) = webhook(&c, &receiver.url("/ok")).await;
     let mut config = test_config(&db);
@@ -332,16 +276,14 @@ async fn pipeline_keeps_healthy_webhooks_flowing_while_one_hangs() {
     );
     // And no transaction is held open while those HTTP calls hang (a claim that happens to be
     // running at this moment is a statement, not a transaction left open).
-    let open: i64 = c
-        .query_one(
-            "select count(*) from pg_stat_activity
+    let open: i64 = value(
+        &c,
+        "select count(*) from pg_stat_activity
               where datname = current_database() and pid <> pg_backend_pid()
                 and application_name like 'herald%' and state like 'idle in transaction%'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+        &[],
+    )
+    .await;
     assert_eq!(open, 0, "a transaction is open during HTTP calls");
     drop(receiver);
     app.shutdown().await;
@@ -349,14 +291,10 @@ async fn pipeline_keeps_healthy_webhooks_flowing_while_one_hangs() {
 
 #[tokio::test]
 async fn pipeline_sends_a_retry_within_100ms_of_being_due() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
-    let receiver = TestReceiver::start().await;
+    let Scene { db, c, receiver } = Scene::new().await;
     receiver.set_behaviour(Route::All, Behaviour::fail_first_per_id(1, 500));
-    event_type(&c, "order.created", "own").await;
     let (user, _, _) = webhook(&c, &receiver.url("/once")).await;
-    let mut config = test_config(&db);
-    config.retry_schedule = "0,2".parse::<RetrySchedule>().unwrap();
+    let mut config = retrying(&db, "0,2");
     config.poll_interval = Duration::from_secs(1);
     let app = start(config).await;
     let ids = emit_many(&c, "order.created", user, 1).await;
@@ -389,10 +327,8 @@ async fn pipeline_sends_a_retry_within_100ms_of_being_due() {
 /// the new connection (producers notify only sleepers).
 #[tokio::test]
 async fn pipeline_survives_a_killed_listener_connection() {
-    let db = TestDb::new().await;
-    let c = &db.client().await;
-    let receiver = TestReceiver::start().await;
-    event_type(c, "order.created", "own").await;
+    let Scene { db, c, receiver } = Scene::new().await;
+    let c = &c;
     let (user, _, _) = webhook(c, &receiver.url("/hook")).await;
     let mut config = test_config(&db);
     config.poll_interval = Duration::from_secs(600);

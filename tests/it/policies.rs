@@ -7,8 +7,8 @@ use herald::domain::retry::RetrySchedule;
 use uuid::Uuid;
 
 use crate::{
-    app::{emit_many, event_type, start, test_config, webhook, webhook_for},
-    harness::{count, eventually, TestDb},
+    app::{emit_many, event_type, retrying, start, test_config, webhook, webhook_for, Scene},
+    harness::{count, eventually, eventually_count, TestDb, DELIVERED},
     receiver::{Behaviour, Reply, Route, TestReceiver},
 };
 
@@ -46,11 +46,8 @@ async fn make_platform(c: &tokio_postgres::Client, webhook: Uuid) {
 
 #[tokio::test]
 async fn policies_breaker_opens_probes_and_closes_then_the_backlog_flows() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
-    let receiver = TestReceiver::start().await;
+    let Scene { db, c, receiver } = Scene::new().await;
     receiver.set_behaviour(Route::All, Behaviour::status(500));
-    event_type(&c, "order.created", "own").await;
     let (user, hook, _) = webhook(&c, &receiver.url("/down")).await;
     let mut config = test_config(&db);
     // Retries are soon and many: only the breaker holds deliveries back.
@@ -78,15 +75,7 @@ async fn policies_breaker_opens_probes_and_closes_then_the_backlog_flows() {
         .wait_for_total(opened_after + 2, Duration::from_secs(30))
         .await;
     receiver.set_behaviour(Route::All, Behaviour::reply(Reply::ok()));
-    eventually("backlog delivered", Duration::from_secs(60), || async {
-        count(
-            &c,
-            "select count(*) from herald.webhook_deliveries where status = 'delivered'",
-        )
-        .await
-            == 23
-    })
-    .await;
+    eventually_count(&c, DELIVERED, 23, "backlog delivered").await;
     assert_eq!(breaker_state(&c, hook).await, ("closed".into(), true));
     assert_eq!(
         count(
@@ -149,8 +138,7 @@ async fn policies_breaker_disables_after_staying_open_and_tells_platform_webhook
     let (_, ops, _) = webhook_for(&c, manager, &receiver.url("/ops")).await;
     make_platform(&c, dead).await;
     make_platform(&c, ops).await;
-    let mut config = test_config(&db);
-    config.retry_schedule = "0,1,1,1,1,1,1,1,1,1,1,1".parse::<RetrySchedule>().unwrap();
+    let mut config = retrying(&db, "0,1,1,1,1,1,1,1,1,1,1,1");
     config.breaker_threshold = 2;
     config.breaker_cooldown = Duration::from_millis(500);
     config.breaker_disable_after = Duration::from_secs(2);
@@ -224,9 +212,7 @@ async fn policies_breaker_disables_after_staying_open_and_tells_platform_webhook
 
 #[tokio::test]
 async fn policies_429_backs_off_the_whole_endpoint_across_replicas() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
-    let receiver = TestReceiver::start().await;
+    let Scene { db, c, receiver } = Scene::new().await;
     receiver.set_behaviour(
         Route::All,
         Behaviour::Sequence(vec![
@@ -234,10 +220,8 @@ async fn policies_429_backs_off_the_whole_endpoint_across_replicas() {
             Reply::ok(),
         ]),
     );
-    event_type(&c, "order.created", "own").await;
     let (user, _, _) = webhook(&c, &receiver.url("/busy")).await;
-    let mut config = test_config(&db);
-    config.retry_schedule = "0,0,0,0".parse::<RetrySchedule>().unwrap();
+    let mut config = retrying(&db, "0,0,0,0");
     config.max_in_flight_per_webhook = 1;
     let replicas = [
         start(config.clone()).await,
@@ -269,15 +253,7 @@ async fn policies_429_backs_off_the_whole_endpoint_across_replicas() {
         resumed <= Duration::from_secs(5),
         "the endpoint waited {resumed:?}, far longer than asked"
     );
-    eventually("all delivered", Duration::from_secs(60), || async {
-        count(
-            &c,
-            "select count(*) from herald.webhook_deliveries where status = 'delivered'",
-        )
-        .await
-            == 30
-    })
-    .await;
+    eventually_count(&c, DELIVERED, 30, "all delivered").await;
     // Waiting cost the other deliveries no attempts.
     assert_eq!(
         count(
@@ -294,9 +270,7 @@ async fn policies_429_backs_off_the_whole_endpoint_across_replicas() {
 
 #[tokio::test]
 async fn policies_429_without_retry_after_backs_off_longer_each_time_and_resets() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
-    let receiver = TestReceiver::start().await;
+    let Scene { db, c, receiver } = Scene::new().await;
     receiver.set_behaviour(
         Route::All,
         Behaviour::Sequence(vec![
@@ -306,10 +280,8 @@ async fn policies_429_without_retry_after_backs_off_longer_each_time_and_resets(
             Reply::ok(),
         ]),
     );
-    event_type(&c, "order.created", "own").await;
     let (user, hook, _) = webhook(&c, &receiver.url("/busy")).await;
-    let mut config = test_config(&db);
-    config.retry_schedule = "0,0,0,0,0,0".parse::<RetrySchedule>().unwrap();
+    let mut config = retrying(&db, "0,0,0,0,0,0");
     config.max_in_flight_per_webhook = 1;
     let app = start(config).await;
     emit_many(&c, "order.created", user, 1).await;
@@ -322,20 +294,14 @@ async fn policies_429_without_retry_after_backs_off_longer_each_time_and_resets(
     assert!(gaps[0] >= Duration::from_millis(950), "{gaps:?}");
     assert!(gaps[1] >= Duration::from_millis(1950), "{gaps:?}");
     assert!(gaps[2] >= Duration::from_millis(3900), "{gaps:?}");
-    eventually(
-        "reset after the success",
-        Duration::from_secs(30),
-        || async {
-            count(
-                &c,
-                &format!(
-                    "select count(*) from herald.user_webhooks
+    eventually_count(
+        &c,
+        &format!(
+            "select count(*) from herald.user_webhooks
                   where id = '{hook}' and backoff_level = 0 and backoff_until is null"
-                ),
-            )
-            .await
-                == 1
-        },
+        ),
+        1,
+        "reset after the success",
     )
     .await;
     assert_eq!(
@@ -347,11 +313,8 @@ async fn policies_429_without_retry_after_backs_off_longer_each_time_and_resets(
 
 #[tokio::test]
 async fn policies_custom_headers_arrive_on_every_attempt_and_never_override() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
-    let receiver = TestReceiver::start().await;
+    let Scene { db, c, receiver } = Scene::new().await;
     receiver.set_behaviour(Route::All, Behaviour::fail_first_per_id(1, 500));
-    event_type(&c, "order.created", "own").await;
     let (user, hook, _) = webhook(&c, &receiver.url("/h")).await;
     c.execute(
         "update herald.user_webhooks set headers = '{\"X-Team\": \"billing\", \"Authorization\": \"Bearer abc\"}' where id = $1",
@@ -368,9 +331,7 @@ async fn policies_custom_headers_arrive_on_every_attempt_and_never_override() {
         .await
         .expect_err("refused");
     assert!(format!("{err:?}").contains("Webhook-Signature"), "{err:?}");
-    let mut config = test_config(&db);
-    config.retry_schedule = "0,0".parse::<RetrySchedule>().unwrap();
-    let app = start(config).await;
+    let app = start(retrying(&db, "0,0")).await;
     emit_many(&c, "order.created", user, 1).await;
     let requests = receiver.wait_for_count(2, Duration::from_secs(30)).await;
     for r in &requests {
@@ -384,18 +345,13 @@ async fn policies_custom_headers_arrive_on_every_attempt_and_never_override() {
 
 #[tokio::test]
 async fn policies_an_exhausted_delivery_is_told_to_platform_webhooks() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
-    let receiver = TestReceiver::start().await;
+    let Scene { db, c, receiver } = Scene::new().await;
     receiver.set_behaviour("/down", Behaviour::status(500));
-    event_type(&c, "order.created", "own").await;
     let (user, hook, _) = webhook(&c, &receiver.url("/down")).await;
     let manager = platform_manager(&c).await;
     let (_, ops, _) = webhook_for(&c, manager, &receiver.url("/ops")).await;
     make_platform(&c, ops).await;
-    let mut config = test_config(&db);
-    config.retry_schedule = "0".parse::<RetrySchedule>().unwrap();
-    let app = start(config).await;
+    let app = start(retrying(&db, "0")).await;
     let ids = emit_many(&c, "order.created", user, 1).await;
     let told = receiver
         .wait_for(

@@ -8,18 +8,15 @@ use std::{
 };
 
 use crate::{
-    app::{emit_many, event_type, webhook},
-    harness::{count, eventually, TestDb},
+    app::{emit_many, webhook, Scene},
+    harness::{count, eventually, eventually_count, value, DELIVERED},
     process::HeraldProcess,
-    receiver::{Behaviour, Reply, Route, TestReceiver},
+    receiver::{Behaviour, Reply, Route},
 };
 
 #[tokio::test]
 async fn replicas_deliver_every_event_exactly_once_with_one_leader() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
-    let receiver = TestReceiver::start().await;
-    event_type(&c, "order.created", "own").await;
+    let Scene { db, c, receiver } = Scene::new().await;
     let mut users = Vec::new();
     for i in 0..10 {
         users.push(webhook(&c, &receiver.url(&format!("/hook/{i}"))).await.0);
@@ -60,9 +57,7 @@ async fn replicas_deliver_every_event_exactly_once_with_one_leader() {
 
 #[tokio::test]
 async fn replica_sigterm_drains_within_grace_and_others_redeliver_the_rest() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
-    let receiver = TestReceiver::start().await;
+    let Scene { db, c, receiver } = Scene::new().await;
     // Slow: each request takes 300 ms; some take far longer than the grace period.
     receiver.set_behaviour(
         "/slow",
@@ -72,7 +67,6 @@ async fn replica_sigterm_drains_within_grace_and_others_redeliver_the_rest() {
         "/slower",
         Behaviour::reply(Reply::ok().delay(Duration::from_secs(120))),
     );
-    event_type(&c, "order.created", "own").await;
     let (slow_user, _, _) = webhook(&c, &receiver.url("/slow")).await;
     let (slower_user, _, _) = webhook(&c, &receiver.url("/slower")).await;
     let grace = [("HERALD_SHUTDOWN_GRACE", "2s"), ("HERALD_LEASE", "40s")];
@@ -128,31 +122,16 @@ async fn replica_sigterm_drains_within_grace_and_others_redeliver_the_rest() {
     receiver.set_behaviour("/slower", Behaviour::status(204));
     let second = HeraldProcess::spawn(&db.url, &[]);
     second.worker_id().await;
-    eventually(
-        "all delivered by the survivor",
-        Duration::from_secs(60),
-        || async {
-            count(
-                &c,
-                "select count(*) from herald.webhook_deliveries where status = 'delivered'",
-            )
-            .await
-                == 44
-        },
-    )
-    .await;
+    eventually_count(&c, DELIVERED, 44, "all delivered by the survivor").await;
 }
 
 #[tokio::test]
 async fn replicas_ride_through_terminated_backends() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
-    let receiver = TestReceiver::start().await;
+    let Scene { db, c, receiver } = Scene::new().await;
     receiver.set_behaviour(
         Route::All,
         Behaviour::reply(Reply::ok().delay(Duration::from_millis(5))),
     );
-    event_type(&c, "order.created", "own").await;
     let mut users = Vec::new();
     for i in 0..4 {
         users.push(webhook(&c, &receiver.url(&format!("/h/{i}"))).await.0);
@@ -166,29 +145,15 @@ async fn replicas_ride_through_terminated_backends() {
         .wait_for(|r| r.len() >= 200, Duration::from_secs(60))
         .await
         .expect("drain under way");
-    let killed: i64 = c
-        .query_one(
-            "select count(*) from (select pg_terminate_backend(pid) from pg_stat_activity
+    let killed: i64 = value(
+        &c,
+        "select count(*) from (select pg_terminate_backend(pid) from pg_stat_activity
               where datname = current_database() and application_name like 'herald%') t",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert!(killed >= 2, "terminated {killed} backends");
-    eventually(
-        "all delivered after the outage",
-        Duration::from_secs(60),
-        || async {
-            count(
-                &c,
-                "select count(*) from herald.webhook_deliveries where status = 'delivered'",
-            )
-            .await
-                == 2000
-        },
+        &[],
     )
     .await;
+    assert!(killed >= 2, "terminated {killed} backends");
+    eventually_count(&c, DELIVERED, 2000, "all delivered after the outage").await;
     let log = herald.log_text();
     assert!(!log.contains("panicked"), "{log}");
     let lost = log.matches("listener connection lost").count();

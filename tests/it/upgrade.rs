@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::{
     app::{event_type, start, test_config, webhook},
-    harness::{count, eventually, eventually_delivered, TestDb},
+    harness::{count, eventually, eventually_delivered, value, TestDb},
     receiver::TestReceiver,
 };
 
@@ -188,14 +188,12 @@ async fn upgrade_in_place_keeps_history_and_delivers_what_was_due() {
     .expect("emit after the upgrade");
     let requests = receiver.wait_for_count(6, Duration::from_secs(60)).await;
     // Built from the event, byte for byte what SQL shows as the payload.
-    let newest: String = c
-        .query_one(
-            "select payload::text from herald.webhook_deliveries order by created_at desc limit 1",
-            &[],
-        )
-        .await
-        .expect("newest payload")
-        .get(0);
+    let newest: String = value(
+        &c,
+        "select payload::text from herald.webhook_deliveries order by created_at desc limit 1",
+        &[],
+    )
+    .await;
     assert_eq!(requests[5].body, newest.as_bytes());
     let delivered = format!(
         "select count(*) from herald.webhook_deliveries

@@ -11,11 +11,11 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::{
-    app::{start, test_config, TOKEN},
-    harness::{count, eventually, eventually_delivered, TestDb},
+    app::{retrying, start, test_config, TOKEN},
+    harness::{count, eventually, eventually_count, eventually_delivered, TestDb, DELIVERED},
     receiver::{Behaviour, Route, TestReceiver},
 };
-use herald::domain::{retry::RetrySchedule, secret::WebhookSecret};
+use herald::domain::secret::WebhookSecret;
 
 async fn call(base: &str, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
@@ -113,14 +113,12 @@ async fn rotation_signs_with_both_secrets_during_grace_and_the_new_one_after() {
     );
     assert!(r[1].verify(&new) && r[1].verify(&old));
 
-    eventually("the grace period ends", Duration::from_secs(60), || async {
-        count(
-            &c,
-            "select count(*) from herald.user_webhooks where previous_secret_expires_at <= now()",
-        )
-        .await
-            == 1
-    })
+    eventually_count(
+        &c,
+        "select count(*) from herald.user_webhooks where previous_secret_expires_at <= now()",
+        1,
+        "the grace period ends",
+    )
     .await;
     emit(&base, user).await;
     let r = receiver.wait_for_count(3, Duration::from_secs(60)).await;
@@ -135,9 +133,7 @@ async fn recover_requeues_exhausted_deliveries_and_the_worker_delivers_them() {
     let c = db.client().await;
     let receiver = TestReceiver::start().await;
     receiver.set_behaviour(Route::All, Behaviour::status(500));
-    let mut config = test_config(&db);
-    config.retry_schedule = "0".parse::<RetrySchedule>().unwrap();
-    let app = start(config).await;
+    let app = start(retrying(&db, "0")).await;
     let base = format!("http://{}", app.api_addr);
     let user = Uuid::new_v4();
     call(
@@ -158,14 +154,12 @@ async fn recover_requeues_exhausted_deliveries_and_the_worker_delivers_them() {
     for _ in 0..3 {
         emit(&base, user).await;
     }
-    eventually("exhausted", Duration::from_secs(60), || async {
-        count(
-            &c,
-            "select count(*) from herald.webhook_deliveries where status = 'exhausted'",
-        )
-        .await
-            == 3
-    })
+    eventually_count(
+        &c,
+        "select count(*) from herald.webhook_deliveries where status = 'exhausted'",
+        3,
+        "exhausted",
+    )
     .await;
     receiver.set_behaviour(Route::All, Behaviour::status(204));
     let since = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
@@ -205,8 +199,7 @@ async fn metrics_after_a_drain_match_the_database() {
     let c = db.client().await;
     let receiver = TestReceiver::start().await;
     receiver.set_behaviour("/down", Behaviour::status(500));
-    let mut config = test_config(&db);
-    config.retry_schedule = "0,0".parse::<RetrySchedule>().unwrap();
+    let mut config = retrying(&db, "0,0");
     // No safety poll within the test: what wakes the sleeping worker is the notification.
     config.poll_interval = Duration::from_secs(600);
     let app = start(config).await;
@@ -226,15 +219,7 @@ async fn metrics_after_a_drain_match_the_database() {
         .await;
         crate::app::emit_many(&c, "order.created", ok_user, 1).await;
         probes += 1;
-        eventually("the probe delivered", Duration::from_secs(60), || async {
-            count(
-                &c,
-                "select count(*) from herald.webhook_deliveries where status = 'delivered'",
-            )
-            .await
-                == probes
-        })
-        .await;
+        eventually_count(&c, DELIVERED, probes, "the probe delivered").await;
         let m = text(&base, "/metrics").await;
         woken = metric_if_present(&m, "herald_wakeups_total{source=\"notify\"}")
             .is_some_and(|n| n >= 1.0);
@@ -245,14 +230,12 @@ async fn metrics_after_a_drain_match_the_database() {
     );
     crate::app::emit_many(&c, "order.created", ok_user, 50).await;
     crate::app::emit_many(&c, "order.created", down_user, 2).await;
-    eventually("drained", Duration::from_secs(60), || async {
-        count(
-            &c,
-            "select count(*) from herald.webhook_deliveries where status in ('delivered', 'exhausted')",
-        )
-        .await
-            == 52 + probes
-    })
+    eventually_count(
+        &c,
+        "select count(*) from herald.webhook_deliveries where status in ('delivered', 'exhausted')",
+        52 + probes,
+        "drained",
+    )
     .await;
     let delivered = count(
         &c,

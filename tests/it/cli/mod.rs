@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::{
     app::{event_type, webhook_for},
-    harness::{count, TestDb},
+    harness::{count, value, TestDb},
 };
 
 mod deliveries;
@@ -239,34 +239,28 @@ async fn cli_webhooks_update_delete_and_rotate_secret() {
         ],
     )
     .refused("url:");
-    let url: String = c
-        .query_one(
-            "select url from herald.user_webhooks where id = $1::text::uuid",
-            &[&id],
-        )
-        .await
-        .expect("row")
-        .get(0);
+    let url: String = value(
+        &c,
+        "select url from herald.user_webhooks where id = $1::text::uuid",
+        &[&id],
+    )
+    .await;
     assert_eq!(url, "https://example.com/a", "nothing written");
 
-    let secret_before: String = c
-        .query_one(
-            "select secret from herald.user_webhooks where id = $1::text::uuid",
-            &[&id],
-        )
-        .await
-        .expect("row")
-        .get(0);
+    let secret_before: String = value(
+        &c,
+        "select secret from herald.user_webhooks where id = $1::text::uuid",
+        &[&id],
+    )
+    .await;
     herald(&db, &["webhooks", "rotate-secret", &id, "--grace", "60d"]).refused("grace_seconds");
     herald(&db, &["webhooks", "rotate-secret", &id, "--grace", "soon"]).refused("grace:");
-    let secret_now: String = c
-        .query_one(
-            "select secret from herald.user_webhooks where id = $1::text::uuid",
-            &[&id],
-        )
-        .await
-        .expect("row")
-        .get(0);
+    let secret_now: String = value(
+        &c,
+        "select secret from herald.user_webhooks where id = $1::text::uuid",
+        &[&id],
+    )
+    .await;
     assert_eq!(
         secret_before, secret_now,
         "a refused rotation writes nothing"

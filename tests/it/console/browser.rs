@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::webdriver::{self, Browser};
 use crate::{
     app::{event_type, start, test_config, webhook_for, TOKEN},
-    harness::{eventually, TestDb},
+    harness::{eventually, value, TestDb},
     receiver::{Behaviour, Route, TestReceiver},
 };
 
@@ -204,14 +204,12 @@ async fn console_in_a_browser_signs_in_finds_filters_retries_and_escapes() {
     let refusal = b.text(&b.wait_for("div.notice.error").await).await;
     assert!(refusal.contains("Sign in first"), "{refusal}");
     b.screenshot(&shots, "9-refused-without-session").await;
-    let enabled: bool = c
-        .query_one(
-            "select enabled from herald.user_webhooks where id = $1",
-            &[&hook],
-        )
-        .await
-        .expect("webhook")
-        .get(0);
+    let enabled: bool = value(
+        &c,
+        "select enabled from herald.user_webhooks where id = $1",
+        &[&hook],
+    )
+    .await;
     assert!(enabled, "the refused action changed nothing");
 
     b.quit().await;

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::{
     app::{start, test_config, webhook_for, TOKEN},
-    harness::TestDb,
+    harness::{value, TestDb},
 };
 
 struct Page {
@@ -197,14 +197,12 @@ async fn console_refuses_actions_without_session_csrf_token_or_own_origin() {
     )
     .await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
-    let enabled: bool = c
-        .query_one(
-            "select enabled from herald.user_webhooks where id = $1",
-            &[&hook],
-        )
-        .await
-        .expect("row")
-        .get(0);
+    let enabled: bool = value(
+        &c,
+        "select enabled from herald.user_webhooks where id = $1",
+        &[&hook],
+    )
+    .await;
     assert!(enabled, "nothing refused changed the webhook");
 
     // With all three: first a confirmation, then the action.
@@ -229,14 +227,12 @@ async fn console_refuses_actions_without_session_csrf_token_or_own_origin() {
     .await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
     assert!(done.body.contains("is disabled"), "{}", done.body);
-    let enabled: bool = c
-        .query_one(
-            "select enabled from herald.user_webhooks where id = $1",
-            &[&hook],
-        )
-        .await
-        .expect("row")
-        .get(0);
+    let enabled: bool = value(
+        &c,
+        "select enabled from herald.user_webhooks where id = $1",
+        &[&hook],
+    )
+    .await;
     assert!(!enabled);
 
     // Bad input to an action answers the API's message.

@@ -7,6 +7,7 @@ use herald::store::{self, Notification};
 use tokio_postgres::{error::SqlState, Client};
 use uuid::Uuid;
 
+use crate::harness::value;
 use crate::harness::{count, TestDb};
 
 mod refuse;
@@ -250,15 +251,13 @@ async fn fanout_statement_mixing_own_and_platform_events_gives_each_its_scope() 
     assert_eq!(deliveries_of(&c, users_own).await, 1);
     assert_eq!(deliveries_of(&c, platform).await, 1);
     assert_eq!(deliveries_of(&c, managers_own).await, 0);
-    let crossed: i64 = c
-        .query_one(
-            "select count(*) from herald.webhook_deliveries d join herald.events e on e.id = d.event_id
+    let crossed: i64 = value(
+        &c,
+        "select count(*) from herald.webhook_deliveries d join herald.events e on e.id = d.event_id
               where (d.webhook_id = $1) <> (e.event_type = 'tenant.created')",
-            &[&platform],
-        )
-        .await
-        .expect("count crossed deliveries")
-        .get(0);
+        &[&platform],
+    )
+    .await;
     assert_eq!(crossed, 0, "each webhook got the event of its scope");
     // Each delivery is due at once.
     assert_eq!(
@@ -336,15 +335,13 @@ async fn fanout_bulk_insert_fans_out_as_one_statement() {
     let hook = webhook(&c, user, "own", None).await;
 
     // The trigger is declared FOR EACH STATEMENT (bit 0 of tgtype is ROW).
-    let tgtype: i16 = c
-        .query_one(
-            "select tgtype from pg_trigger
+    let tgtype: i16 = value(
+        &c,
+        "select tgtype from pg_trigger
               where tgrelid = 'herald.events'::regclass and tgname = 'fan_out'",
-            &[],
-        )
-        .await
-        .expect("fan_out trigger")
-        .get(0);
+        &[],
+    )
+    .await;
     assert_eq!(tgtype & 1, 0, "fan_out must be a statement-level trigger");
 
     let tx = c.transaction().await.expect("begin");
@@ -361,14 +358,12 @@ async fn fanout_bulk_insert_fans_out_as_one_statement() {
         .await
         .expect("bulk insert");
     assert_eq!(inserted, 10_000);
-    let calls: i64 = tx
-        .query_one(
-            "select pg_stat_get_xact_function_calls('herald.fan_out_events'::regproc)",
-            &[],
-        )
-        .await
-        .expect("function calls")
-        .get(0);
+    let calls: i64 = value(
+        &tx,
+        "select pg_stat_get_xact_function_calls('herald.fan_out_events'::regproc)",
+        &[],
+    )
+    .await;
     assert_eq!(calls, 1, "one fan-out call for the whole statement");
     tx.commit().await.expect("commit");
 

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{emit_for_each, one_webhook_per_user, scaled};
 use crate::{
-    harness::{count, eventually, eventually_delivered, TestDb},
+    harness::{count, eventually_count, eventually_delivered, TestDb},
     process::HeraldProcess,
     receiver::{Behaviour, Reply, Route, TestReceiver},
 };
@@ -48,18 +48,12 @@ async fn crash_sigkill_mid_drain_loses_nothing_and_duplicates_only_in_flight_row
     let at_kill = receiver.count();
     // Statements the dead process sent may still be running on the server; wait until its
     // sessions are gone, then the table is what the crash left.
-    eventually(
-        "the killed worker's sessions end",
-        Duration::from_secs(60),
-        || async {
-            count(
-                &c,
-                "select count(*) from pg_stat_activity
+    eventually_count(
+        &c,
+        "select count(*) from pg_stat_activity
                   where datname = current_database() and application_name like 'herald%'",
-            )
-            .await
-                == 0
-        },
+        0,
+        "the killed worker's sessions end",
     )
     .await;
     let leased: HashSet<Uuid> = c

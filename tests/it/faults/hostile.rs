@@ -7,8 +7,8 @@ use herald::domain::retry::RetrySchedule;
 use uuid::Uuid;
 
 use crate::{
-    app::{emit_many, event_type, start, test_config, webhook},
-    harness::{count, eventually, TestDb},
+    app::{emit_many, start, test_config, webhook, Scene},
+    harness::{count, eventually, eventually_count, value},
     receiver::{Behaviour, HostileServer, Hostility, Reply, TestCa, TestReceiver},
 };
 
@@ -19,10 +19,7 @@ type Check = fn(&str) -> bool;
 
 #[tokio::test]
 async fn hostile_receivers_end_as_recorded_failures_while_healthy_ones_flow() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
-    event_type(&c, "order.created", "own").await;
-    let receiver = TestReceiver::start().await;
+    let Scene { db, c, receiver } = Scene::new().await;
     receiver.set_behaviour(
         "/slow",
         Behaviour::reply(Reply::ok().delay(Duration::from_secs(60))),
@@ -143,14 +140,12 @@ async fn hostile_receivers_end_as_recorded_failures_while_healthy_ones_flow() {
     let healthy_took = healthy_sent.elapsed();
     // Still in progress: neither timeout has fired, nothing recorded for them yet.
     let slow_webhooks: Vec<Uuid> = hostile[..2].iter().map(|(_, (_, w, _))| *w).collect();
-    let recorded_slow: i64 = c
-        .query_one(
-            "select count(*) from herald.delivery_attempts where webhook_id = any($1)",
-            &[&slow_webhooks],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let recorded_slow: i64 = value(
+        &c,
+        "select count(*) from herald.delivery_attempts where webhook_id = any($1)",
+        &[&slow_webhooks],
+    )
+    .await;
     assert_eq!(
         recorded_slow,
         0,
@@ -168,18 +163,12 @@ async fn hostile_receivers_end_as_recorded_failures_while_healthy_ones_flow() {
     );
 
     let total_hostile = PER_WEBHOOK * cases.len() as i64;
-    eventually(
-        "every hostile delivery has its outcome recorded",
-        Duration::from_secs(60),
-        || async {
-            count(
-                &c,
-                "select count(*) from herald.webhook_deliveries
+    eventually_count(
+        &c,
+        "select count(*) from herald.webhook_deliveries
                   where attempt_count = 1 and status <> 'pending'",
-            )
-            .await
-                == total_hostile + 200
-        },
+        total_hostile + 200,
+        "every hostile delivery has its outcome recorded",
     )
     .await;
     for ((name, _, status, check), (_, (_, webhook_id, _))) in cases.iter().zip(&hostile) {

@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use herald::domain::retry::RetrySchedule;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::{client::legacy::Client, rt::TokioExecutor};
@@ -13,10 +12,9 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::{
-    app::{emit_many, event_type, start, test_config, webhook, TOKEN},
-    harness::{count, eventually, TestDb},
+    app::{emit_many, event_type, retrying, start, test_config, webhook, Scene, TOKEN},
+    harness::{count, eventually_count, value, TestDb},
     process::HeraldProcess,
-    receiver::TestReceiver,
 };
 
 const ROWS: &str = "select (select count(*) from herald.events)
@@ -261,14 +259,12 @@ async fn input_api_refuses_bad_urls_names_ids_fields_and_bodies_writing_nothing(
     assert_eq!(status, StatusCode::OK, "still serving");
 
     assert_eq!(count(&c, ROWS).await, before, "nothing half-written");
-    let url: String = c
-        .query_one(
-            "select url from herald.user_webhooks where id = $1::text::uuid",
-            &[&hook_id],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let url: String = value(
+        &c,
+        "select url from herald.user_webhooks where id = $1::text::uuid",
+        &[&hook_id],
+    )
+    .await;
     assert_eq!(
         url, "https://example.com/ok",
         "refused patches changed nothing"
@@ -305,10 +301,7 @@ async fn input_sql_refuses_bad_names_and_ids_writing_nothing() {
 
 #[tokio::test]
 async fn input_sql_written_bad_urls_are_refused_at_send_time_without_traffic() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
-    let receiver = TestReceiver::start().await;
-    event_type(&c, "order.created", "own").await;
+    let Scene { db, c, receiver } = Scene::new().await;
     let port = receiver.addr().port();
     // The database does not parse URLs; an application writing rows directly can store
     // anything. The sender parses again before connecting.
@@ -323,23 +316,15 @@ async fn input_sql_written_bad_urls_are_refused_at_send_time_without_traffic() {
     for t in &targets {
         users.push(webhook(&c, t).await.0);
     }
-    let mut config = test_config(&db);
-    config.retry_schedule = "0".parse::<RetrySchedule>().unwrap();
-    let app = start(config).await;
+    let app = start(retrying(&db, "0")).await;
     for u in &users {
         emit_many(&c, "order.created", *u, 1).await;
     }
-    eventually(
+    eventually_count(
+        &c,
+        "select count(*) from herald.webhook_deliveries where status <> 'pending'",
+        targets.len() as i64,
         "every delivery has an outcome",
-        Duration::from_secs(10),
-        || async {
-            count(
-                &c,
-                "select count(*) from herald.webhook_deliveries where status <> 'pending'",
-            )
-            .await
-                == targets.len() as i64
-        },
     )
     .await;
     let rows = c

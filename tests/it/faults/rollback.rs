@@ -4,17 +4,13 @@
 use std::time::{Duration, Instant};
 
 use crate::{
-    app::{emit_many, event_type, start, test_config, webhook},
-    harness::{count, TestDb},
-    receiver::TestReceiver,
+    app::{emit_many, start, test_config, webhook, Scene},
+    harness::count,
 };
 
 #[tokio::test]
 async fn rollback_events_are_never_sent_and_a_late_commit_is_sent_after_it() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
-    let receiver = TestReceiver::start().await;
-    event_type(&c, "order.created", "own").await;
+    let Scene { db, c, receiver } = Scene::new().await;
     let (rolled_back_user, _, _) = webhook(&c, &receiver.url("/rolled-back")).await;
     let (late_user, _, _) = webhook(&c, &receiver.url("/late")).await;
     let (other_user, _, _) = webhook(&c, &receiver.url("/other")).await;

@@ -5,17 +5,14 @@ use std::time::Duration;
 use herald::domain::retry::RetrySchedule;
 
 use crate::{
-    app::{delivery_state, emit_many, event_type, start, test_config, webhook},
-    harness::{count, eventually, TestDb},
-    receiver::{Behaviour, Reply, Route, TestReceiver},
+    app::{delivery_state, emit_many, retrying, start, test_config, webhook, Scene},
+    harness::{count, eventually, eventually_count},
+    receiver::{Behaviour, Reply, Route},
 };
 
 #[tokio::test]
 async fn pipeline_refuses_private_targets_at_connect_time() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
-    let receiver = TestReceiver::start().await;
-    event_type(&c, "order.created", "own").await;
+    let Scene { db, c, receiver } = Scene::new().await;
     let port = receiver.addr().port();
     let targets = [
         format!("http://127.0.0.1:{port}/"),
@@ -36,18 +33,12 @@ async fn pipeline_refuses_private_targets_at_connect_time() {
     for u in &users {
         emit_many(&c, "order.created", *u, 1).await;
     }
-    eventually(
-        "all refused and recorded",
-        Duration::from_secs(60),
-        || async {
-            count(
-                &c,
-                "select count(*) from herald.webhook_deliveries
+    eventually_count(
+        &c,
+        "select count(*) from herald.webhook_deliveries
               where status = 'exhausted' and last_error like 'refused:%'",
-            )
-            .await
-                == targets.len() as i64
-        },
+        targets.len() as i64,
+        "all refused and recorded",
     )
     .await;
     assert_eq!(receiver.count(), 0, "nothing reached the loopback receiver");
@@ -64,18 +55,13 @@ async fn pipeline_refuses_private_targets_at_connect_time() {
 
 #[tokio::test]
 async fn pipeline_does_not_follow_redirects() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
-    let receiver = TestReceiver::start().await;
+    let Scene { db, c, receiver } = Scene::new().await;
     receiver.set_behaviour(
         Route::All,
         Behaviour::reply(Reply::status(301).header("location", "http://169.254.169.254/")),
     );
-    event_type(&c, "order.created", "own").await;
     let (user, _, _) = webhook(&c, &receiver.url("/moved")).await;
-    let mut config = test_config(&db);
-    config.retry_schedule = "0".parse::<RetrySchedule>().unwrap();
-    let app = start(config).await;
+    let app = start(retrying(&db, "0")).await;
     let ids = emit_many(&c, "order.created", user, 1).await;
     eventually("exhausted", Duration::from_secs(60), || async {
         delivery_state(&c, ids[0]).await.0 == "exhausted"

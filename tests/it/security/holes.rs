@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::api;
 use crate::{
-    app::{emit_many, event_type, start, test_config, webhook},
+    app::{emit_many, start, test_config, webhook, Scene},
     harness::{count, eventually_delivered, eventually_some, TestDb},
     process::HeraldProcess,
     receiver::TestReceiver,
@@ -17,10 +17,7 @@ use crate::{
 
 #[tokio::test]
 async fn allow_http_unset_refuses_to_send_to_a_plain_http_webhook_written_in_sql() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
-    let receiver = TestReceiver::start().await;
-    event_type(&c, "order.created", "own").await;
+    let Scene { db, c, receiver } = Scene::new().await;
     // Straight into the table: the API's URL check never saw it.
     let (user, hook, _) = webhook(&c, &receiver.url("/plain")).await;
     let mut config = test_config(&db);

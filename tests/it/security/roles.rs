@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::{api, TestRole};
 use crate::{
     app::{event_type, start, test_config, webhook_for},
-    harness::{count, eventually, eventually_delivered, TestDb},
+    harness::{count, eventually, eventually_count, eventually_delivered, value, TestDb},
     receiver::{Behaviour, Route, TestReceiver},
 };
 
@@ -78,14 +78,12 @@ async fn grant_app_lets_the_application_emit_and_read_but_not_secrets_or_writes(
     c.batch_execute("insert into herald.event_types (name, scope) values ('order.shipped', 'own')")
         .await
         .expect("register an event type");
-    let deliveries: i64 = c
-        .query_one(
-            "select count(*) from herald.webhook_deliveries where webhook_id = $1",
-            &[&hook],
-        )
-        .await
-        .expect("read deliveries")
-        .get(0);
+    let deliveries: i64 = value(
+        &c,
+        "select count(*) from herald.webhook_deliveries where webhook_id = $1",
+        &[&hook],
+    )
+    .await;
     assert_eq!(
         deliveries, 3,
         "the fan-out ran for the application's three events"
@@ -234,17 +232,11 @@ async fn grant_worker_runs_herald_with_no_other_rights() {
         .as_str()
         .expect("a delivery")
         .to_owned();
-    eventually(
+    eventually_count(
+        &owner,
+        "select count(*) from herald.webhook_deliveries where status = 'failed'",
+        1,
         "the failure is recorded",
-        Duration::from_secs(20),
-        || async {
-            count(
-                &owner,
-                "select count(*) from herald.webhook_deliveries where status = 'failed'",
-            )
-            .await
-                == 1
-        },
     )
     .await;
     let (status, body) = api(

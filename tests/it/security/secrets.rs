@@ -15,9 +15,9 @@ use uuid::Uuid;
 
 use super::api;
 use crate::{
-    app::{emit_many, event_type, start, test_config, webhook_for},
+    app::{emit_many, start, test_config, webhook_for, Scene},
     harness::{count, eventually_delivered, eventually_some, TestDb},
-    receiver::{RecordedRequest, TestReceiver},
+    receiver::RecordedRequest,
 };
 
 fn ring(keys: &[u8]) -> KeyRing {
@@ -112,10 +112,7 @@ fn pg_dump(db: &TestDb) -> String {
 
 #[tokio::test]
 async fn secrets_at_rest_leave_no_secret_in_pg_dump_and_both_schemes_verify_through_rotation() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
-    event_type(&c, "order.created", "own").await;
-    let receiver = TestReceiver::start().await;
+    let Scene { db, c, receiver } = Scene::new().await;
     let keys = ring(&[1]);
     let mut config = test_config(&db);
     config.secret_keys = keys.clone();
@@ -255,10 +252,7 @@ async fn secrets_at_rest_leave_no_secret_in_pg_dump_and_both_schemes_verify_thro
 
 #[tokio::test]
 async fn secrets_reencrypt_after_a_new_first_key_leaves_every_webhook_delivering() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
-    event_type(&c, "order.created", "own").await;
-    let receiver = TestReceiver::start().await;
+    let Scene { db, c, receiver } = Scene::new().await;
     let mut config = test_config(&db);
     config.secret_keys = ring(&[1]);
     let herald = start(config).await;
@@ -356,10 +350,7 @@ async fn secrets_reencrypt_after_a_new_first_key_leaves_every_webhook_delivering
 
 #[tokio::test]
 async fn secrets_a_removed_key_or_a_copied_ciphertext_fails_that_webhook_clearly() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
-    event_type(&c, "order.created", "own").await;
-    let receiver = TestReceiver::start().await;
+    let Scene { db, c, receiver } = Scene::new().await;
     let pool = db.pool();
     let mut hooks = Vec::new();
     for (name, keys) in [

@@ -3,6 +3,7 @@
 
 use tokio_postgres::Client;
 
+use crate::harness::value;
 use crate::harness::{count, TestDb};
 
 async fn setup(c: &Client) {
@@ -187,14 +188,7 @@ async fn watch_names_differing_by_a_dot_or_past_63_characters_do_not_collide() {
         )
         .await
         .expect("register");
-        let trigger: String = c
-            .query_one(
-                "select herald.watch('public.batches', $1, on_op => 'update', user_column => 'owner_id')",
-                &[t],
-            )
-            .await
-            .expect("watch")
-            .get(0);
+        let trigger: String = value(&c, "select herald.watch('public.batches', $1, on_op => 'update', user_column => 'owner_id')", &[t]).await;
         assert!(trigger.len() <= 63, "{trigger}");
     }
     assert_eq!(count(&c, "select count(*) from herald.watches").await, 4);
@@ -202,14 +196,12 @@ async fn watch_names_differing_by_a_dot_or_past_63_characters_do_not_collide() {
         .await
         .expect("update");
     for t in &types {
-        let n: i64 = c
-            .query_one(
-                "select count(*) from herald.events where event_type = $1",
-                &[t],
-            )
-            .await
-            .expect("count")
-            .get(0);
+        let n: i64 = value(
+            &c,
+            "select count(*) from herald.events where event_type = $1",
+            &[t],
+        )
+        .await;
         assert_eq!(n, 1, "{t} fired once");
     }
     // Unwatching one leaves the others.
@@ -232,14 +224,7 @@ async fn watch_refuses_a_trigger_name_the_application_already_uses() {
     let db = TestDb::new().await;
     let c = db.client().await;
     setup(&c).await;
-    let name: String = c
-        .query_one(
-            "select trigger_name from herald.watch_names('public.batches', 'batch.completed', 'update')",
-            &[],
-        )
-        .await
-        .expect("names")
-        .get(0);
+    let name: String = value(&c, "select trigger_name from herald.watch_names('public.batches', 'batch.completed', 'update')", &[]).await;
     c.batch_execute(&format!(
         "create function public.mine() returns trigger language plpgsql as $$begin return null; end$$;
          create trigger {name} after update on public.batches for each statement execute function public.mine();"
