@@ -48,8 +48,7 @@ pub struct Scene {
 
 impl Scene {
     pub async fn new() -> Scene {
-        let db = TestDb::new().await;
-        let c = db.client().await;
+        let (db, c) = TestDb::with_client().await;
         let receiver = TestReceiver::start().await;
         event_type(&c, "order.created", "own").await;
         Scene { db, c, receiver }

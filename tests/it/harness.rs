@@ -182,6 +182,13 @@ impl TestDb {
         }
     }
 
+    /// A fresh database and a client on it: `let (db, c) = TestDb::with_client().await;`.
+    pub async fn with_client() -> (TestDb, tokio_postgres::Client) {
+        let db = TestDb::new().await;
+        let c = db.client().await;
+        (db, c)
+    }
+
     pub async fn client(&self) -> tokio_postgres::Client {
         let (client, conn) = tokio_postgres::connect(&self.url, NoTls)
             .await

@@ -22,8 +22,7 @@ async fn leader_name(c: &tokio_postgres::Client) -> Option<String> {
 
 #[tokio::test]
 async fn leader_is_replaced_within_three_seconds_when_killed() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
+    let (db, c) = TestDb::with_client().await;
     let replicas: Vec<HeraldProcess> = (0..3).map(|_| HeraldProcess::spawn(&db.url, &[])).collect();
     let mut ids = Vec::new();
     for r in &replicas {
@@ -55,8 +54,7 @@ async fn leader_is_replaced_within_three_seconds_when_killed() {
 
 #[tokio::test]
 async fn leader_is_replaced_when_its_connection_is_cut() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
+    let (db, c) = TestDb::with_client().await;
     let _a = HeraldProcess::spawn(&db.url, &[]);
     let _b = HeraldProcess::spawn(&db.url, &[]);
     eventually("a leader is elected", Duration::from_secs(10), || async {

@@ -126,8 +126,7 @@ async fn policies_breaker_opens_probes_and_closes_then_the_backlog_flows() {
 
 #[tokio::test]
 async fn policies_breaker_disables_after_staying_open_and_tells_platform_webhooks() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
+    let (db, c) = TestDb::with_client().await;
     let receiver = TestReceiver::start().await;
     receiver.set_behaviour("/dead", Behaviour::status(500));
     event_type(&c, "ops.ping", "platform").await;

@@ -37,8 +37,7 @@ async fn attempts(
 
 #[tokio::test]
 async fn rollup_counts_each_attempt_once_and_reads_back_rates_and_percentiles() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
+    let (db, c) = TestDb::with_client().await;
     let pool = db.pool();
     let (_, id, _) = webhook(&c, "https://example.com/").await;
     attempts(&c, id, 98, 2.5, Some(200), None).await;
@@ -95,8 +94,7 @@ async fn rollup_counts_each_attempt_once_and_reads_back_rates_and_percentiles() 
 
 #[tokio::test]
 async fn replicas_register_on_a_heartbeat_and_the_leader_snapshots_the_queue() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
+    let (db, c) = TestDb::with_client().await;
     let (_, id, _) = webhook(&c, "https://example.com/").await;
     attempts(&c, id, 3, 5.0, Some(500), Some("HTTP 500")).await;
     c.execute("update herald.deliveries set status = 'exhausted'", &[])

@@ -61,8 +61,7 @@ async fn emit(base: &str, user: Uuid) {
 
 #[tokio::test]
 async fn rotation_signs_with_both_secrets_during_grace_and_the_new_one_after() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
+    let (db, c) = TestDb::with_client().await;
     let receiver = TestReceiver::start().await;
     let app = start(test_config(&db)).await;
     let base = format!("http://{}", app.api_addr);
@@ -129,8 +128,7 @@ async fn rotation_signs_with_both_secrets_during_grace_and_the_new_one_after() {
 
 #[tokio::test]
 async fn recover_requeues_exhausted_deliveries_and_the_worker_delivers_them() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
+    let (db, c) = TestDb::with_client().await;
     let receiver = TestReceiver::start().await;
     receiver.set_behaviour(Route::All, Behaviour::status(500));
     let app = start(retrying(&db, "0")).await;
@@ -195,8 +193,7 @@ fn metric_if_present(text: &str, name: &str) -> Option<f64> {
 
 #[tokio::test]
 async fn metrics_after_a_drain_match_the_database() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
+    let (db, c) = TestDb::with_client().await;
     let receiver = TestReceiver::start().await;
     receiver.set_behaviour("/down", Behaviour::status(500));
     let mut config = retrying(&db, "0,0");

@@ -2,10 +2,17 @@
 
 use super::*;
 
+/// `herald deliveries recover --webhook <hook> --since <since>`, then `more`.
+fn recover(db: &TestDb, hook: &str, since: &str, more: &[&str]) -> Run {
+    let head = ["deliveries", "recover", "--webhook", hook, "--since", since];
+    herald(db, &[&head[..], more].concat())
+}
+
+const EXHAUSTED: &str = "select count(*) from herald.webhook_deliveries where status = 'exhausted'";
+
 #[tokio::test]
 async fn cli_deliveries_list_retry_and_recover() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
+    let (db, c) = TestDb::with_client().await;
     event_type(&c, "order.created", "own").await;
     let user = Uuid::new_v4();
     let (_, hook, _) = webhook_for(&c, user, "https://example.com/a").await;
@@ -82,67 +89,22 @@ async fn cli_deliveries_list_retry_and_recover() {
         .refused("delivery not found");
     herald(&db, &["deliveries", "retry", "nope"]).refused("delivery_id is not a UUID");
 
-    let recovered = herald(
-        &db,
-        &[
-            "deliveries",
-            "recover",
-            "--webhook",
-            &hook,
-            "--since",
-            "2020-01-01T00:00:00Z",
-        ],
-    );
+    let recovered = recover(&db, &hook, "2020-01-01T00:00:00Z", &[]);
     assert!(
         recovered.ok().contains("re-queued 3 deliveries"),
         "{}",
         recovered.stdout
     );
-    let json = herald(
-        &db,
-        &[
-            "deliveries",
-            "recover",
-            "--webhook",
-            &other,
-            "--since",
-            "2020-01-01T00:00:00Z",
-            "--json",
-        ],
-    )
-    .json();
+    let json = recover(&db, &other, "2020-01-01T00:00:00Z", &["--json"]).json();
     assert_eq!(json["requeued"], 0);
-    let before = count(
-        &c,
-        "select count(*) from herald.webhook_deliveries where status = 'exhausted'",
-    )
-    .await;
-    herald(
-        &db,
-        &[
-            "deliveries",
-            "recover",
-            "--webhook",
-            &hook,
-            "--since",
-            "last week",
-        ],
-    )
-    .refused("since must be an RFC 3339 time");
-    assert_eq!(
-        count(
-            &c,
-            "select count(*) from herald.webhook_deliveries where status = 'exhausted'"
-        )
-        .await,
-        before
-    );
+    let before = count(&c, EXHAUSTED).await;
+    recover(&db, &hook, "last week", &[]).refused("since must be an RFC 3339 time");
+    assert_eq!(count(&c, EXHAUSTED).await, before);
 }
 
 #[tokio::test]
 async fn cli_status_prints_the_fleet() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
+    let (db, c) = TestDb::with_client().await;
     c.batch_execute(
         "insert into herald.replicas (worker_id, host, version, started_at, last_seen_at)
          values ('00000000-0000-0000-0000-0000000000aa', 'box-1', '0.1.0', now(), now());

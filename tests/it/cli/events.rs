@@ -2,62 +2,41 @@
 
 use super::*;
 
+/// `herald event-types register <name> --scope <scope>`, then `more`.
+fn register(db: &TestDb, name: &str, scope: &str, more: &[&str]) -> Run {
+    let head = ["event-types", "register", name, "--scope", scope];
+    herald(db, &[&head[..], more].concat())
+}
+
+/// `herald events emit order.created --user <user> --data <data>`, then `more`.
+fn emit(db: &TestDb, user: &str, data: &str, more: &[&str]) -> Run {
+    let head = [
+        "events",
+        "emit",
+        "order.created",
+        "--user",
+        user,
+        "--data",
+        data,
+    ];
+    herald(db, &[&head[..], more].concat())
+}
+
 #[tokio::test]
 async fn cli_event_types_and_events_emit() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
-    let reg = herald(
-        &db,
-        &[
-            "event-types",
-            "register",
-            "order.created",
-            "--scope",
-            "own",
-            "--description",
-            "An order",
-        ],
-    );
+    let (db, c) = TestDb::with_client().await;
+    let reg = register(&db, "order.created", "own", &["--description", "An order"]);
     assert!(
         reg.ok()
             .contains("registered event type order.created (own)"),
         "{}",
         reg.stdout
     );
-    let json = herald(
-        &db,
-        &[
-            "event-types",
-            "register",
-            "ops.notice",
-            "--scope",
-            "platform",
-            "--json",
-        ],
-    )
-    .json();
+    let json = register(&db, "ops.notice", "platform", &["--json"]).json();
     assert_eq!(json["scope"], "platform");
-    herald(
-        &db,
-        &["event-types", "register", "bad name", "--scope", "own"],
-    )
-    .refused("is not an event type name");
-    herald(
-        &db,
-        &["event-types", "register", "order.paid", "--scope", "mine"],
-    )
-    .refused("scope must be \"own\" or \"platform\"");
-    herald(
-        &db,
-        &[
-            "event-types",
-            "register",
-            "order.created",
-            "--scope",
-            "platform",
-        ],
-    )
-    .refused("scopes cannot change");
+    register(&db, "bad name", "own", &[]).refused("is not an event type name");
+    register(&db, "order.paid", "mine", &[]).refused("scope must be \"own\" or \"platform\"");
+    register(&db, "order.created", "platform", &[]).refused("scopes cannot change");
     assert_eq!(
         count(
             &c,
@@ -92,37 +71,13 @@ async fn cli_event_types_and_events_emit() {
     let user = Uuid::new_v4();
     webhook_for(&c, user, "https://example.com/a").await;
     let user = user.to_string();
-    let emitted = herald(
-        &db,
-        &[
-            "events",
-            "emit",
-            "order.created",
-            "--user",
-            &user,
-            "--data",
-            r#"{"total": 42}"#,
-        ],
-    );
+    let emitted = emit(&db, &user, r#"{"total": 42}"#, &[]);
     assert!(
         emitted.ok().starts_with("emitted event "),
         "{}",
         emitted.stdout
     );
-    let json = herald(
-        &db,
-        &[
-            "events",
-            "emit",
-            "order.created",
-            "--user",
-            &user,
-            "--data",
-            "{}",
-            "--json",
-        ],
-    )
-    .json();
+    let json = emit(&db, &user, "{}", &["--json"]).json();
     assert!(json["id"]
         .as_str()
         .is_some_and(|id| id.parse::<Uuid>().is_ok()));
@@ -130,50 +85,15 @@ async fn cli_event_types_and_events_emit() {
         count(&c, "select count(*) from herald.webhook_deliveries").await,
         2
     );
-    herald(
-        &db,
-        &[
-            "events",
-            "emit",
-            "order.created",
-            "--user",
-            &user,
-            "--data",
-            r#"{"a": "\u0000"}"#,
-        ],
-    )
-    .refused("data.a: text may not contain the NUL character");
-    herald(
-        &db,
-        &[
-            "events",
-            "emit",
-            "order.created",
-            "--user",
-            &user,
-            "--data",
-            "[1]",
-        ],
-    )
-    .refused("data must be a JSON object");
+    emit(&db, &user, r#"{"a": "\u0000"}"#, &[])
+        .refused("data.a: text may not contain the NUL character");
+    emit(&db, &user, "[1]", &[]).refused("data must be a JSON object");
     herald(&db, &["events", "emit", "order.created", "--data", "{}"]).refused("user_id");
     herald(
         &db,
         &["events", "emit", "no.such", "--user", &user, "--data", "{}"],
     )
     .refused("event_type");
-    herald(
-        &db,
-        &[
-            "events",
-            "emit",
-            "order.created",
-            "--user",
-            &user,
-            "--data",
-            "{nope",
-        ],
-    )
-    .refused("data: not JSON");
+    emit(&db, &user, "{nope", &[]).refused("data: not JSON");
     assert_eq!(count(&c, "select count(*) from herald.events").await, 2);
 }

@@ -68,25 +68,32 @@ fn herald(db: &TestDb, args: &[&str]) -> Run {
     }
 }
 
+/// `herald webhooks create --user <user> --url <url>`, then `more`.
+fn create(db: &TestDb, user: &str, url: &str, more: &[&str]) -> Run {
+    let head = ["webhooks", "create", "--user", user, "--url", url];
+    herald(db, &[&head[..], more].concat())
+}
+
+/// One column of the webhook `id` (its text form).
+async fn column(c: &tokio_postgres::Client, name: &str, id: &str) -> String {
+    let sql = format!("select {name} from herald.user_webhooks where id = $1::text::uuid");
+    value(c, &sql, &[&id]).await
+}
+
 async fn webhooks_count(c: &tokio_postgres::Client) -> i64 {
     count(c, "select count(*) from herald.user_webhooks").await
 }
 
 #[tokio::test]
 async fn cli_webhooks_create_list_and_get_print_tables_and_json() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
+    let (db, c) = TestDb::with_client().await;
     event_type(&c, "order.created", "own").await;
     let user = Uuid::new_v4().to_string();
-    let created = herald(
+    let created = create(
         &db,
+        &user,
+        "https://example.com/a",
         &[
-            "webhooks",
-            "create",
-            "--user",
-            &user,
-            "--url",
-            "https://example.com/a",
             "--event-types",
             "order.created",
             "--description",
@@ -98,19 +105,7 @@ async fn cli_webhooks_create_list_and_get_print_tables_and_json() {
         text.contains("SECRET:") && text.contains("whsec_"),
         "{text}"
     );
-    let created = herald(
-        &db,
-        &[
-            "webhooks",
-            "create",
-            "--user",
-            &user,
-            "--url",
-            "https://example.com/b",
-            "--json",
-        ],
-    )
-    .json();
+    let created = create(&db, &user, "https://example.com/b", &["--json"]).json();
     let id = created["id"].as_str().expect("id").to_owned();
     assert!(created["secret"]
         .as_str()
@@ -147,44 +142,15 @@ async fn cli_webhooks_create_list_and_get_print_tables_and_json() {
 
     // Bad input: the API's messages, exit 1, nothing written.
     let before = webhooks_count(&c).await;
-    herald(
+    create(&db, &user, "ftp://example.com/", &[]).refused("url: must use http or https");
+    create(
         &db,
-        &[
-            "webhooks",
-            "create",
-            "--user",
-            &user,
-            "--url",
-            "ftp://example.com/",
-        ],
-    )
-    .refused("url: must use http or https");
-    herald(
-        &db,
-        &[
-            "webhooks",
-            "create",
-            "--user",
-            &user,
-            "--url",
-            "https://example.com/",
-            "--event-types",
-            "nope.never",
-        ],
+        &user,
+        "https://example.com/",
+        &["--event-types", "nope.never"],
     )
     .refused("event_types: unknown event type \"nope.never\"");
-    herald(
-        &db,
-        &[
-            "webhooks",
-            "create",
-            "--user",
-            "not-a-uuid",
-            "--url",
-            "https://example.com/",
-        ],
-    )
-    .refused("user_id is not a UUID");
+    create(&db, "not-a-uuid", "https://example.com/", &[]).refused("user_id is not a UUID");
     assert_eq!(webhooks_count(&c).await, before);
     herald(&db, &["webhooks", "list", "--user", "x"]).refused("user_id is not a UUID");
     herald(&db, &["webhooks", "get", &Uuid::new_v4().to_string()]).refused("webhook not found");
@@ -203,8 +169,7 @@ async fn cli_webhooks_create_list_and_get_print_tables_and_json() {
 
 #[tokio::test]
 async fn cli_webhooks_update_delete_and_rotate_secret() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
+    let (db, c) = TestDb::with_client().await;
     let user = Uuid::new_v4();
     let (_, id, _) = webhook_for(&c, user, "https://example.com/a").await;
     let id = id.to_string();
@@ -239,28 +204,13 @@ async fn cli_webhooks_update_delete_and_rotate_secret() {
         ],
     )
     .refused("url:");
-    let url: String = value(
-        &c,
-        "select url from herald.user_webhooks where id = $1::text::uuid",
-        &[&id],
-    )
-    .await;
+    let url = column(&c, "url", &id).await;
     assert_eq!(url, "https://example.com/a", "nothing written");
 
-    let secret_before: String = value(
-        &c,
-        "select secret from herald.user_webhooks where id = $1::text::uuid",
-        &[&id],
-    )
-    .await;
+    let secret_before = column(&c, "secret", &id).await;
     herald(&db, &["webhooks", "rotate-secret", &id, "--grace", "60d"]).refused("grace_seconds");
     herald(&db, &["webhooks", "rotate-secret", &id, "--grace", "soon"]).refused("grace:");
-    let secret_now: String = value(
-        &c,
-        "select secret from herald.user_webhooks where id = $1::text::uuid",
-        &[&id],
-    )
-    .await;
+    let secret_now = column(&c, "secret", &id).await;
     assert_eq!(
         secret_before, secret_now,
         "a refused rotation writes nothing"

@@ -47,8 +47,7 @@ async fn console_in_a_browser_signs_in_finds_filters_retries_and_escapes() {
         eprintln!("SKIPPED console browser test: Chromium {why} (apt-get install chromium chromium-driver)");
         return;
     }
-    let db = TestDb::new().await;
-    let c = db.client().await;
+    let (db, c) = TestDb::with_client().await;
     let receiver = TestReceiver::start().await;
     receiver.set_behaviour(Route::All, Behaviour::status(500));
     let mut config = test_config(&db);

@@ -64,8 +64,7 @@ fn csrf(html: &str) -> String {
 
 #[tokio::test]
 async fn console_refuses_actions_without_session_csrf_token_or_own_origin() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
+    let (db, c) = TestDb::with_client().await;
     let app = start(test_config(&db)).await;
     let base = format!("http://{}", app.api_addr);
     let host = app.api_addr.to_string();

@@ -77,8 +77,7 @@ fn message(e: &tokio_postgres::Error) -> String {
 
 #[tokio::test]
 async fn fanout_own_event_reaches_only_the_owners_matching_webhooks() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
+    let (_db, c) = TestDb::with_client().await;
     event_type(&c, "order.created", "own").await;
     event_type(&c, "order.paid", "own").await;
     let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
@@ -130,8 +129,7 @@ async fn fanout_own_event_reaches_only_the_owners_matching_webhooks() {
 
 #[tokio::test]
 async fn fanout_platform_event_reaches_only_current_platform_managers() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
+    let (_db, c) = TestDb::with_client().await;
     event_type(&c, "tenant.created", "platform").await;
     let (manager, other_manager, user) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
     grant_manager(&c, manager).await;
@@ -171,8 +169,7 @@ async fn fanout_platform_event_reaches_only_current_platform_managers() {
 
 #[tokio::test]
 async fn fanout_skips_disabled_and_tripped_webhooks() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
+    let (_db, c) = TestDb::with_client().await;
     event_type(&c, "order.created", "own").await;
     let user = Uuid::new_v4();
     let live = webhook(&c, user, "own", None).await;
@@ -200,8 +197,7 @@ async fn fanout_skips_disabled_and_tripped_webhooks() {
 
 #[tokio::test]
 async fn fanout_same_resource_twice_gives_one_delivery() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
+    let (_db, c) = TestDb::with_client().await;
     event_type(&c, "order.created", "own").await;
     let user = Uuid::new_v4();
     let hook = webhook(&c, user, "own", None).await;
@@ -230,8 +226,7 @@ async fn fanout_same_resource_twice_gives_one_delivery() {
 
 #[tokio::test]
 async fn fanout_statement_mixing_own_and_platform_events_gives_each_its_scope() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
+    let (_db, c) = TestDb::with_client().await;
     event_type(&c, "order.created", "own").await;
     event_type(&c, "tenant.created", "platform").await;
     let (manager, user) = (Uuid::new_v4(), Uuid::new_v4());
@@ -273,8 +268,7 @@ async fn fanout_statement_mixing_own_and_platform_events_gives_each_its_scope() 
 
 #[tokio::test]
 async fn fanout_idempotency_key_holds_after_the_delivery_is_done() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
+    let (_db, c) = TestDb::with_client().await;
     event_type(&c, "order.created", "own").await;
     let user = Uuid::new_v4();
     let hook = webhook(&c, user, "own", None).await;
@@ -294,8 +288,7 @@ async fn fanout_idempotency_key_holds_after_the_delivery_is_done() {
 
 #[tokio::test]
 async fn deleting_a_webhook_deletes_its_deliveries_and_their_attempts() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
+    let (_db, c) = TestDb::with_client().await;
     event_type(&c, "order.created", "own").await;
     let user = Uuid::new_v4();
     let doomed = webhook(&c, user, "own", None).await;

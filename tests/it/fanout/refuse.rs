@@ -23,8 +23,7 @@ async fn assert_refused(c: &Client, sql: &str, code: &str, mentions: &str) {
 
 #[tokio::test]
 async fn fanout_refuses_bad_input_and_writes_nothing() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
+    let (_db, c) = TestDb::with_client().await;
     event_type(&c, "order.created", "own").await;
     let user = Uuid::new_v4();
     webhook(&c, user, "own", None).await;

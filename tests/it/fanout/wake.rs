@@ -45,8 +45,7 @@ async fn wake_setup(c: &Client) -> String {
 
 #[tokio::test]
 async fn wake_is_silent_when_no_worker_sleeps() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
+    let (db, c) = TestDb::with_client().await;
     let insert = wake_setup(&c).await;
     let (_listener, mut rx) = listen(&db).await;
 
@@ -58,8 +57,7 @@ async fn wake_is_silent_when_no_worker_sleeps() {
 
 #[tokio::test]
 async fn wake_notifies_once_per_statement_when_a_worker_sleeps() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
+    let (db, c) = TestDb::with_client().await;
     let insert = wake_setup(&c).await;
     c.batch_execute(
         "insert into herald.sleepers (worker_id, backend_pid) values (gen_random_uuid(), 1)",
@@ -83,8 +81,7 @@ async fn wake_notifies_once_per_statement_when_a_worker_sleeps() {
 
 #[tokio::test]
 async fn wake_is_silent_when_notify_is_disabled() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
+    let (db, c) = TestDb::with_client().await;
     let insert = wake_setup(&c).await;
     c.batch_execute(
         "insert into herald.sleepers (worker_id, backend_pid) values (gen_random_uuid(), 1);

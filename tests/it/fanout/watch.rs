@@ -16,8 +16,7 @@ async fn batches_table(c: &Client) {
 
 #[tokio::test]
 async fn watch_turns_inserts_and_matching_updates_into_events() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
+    let (_db, c) = TestDb::with_client().await;
     event_type(&c, "batch.created", "own").await;
     event_type(&c, "batch.completed", "own").await;
     batches_table(&c).await;
@@ -82,8 +81,7 @@ async fn watch_turns_inserts_and_matching_updates_into_events() {
 
 #[tokio::test]
 async fn watch_refuses_bad_arguments_with_clear_errors() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
+    let (_db, c) = TestDb::with_client().await;
     event_type(&c, "batch.completed", "own").await;
     batches_table(&c).await;
     let cases = [

@@ -20,8 +20,7 @@ use crate::{
 
 #[tokio::test]
 async fn concurrency_four_replicas_lose_nothing_and_send_nothing_twice() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
+    let (db, c) = TestDb::with_client().await;
     let receiver = TestReceiver::start().await;
     receiver.set_recording(false);
     let users = one_webhook_per_user(&c, 20, |i| receiver.url(&format!("/r/{i}"))).await;
@@ -96,8 +95,7 @@ async fn shuffle_due_times(c: &tokio_postgres::Client) -> HashMap<Uuid, DateTime
 
 #[tokio::test]
 async fn concurrency_claim_batches_are_oldest_due_first_across_claimers() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
+    let (db, c) = TestDb::with_client().await;
     let users = one_webhook_per_user(&c, 5, |i| format!("http://127.0.0.1:9/{i}")).await;
     emit_for_each(&c, &users, 80).await;
     let due = shuffle_due_times(&c).await;
@@ -160,8 +158,7 @@ async fn concurrency_claim_batches_are_oldest_due_first_across_claimers() {
 
 #[tokio::test]
 async fn concurrency_pipeline_sends_in_due_order_when_one_at_a_time() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
+    let (db, c) = TestDb::with_client().await;
     let receiver = TestReceiver::start().await;
     let users = one_webhook_per_user(&c, 4, |i| receiver.url(&format!("/o/{i}"))).await;
     emit_for_each(&c, &users, 50).await;
@@ -195,8 +192,7 @@ async fn concurrency_pipeline_sends_in_due_order_when_one_at_a_time() {
 /// not signalled, so a webhook at its in-flight limit waited for the safety poll.
 #[tokio::test]
 async fn concurrency_freed_capacity_wakes_the_claimer_without_the_poll() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
+    let (db, c) = TestDb::with_client().await;
     let receiver = TestReceiver::start().await;
     let users = one_webhook_per_user(&c, 1, |_| receiver.url("/capped")).await;
     let mut config = test_config(&db);

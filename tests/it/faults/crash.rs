@@ -16,8 +16,7 @@ const MAX_IN_FLIGHT: usize = 64;
 
 #[tokio::test]
 async fn crash_sigkill_mid_drain_loses_nothing_and_duplicates_only_in_flight_rows() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
+    let (db, c) = TestDb::with_client().await;
     let receiver = TestReceiver::start().await;
     receiver.set_recording(false);
     // A little work per request, so that the in-flight window is full at the kill.

@@ -25,8 +25,7 @@ const ROWS: &str = "select (select count(*) from herald.events)
 
 #[tokio::test]
 async fn input_bad_environment_stops_herald_run_naming_the_variable() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
+    let (db, c) = TestDb::with_client().await;
     let cases = [
         ("HERALD_LEASE", "soon"),
         ("HERALD_LEASE", "1s"), // not longer than the HTTP timeout
@@ -113,8 +112,7 @@ fn assert_refused(
 
 #[tokio::test]
 async fn input_api_refuses_bad_urls_names_ids_fields_and_bodies_writing_nothing() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
+    let (db, c) = TestDb::with_client().await;
     let app = start(test_config(&db)).await;
     let api = Api {
         base: format!("http://{}", app.api_addr),
@@ -274,8 +272,7 @@ async fn input_api_refuses_bad_urls_names_ids_fields_and_bodies_writing_nothing(
 
 #[tokio::test]
 async fn input_sql_refuses_bad_names_and_ids_writing_nothing() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
+    let (_db, c) = TestDb::with_client().await;
     event_type(&c, "order.created", "own").await;
     let before = count(&c, ROWS).await;
     for (sql, code) in [

@@ -12,8 +12,7 @@ use crate::{
 
 #[tokio::test]
 async fn tls_delivers_over_https_when_herald_ca_file_trusts_the_issuer() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
+    let (db, c) = TestDb::with_client().await;
     let ca = TestCa::new();
     let receiver = TestReceiver::start_tls(&ca).await;
     event_type(&c, "order.created", "own").await;

@@ -79,8 +79,7 @@ async fn api_addr(process: &HeraldProcess) -> std::net::SocketAddr {
 
 #[tokio::test]
 async fn driver_log_at_trace_shows_no_secret_through_create_rotate_and_deliveries() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
+    let (db, c) = TestDb::with_client().await;
     let receiver = TestReceiver::start().await;
     // No HERALD_SECRET_KEYS: the secrets go to the database as plaintext, the worst case.
     let process = HeraldProcess::spawn(&db.url, &[("RUST_LOG", "trace")]);

@@ -312,8 +312,7 @@ async fn grant_refuses_a_role_that_does_not_exist() {
 
 #[tokio::test]
 async fn security_definer_is_exactly_the_fan_out_with_a_fixed_search_path() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
+    let (_db, c) = TestDb::with_client().await;
     let rows = c
         .query(
             "select p.proname::text, p.prosecdef, coalesce(array_to_string(p.proconfig, ','), ''),

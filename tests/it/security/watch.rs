@@ -37,8 +37,7 @@ const WATCH: &str = "select herald.watch('public.batches', 'batch.completed', on
 
 #[tokio::test]
 async fn watch_refuses_injections_and_runs_none_of_them() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
+    let (_db, c) = TestDb::with_client().await;
     setup(&c).await;
     // (condition, what the refusal mentions)
     let cases = [
@@ -109,8 +108,7 @@ async fn watch_refuses_injections_and_runs_none_of_them() {
 
 #[tokio::test]
 async fn watch_reads_strings_as_postgres_does_whatever_the_session_settings() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
+    let (_db, c) = TestDb::with_client().await;
     setup(&c).await;
     // With standard_conforming_strings off, '\' would escape the quote and the rest would be
     // SQL. herald.watch reads (and its trigger runs) the condition with it on, so this is the
@@ -131,8 +129,7 @@ async fn watch_reads_strings_as_postgres_does_whatever_the_session_settings() {
 
 #[tokio::test]
 async fn watch_tampering_with_the_record_changes_nothing_that_fires() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
+    let (_db, c) = TestDb::with_client().await;
     setup(&c).await;
     c.execute(WATCH, &[&"new.status = 'completed'"])
         .await
@@ -171,8 +168,7 @@ async fn watch_tampering_with_the_record_changes_nothing_that_fires() {
 
 #[tokio::test]
 async fn watch_names_differing_by_a_dot_or_past_63_characters_do_not_collide() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
+    let (_db, c) = TestDb::with_client().await;
     setup(&c).await;
     let long = "a".repeat(70);
     let types = [
@@ -221,8 +217,7 @@ async fn watch_names_differing_by_a_dot_or_past_63_characters_do_not_collide() {
 
 #[tokio::test]
 async fn watch_refuses_a_trigger_name_the_application_already_uses() {
-    let db = TestDb::new().await;
-    let c = db.client().await;
+    let (_db, c) = TestDb::with_client().await;
     setup(&c).await;
     let name: String = value(&c, "select trigger_name from herald.watch_names('public.batches', 'batch.completed', 'update')", &[]).await;
     c.batch_execute(&format!(
