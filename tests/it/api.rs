@@ -105,6 +105,30 @@ impl TestApi {
         }
     }
 
+    /// A server with the event type `name` (scope `own`) registered.
+    async fn with_type(name: &str) -> TestApi {
+        let api = TestApi::start().await;
+        api.register_type(name, "own").await;
+        api
+    }
+
+    /// Both readiness conditions met: `/readyz` answers from the database alone.
+    fn set_ready(&self) {
+        self.readiness
+            .listener_connected
+            .store(true, Ordering::SeqCst);
+        self.readiness.leader_known.store(true, Ordering::SeqCst);
+    }
+
+    /// Drops the server's database under it (the server keeps running).
+    async fn drop_database(&self) {
+        crate::harness::admin_client()
+            .await
+            .batch_execute(&format!("drop database {} with (force)", self.db.name))
+            .await
+            .expect("drop the database");
+    }
+
     async fn raw(&self, method: Method, path: &str, token: Option<&str>, body: Bytes) -> Answer {
         let mut req = Request::builder()
             .method(method)
@@ -168,6 +192,21 @@ impl TestApi {
             v["id"].as_str().expect("id").parse().expect("uuid"),
             v["secret"].as_str().expect("secret").to_owned(),
         )
+    }
+
+    /// A new user with one webhook to `https://example.com/`: (user, webhook, secret).
+    async fn user_webhook(&self) -> (Uuid, Uuid, String) {
+        let user = Uuid::new_v4();
+        let (id, secret) = self
+            .create_webhook(user, hook("https://example.com/"))
+            .await;
+        (user, id, secret)
+    }
+
+    /// `POST .../rotate-secret` of the webhook `id` of `user`.
+    async fn rotate(&self, user: Uuid, id: Uuid, body: Value) -> Answer {
+        let path = format!("/v1/users/{user}/webhooks/{id}/rotate-secret");
+        self.post(&path, body).await
     }
 
     async fn stop(self) {

@@ -25,8 +25,7 @@ async fn insert_deliveries(api: &TestApi, webhook: Uuid, n: i32, status: &str) {
 #[tokio::test]
 async fn deliveries_list_pages_newest_first_with_attempts() {
     let api = TestApi::start().await;
-    let user = Uuid::new_v4();
-    let (id, _) = api.create_webhook(user, hook("https://example.com/")).await;
+    let (user, id, _) = api.user_webhook().await;
     insert_deliveries(&api, id, 3, "failed").await;
     insert_deliveries(&api, id, 2, "delivered").await;
     api.sql
@@ -89,8 +88,7 @@ async fn deliveries_list_pages_newest_first_with_attempts() {
 #[tokio::test]
 async fn deliveries_retry_makes_one_due_now() {
     let api = TestApi::start().await;
-    let user = Uuid::new_v4();
-    let (id, _) = api.create_webhook(user, hook("https://example.com/")).await;
+    let (_, id, _) = api.user_webhook().await;
     insert_deliveries(&api, id, 1, "exhausted").await;
     insert_deliveries(&api, id, 1, "delivered").await;
     let exhausted: Uuid = api
@@ -146,8 +144,7 @@ async fn deliveries_retry_makes_one_due_now() {
 #[tokio::test]
 async fn deliveries_recover_requeues_failed_and_exhausted_since() {
     let api = TestApi::start().await;
-    let user = Uuid::new_v4();
-    let (id, _) = api.create_webhook(user, hook("https://example.com/")).await;
+    let (user, id, _) = api.user_webhook().await;
     insert_deliveries(&api, id, 3, "failed").await;
     insert_deliveries(&api, id, 2, "exhausted").await;
     insert_deliveries(&api, id, 2, "delivered").await;

@@ -2,40 +2,32 @@
 
 use super::*;
 
+async fn register(api: &TestApi, body: Value) -> Answer {
+    api.post("/v1/event-types", body).await
+}
+
 #[tokio::test]
 async fn event_types_register_list_and_refuse_scope_changes() {
     let api = TestApi::start().await;
-    let a = api
-        .post(
-            "/v1/event-types",
-            json!({"name": "batch.completed", "scope": "own", "description": "v1"}),
-        )
-        .await;
+    let described = |d: &str| json!({"name": "batch.completed", "scope": "own", "description": d});
+    let a = register(&api, described("v1")).await;
     assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
-    let a = api
-        .post(
-            "/v1/event-types",
-            json!({"name": "batch.completed", "scope": "own", "description": "v2"}),
-        )
-        .await;
+    let a = register(&api, described("v2")).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.text);
     assert_eq!(a.json()["description"], "v2");
-    api.post(
-        "/v1/event-types",
+    register(
+        &api,
         json!({"name": "batch.completed", "scope": "platform"}),
     )
     .await
     .assert_error(StatusCode::CONFLICT, Some("scope"));
-    api.post(
-        "/v1/event-types",
-        json!({"name": "bad name", "scope": "own"}),
-    )
-    .await
-    .assert_error(StatusCode::BAD_REQUEST, Some("name"));
-    api.post("/v1/event-types", json!({"name": "x", "scope": "all"}))
+    register(&api, json!({"name": "bad name", "scope": "own"}))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, Some("name"));
+    register(&api, json!({"name": "x", "scope": "all"}))
         .await
         .assert_error(StatusCode::BAD_REQUEST, Some("scope"));
-    api.post("/v1/event-types", json!({"name": "x"}))
+    register(&api, json!({"name": "x"}))
         .await
         .assert_error(StatusCode::BAD_REQUEST, Some("scope"));
     let list = api.get("/v1/event-types").await.json();
@@ -53,10 +45,8 @@ async fn event_types_register_list_and_refuse_scope_changes() {
 
 #[tokio::test]
 async fn events_emit_creates_deliveries() {
-    let api = TestApi::start().await;
-    api.register_type("batch.completed", "own").await;
-    let user = Uuid::new_v4();
-    let (id, _) = api.create_webhook(user, hook("https://example.com/")).await;
+    let api = TestApi::with_type("batch.completed").await;
+    let (user, id, _) = api.user_webhook().await;
     let resource = Uuid::new_v4();
     let a = api
         .post(
@@ -83,8 +73,7 @@ async fn events_emit_creates_deliveries() {
 
 #[tokio::test]
 async fn events_emit_refuses_bad_input_naming_the_field() {
-    let api = TestApi::start().await;
-    api.register_type("batch.completed", "own").await;
+    let api = TestApi::with_type("batch.completed").await;
     api.sql
         .execute("update herald.settings set max_payload_bytes = 100", &[])
         .await

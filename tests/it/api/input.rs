@@ -10,8 +10,7 @@ use super::*;
 
 #[tokio::test]
 async fn api_refuses_nul_in_any_json_string_naming_the_field() {
-    let api = TestApi::start().await;
-    api.register_type("order.created", "own").await;
+    let api = TestApi::with_type("order.created").await;
     let user = Uuid::new_v4();
     api.post(
         "/v1/events",
@@ -72,12 +71,9 @@ async fn api_names_the_field_of_a_value_of_the_wrong_type() {
     )
     .await
     .assert_error(StatusCode::BAD_REQUEST, Some("enabled"));
-    api.post(
-        &format!("/v1/users/{user}/webhooks/{id}/rotate-secret"),
-        json!({"grace_seconds": "soon"}),
-    )
-    .await
-    .assert_error(StatusCode::BAD_REQUEST, Some("grace_seconds"));
+    api.rotate(user, id, json!({"grace_seconds": "soon"}))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, Some("grace_seconds"));
     let webhook = api
         .get(&format!("/v1/users/{user}/webhooks/{id}"))
         .await

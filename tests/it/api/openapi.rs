@@ -201,10 +201,7 @@ fn has(doc: &Doc, s: &Value, parts: &[&str]) -> bool {
 #[tokio::test]
 async fn openapi_examples_succeed_declared_constraints_are_enforced_and_links_resolve() {
     let api = TestApi::start().await;
-    api.readiness
-        .listener_connected
-        .store(true, Ordering::SeqCst);
-    api.readiness.leader_known.store(true, Ordering::SeqCst);
+    api.set_ready();
     let doc = Doc(api.get("/v1/openapi.json").await.json());
     let ops = doc.ops();
     let by_id: HashMap<&str, &Op> = ops.iter().map(|o| (o.id.as_str(), o)).collect();

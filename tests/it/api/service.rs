@@ -29,10 +29,7 @@ async fn readyz_answers_503_until_listener_and_leader_are_known() {
     assert_eq!(v["not_ready"], json!(["listener", "leader"]));
     assert_eq!(v["checks"]["database"], true);
 
-    api.readiness
-        .listener_connected
-        .store(true, Ordering::SeqCst);
-    api.readiness.leader_known.store(true, Ordering::SeqCst);
+    api.set_ready();
     let a = api.get("/readyz").await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.text);
     assert_eq!(a.json()["not_ready"], json!([]));
@@ -42,22 +39,8 @@ async fn readyz_answers_503_until_listener_and_leader_are_known() {
 #[tokio::test]
 async fn readyz_names_the_database_when_it_is_gone() {
     let api = TestApi::start().await;
-    api.readiness
-        .listener_connected
-        .store(true, Ordering::SeqCst);
-    api.readiness.leader_known.store(true, Ordering::SeqCst);
-    let admin = {
-        let (c, conn) =
-            tokio_postgres::connect(crate::harness::server_url(), tokio_postgres::NoTls)
-                .await
-                .expect("admin connection");
-        tokio::spawn(conn);
-        c
-    };
-    admin
-        .batch_execute(&format!("drop database {} with (force)", api.db.name))
-        .await
-        .expect("drop the database");
+    api.set_ready();
+    api.drop_database().await;
     let a = api.get("/readyz").await;
     assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{}", a.text);
     assert_eq!(a.json()["not_ready"], json!(["database"]));
@@ -146,17 +129,9 @@ async fn openapi_describes_every_route() {
 
 #[tokio::test]
 async fn secret_appears_only_in_create_and_rotate_responses() {
-    let api = TestApi::start().await;
-    api.register_type("batch.completed", "own").await;
-    let user = Uuid::new_v4();
-    let (id, first) = api.create_webhook(user, hook("https://example.com/")).await;
-    let rotated = api
-        .post(
-            &format!("/v1/users/{user}/webhooks/{id}/rotate-secret"),
-            json!({}),
-        )
-        .await
-        .json();
+    let api = TestApi::with_type("batch.completed").await;
+    let (user, id, first) = api.user_webhook().await;
+    let rotated = api.rotate(user, id, json!({})).await.json();
     let second = rotated["secret"].as_str().expect("secret").to_owned();
     api.post(
         "/v1/events",
@@ -244,32 +219,14 @@ async fn secret_appears_in_no_log_line() {
     let _guard = tracing::subscriber::set_default(subscriber);
 
     let api = TestApi::start().await;
-    let user = Uuid::new_v4();
-    let (id, first) = api.create_webhook(user, hook("https://example.com/")).await;
-    let second = api
-        .post(
-            &format!("/v1/users/{user}/webhooks/{id}/rotate-secret"),
-            json!({}),
-        )
-        .await
-        .json()["secret"]
+    let (user, id, first) = api.user_webhook().await;
+    let second = api.rotate(user, id, json!({})).await.json()["secret"]
         .as_str()
         .expect("secret")
         .to_owned();
     api.get(&format!("/v1/users/{user}/webhooks/{id}")).await;
     // An internal error is logged once, opaquely answered.
-    let admin = {
-        let (c, conn) =
-            tokio_postgres::connect(crate::harness::server_url(), tokio_postgres::NoTls)
-                .await
-                .expect("admin connection");
-        tokio::spawn(conn);
-        c
-    };
-    admin
-        .batch_execute(&format!("drop database {} with (force)", api.db.name))
-        .await
-        .expect("drop the database");
+    api.drop_database().await;
     let failed = api.get(&format!("/v1/users/{user}/webhooks/{id}")).await;
     assert!(failed.status.is_server_error(), "{}", failed.text);
     assert_eq!(failed.json()["error"]["code"], "internal");

@@ -4,8 +4,7 @@ use super::*;
 
 #[tokio::test]
 async fn webhooks_crud_round_trips() {
-    let api = TestApi::start().await;
-    api.register_type("batch.completed", "own").await;
+    let api = TestApi::with_type("batch.completed").await;
     let user = Uuid::new_v4();
     let (id, secret) = api
         .create_webhook(
@@ -52,8 +51,7 @@ async fn webhooks_crud_round_trips() {
 
 #[tokio::test]
 async fn webhooks_create_refuses_invalid_input_naming_the_field() {
-    let api = TestApi::start().await;
-    api.register_type("batch.completed", "own").await;
+    let api = TestApi::with_type("batch.completed").await;
     api.register_type("tenant.created", "platform").await;
     let user = Uuid::new_v4();
     let path = format!("/v1/users/{user}/webhooks");
@@ -176,8 +174,7 @@ async fn webhooks_of_another_user_answer_404() {
 
 #[tokio::test]
 async fn webhooks_patch_tells_absent_from_null() {
-    let api = TestApi::start().await;
-    api.register_type("batch.completed", "own").await;
+    let api = TestApi::with_type("batch.completed").await;
     let user = Uuid::new_v4();
     let (id, _) = api
         .create_webhook(
@@ -220,8 +217,7 @@ async fn webhooks_patch_tells_absent_from_null() {
 #[tokio::test]
 async fn webhooks_patch_resets_the_breaker_when_enabling() {
     let api = TestApi::start().await;
-    let user = Uuid::new_v4();
-    let (id, _) = api.create_webhook(user, hook("https://example.com/")).await;
+    let (user, id, _) = api.user_webhook().await;
     api.sql
         .execute(
             "update herald.user_webhooks set enabled = false, disabled_at = now(), \
@@ -246,14 +242,8 @@ async fn webhooks_patch_resets_the_breaker_when_enabling() {
 #[tokio::test]
 async fn webhooks_rotate_secret_keeps_the_previous_one_with_expiry() {
     let api = TestApi::start().await;
-    let user = Uuid::new_v4();
-    let (id, first) = api.create_webhook(user, hook("https://example.com/")).await;
-    let a = api
-        .post(
-            &format!("/v1/users/{user}/webhooks/{id}/rotate-secret"),
-            json!({"grace_seconds": 3600}),
-        )
-        .await;
+    let (user, id, first) = api.user_webhook().await;
+    let a = api.rotate(user, id, json!({"grace_seconds": 3600})).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.text);
     let second = a.json()["secret"].as_str().expect("secret").to_owned();
     assert!(second.starts_with("whsec_") && second != first);
@@ -284,12 +274,9 @@ async fn webhooks_rotate_secret_keeps_the_previous_one_with_expiry() {
         )
         .await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.text);
-    api.post(
-        &format!("/v1/users/{user}/webhooks/{id}/rotate-secret"),
-        json!({"grace_seconds": 99_999_999}),
-    )
-    .await
-    .assert_error(StatusCode::BAD_REQUEST, Some("grace_seconds"));
+    api.rotate(user, id, json!({"grace_seconds": 99_999_999}))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, Some("grace_seconds"));
     api.stop().await;
 }
 
