@@ -1,5 +1,6 @@
 //! One integration-test binary: real PostgreSQL, real HTTP over loopback.
 
+mod admin;
 mod api;
 mod app;
 mod bench;

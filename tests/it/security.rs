@@ -8,13 +8,11 @@ mod secrets;
 mod watch;
 
 use bytes::Bytes;
-use http::{Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+use http::{Method, StatusCode};
 use serde_json::Value;
 
 use crate::{
-    app::TOKEN,
+    admin::AdminApi,
     harness::{execute_best_effort, server_url},
 };
 
@@ -25,31 +23,11 @@ pub async fn api(
     path: &str,
     body: Option<Value>,
 ) -> (StatusCode, Value) {
-    let client = Client::builder(TokioExecutor::new()).build_http();
-    let mut req = Request::builder()
-        .method(method)
-        .uri(format!("http://{addr}{path}"))
-        .header("authorization", format!("Bearer {TOKEN}"));
-    let body = match body {
-        Some(b) => {
-            req = req.header("content-type", "application/json");
-            Bytes::from(b.to_string())
-        }
-        None => Bytes::new(),
-    };
-    let res = client
-        .request(req.body(Full::new(body)).expect("request"))
-        .await
-        .expect("request sent");
-    let status = res.status();
-    let bytes = res.into_body().collect().await.expect("body").to_bytes();
-    let json = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))
-    };
-    (status, json)
+    let api = AdminApi::at(addr);
+    match body {
+        Some(body) => api.json(method, path, body).await,
+        None => api.send(method, path, Bytes::new()).await,
+    }
 }
 
 /// A login role of its own (roles are cluster-wide: the name is unique), dropped with

@@ -3,59 +3,25 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper_util::{client::legacy::Client, rt::TokioExecutor};
-use serde_json::{json, Value};
+use http::StatusCode;
+use serde_json::json;
 use uuid::Uuid;
 
 use crate::{
-    app::{retrying, start, test_config, TOKEN},
+    admin::AdminApi,
+    app::{retrying, start, test_config},
     harness::{count, eventually, eventually_count, eventually_delivered, TestDb, DELIVERED},
     receiver::{Behaviour, Route, TestReceiver},
 };
 use herald::domain::secret::WebhookSecret;
 
-async fn call(base: &str, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let body = body.map_or_else(Bytes::new, |b| Bytes::from(b.to_string()));
-    let req = Request::builder()
-        .method(method)
-        .uri(format!("{base}{path}"))
-        .header("authorization", format!("Bearer {TOKEN}"))
-        .header("content-type", "application/json")
-        .body(Full::new(body))
-        .unwrap();
-    let res = client.request(req).await.expect("request");
-    let status = res.status();
-    let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
-}
-
-async fn text(base: &str, path: &str) -> String {
-    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-    let req = Request::builder()
-        .uri(format!("{base}{path}"))
-        .header("authorization", format!("Bearer {TOKEN}"))
-        .body(Full::new(Bytes::new()))
-        .unwrap();
-    let res = client.request(req).await.expect("request");
-    let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    String::from_utf8_lossy(&bytes).into_owned()
-}
-
-async fn emit(base: &str, user: Uuid) {
-    let (status, body) = call(
-        base,
-        Method::POST,
-        "/v1/events",
-        Some(json!({"event_type": "order.created", "user_id": user, "data": {"x": 1}})),
-    )
-    .await;
+async fn emit(api: &AdminApi, user: Uuid) {
+    let (status, body) = api
+        .post(
+            "/v1/events",
+            json!({"event_type": "order.created", "user_id": user, "data": {"x": 1}}),
+        )
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
 
@@ -64,28 +30,17 @@ async fn rotation_signs_with_both_secrets_during_grace_and_the_new_one_after() {
     let (db, c) = TestDb::with_client().await;
     let receiver = TestReceiver::start().await;
     let app = start(test_config(&db)).await;
-    let base = format!("http://{}", app.api_addr);
+    let api = AdminApi::at(app.api_addr);
     let user = Uuid::new_v4();
-    let (status, _) = call(
-        &base,
-        Method::POST,
-        "/v1/event-types",
-        Some(json!({"name": "order.created", "scope": "own"})),
-    )
-    .await;
-    assert!(status.is_success());
-    let (status, created) = call(
-        &base,
-        Method::POST,
-        &format!("/v1/users/{user}/webhooks"),
-        Some(json!({"url": receiver.url("/rot")})),
-    )
-    .await;
+    api.register_type("order.created", "own").await;
+    let (status, created) = api
+        .create_webhook(user, json!({"url": receiver.url("/rot")}))
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let id = created["id"].as_str().unwrap().to_owned();
     let old: WebhookSecret = created["secret"].as_str().unwrap().parse().unwrap();
 
-    emit(&base, user).await;
+    emit(&api, user).await;
     let r = receiver.wait_for_count(1, Duration::from_secs(60)).await;
     assert!(r[0].verify(&old));
     assert_eq!(
@@ -93,16 +48,10 @@ async fn rotation_signs_with_both_secrets_during_grace_and_the_new_one_after() {
         1
     );
 
-    let (status, rotated) = call(
-        &base,
-        Method::POST,
-        &format!("/v1/users/{user}/webhooks/{id}/rotate-secret"),
-        Some(json!({"grace_seconds": 2})),
-    )
-    .await;
+    let (status, rotated) = api.rotate(user, &id, json!({"grace_seconds": 2})).await;
     assert_eq!(status, StatusCode::OK, "{rotated}");
     let new: WebhookSecret = rotated["secret"].as_str().unwrap().parse().unwrap();
-    emit(&base, user).await;
+    emit(&api, user).await;
     let r = receiver.wait_for_count(2, Duration::from_secs(60)).await;
     let header = r[1].header("webhook-signature").unwrap();
     assert_eq!(
@@ -119,7 +68,7 @@ async fn rotation_signs_with_both_secrets_during_grace_and_the_new_one_after() {
         "the grace period ends",
     )
     .await;
-    emit(&base, user).await;
+    emit(&api, user).await;
     let r = receiver.wait_for_count(3, Duration::from_secs(60)).await;
     assert!(r[2].verify(&new));
     assert!(!r[2].verify(&old), "the old secret no longer signs");
@@ -132,25 +81,15 @@ async fn recover_requeues_exhausted_deliveries_and_the_worker_delivers_them() {
     let receiver = TestReceiver::start().await;
     receiver.set_behaviour(Route::All, Behaviour::status(500));
     let app = start(retrying(&db, "0")).await;
-    let base = format!("http://{}", app.api_addr);
+    let api = AdminApi::at(app.api_addr);
     let user = Uuid::new_v4();
-    call(
-        &base,
-        Method::POST,
-        "/v1/event-types",
-        Some(json!({"name": "order.created", "scope": "own"})),
-    )
-    .await;
-    let (_, created) = call(
-        &base,
-        Method::POST,
-        &format!("/v1/users/{user}/webhooks"),
-        Some(json!({"url": receiver.url("/down")})),
-    )
-    .await;
+    api.register_type("order.created", "own").await;
+    let (_, created) = api
+        .create_webhook(user, json!({"url": receiver.url("/down")}))
+        .await;
     let id = created["id"].as_str().unwrap().to_owned();
     for _ in 0..3 {
-        emit(&base, user).await;
+        emit(&api, user).await;
     }
     eventually_count(
         &c,
@@ -161,13 +100,12 @@ async fn recover_requeues_exhausted_deliveries_and_the_worker_delivers_them() {
     .await;
     receiver.set_behaviour(Route::All, Behaviour::status(204));
     let since = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
-    let (status, body) = call(
-        &base,
-        Method::POST,
-        &format!("/v1/users/{user}/webhooks/{id}/recover"),
-        Some(json!({"since": since})),
-    )
-    .await;
+    let (status, body) = api
+        .post(
+            &format!("/v1/users/{user}/webhooks/{id}/recover"),
+            json!({"since": since}),
+        )
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["requeued"], 3);
     eventually_delivered(
@@ -200,7 +138,7 @@ async fn metrics_after_a_drain_match_the_database() {
     // No safety poll within the test: what wakes the sleeping worker is the notification.
     config.poll_interval = Duration::from_secs(600);
     let app = start(config).await;
-    let base = format!("http://{}", app.api_addr);
+    let api = AdminApi::at(app.api_addr);
     crate::app::event_type(&c, "order.created", "own").await;
     let (ok_user, _, _) = crate::app::webhook(&c, &receiver.url("/ok")).await;
     let (down_user, _, _) = crate::app::webhook(&c, &receiver.url("/down")).await;
@@ -217,7 +155,7 @@ async fn metrics_after_a_drain_match_the_database() {
         crate::app::emit_many(&c, "order.created", ok_user, 1).await;
         probes += 1;
         eventually_count(&c, DELIVERED, probes, "the probe delivered").await;
-        let m = text(&base, "/metrics").await;
+        let m = api.text("/metrics").await;
         woken = metric_if_present(&m, "herald_wakeups_total{source=\"notify\"}")
             .is_some_and(|n| n >= 1.0);
     }
@@ -263,7 +201,7 @@ async fn metrics_after_a_drain_match_the_database() {
     ];
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let m = loop {
-        let m = text(&base, "/metrics").await;
+        let m = api.text("/metrics").await;
         let caught_up = m.contains("herald_leader 1")
             && expected
                 .iter()

@@ -5,14 +5,13 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper_util::{client::legacy::Client, rt::TokioExecutor};
+use http::{Method, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::{
-    app::{emit_many, event_type, retrying, start, test_config, webhook, Scene, TOKEN},
+    admin::AdminApi,
+    app::{emit_many, event_type, retrying, start, test_config, webhook, Scene},
     harness::{count, eventually_count, value, TestDb},
     process::HeraldProcess,
 };
@@ -70,32 +69,6 @@ async fn input_bad_environment_stops_herald_run_naming_the_variable() {
     assert_eq!(count(&c, ROWS).await, 0, "nothing written");
 }
 
-struct Api {
-    base: String,
-    client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
-}
-
-impl Api {
-    async fn call(&self, method: Method, path: &str, body: Bytes) -> (StatusCode, Value) {
-        let req = Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.base))
-            .header("authorization", format!("Bearer {TOKEN}"))
-            .header("content-type", "application/json")
-            .body(Full::new(body))
-            .expect("request");
-        let res = self.client.request(req).await.expect("request sent");
-        let status = res.status();
-        let bytes = res.into_body().collect().await.expect("body").to_bytes();
-        let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        (status, value)
-    }
-
-    async fn json(&self, method: Method, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(method, path, Bytes::from(body.to_string())).await
-    }
-}
-
 /// Asserts a 4xx JSON error naming `field` (when given).
 fn assert_refused(
     what: &str,
@@ -114,10 +87,7 @@ fn assert_refused(
 async fn input_api_refuses_bad_urls_names_ids_fields_and_bodies_writing_nothing() {
     let (db, c) = TestDb::with_client().await;
     let app = start(test_config(&db)).await;
-    let api = Api {
-        base: format!("http://{}", app.api_addr),
-        client: Client::builder(TokioExecutor::new()).build_http(),
-    };
+    let api = AdminApi::at(app.api_addr);
     let user = Uuid::new_v4();
     let hooks = format!("/v1/users/{user}/webhooks");
     let (status, created) = api
@@ -171,7 +141,7 @@ async fn input_api_refuses_bad_urls_names_ids_fields_and_bodies_writing_nothing(
     assert_eq!(unicode["url"], "https://xn--bcher-kva.example/hook");
     let unicode_id = unicode["id"].as_str().unwrap().to_owned();
     let a = api
-        .call(
+        .send(
             Method::DELETE,
             &format!("{hooks}/{unicode_id}"),
             Bytes::new(),
@@ -224,11 +194,11 @@ async fn input_api_refuses_bad_urls_names_ids_fields_and_bodies_writing_nothing(
         (format!("{hooks}/1234"), "webhook_id"),
         (format!("{hooks}/{hook_id}x/deliveries"), "webhook_id"),
     ] {
-        let a = api.call(Method::GET, &path, Bytes::new()).await;
+        let a = api.send(Method::GET, &path, Bytes::new()).await;
         assert_refused(&path, &a, StatusCode::BAD_REQUEST, Some(field));
     }
     let a = api
-        .call(Method::POST, "/v1/deliveries/zzzz/retry", Bytes::new())
+        .send(Method::POST, "/v1/deliveries/zzzz/retry", Bytes::new())
         .await;
     assert_refused(
         "delivery id",
@@ -247,13 +217,13 @@ async fn input_api_refuses_bad_urls_names_ids_fields_and_bodies_writing_nothing(
 
     // A huge body (8 MiB) is refused without being read whole; the server keeps serving.
     let huge = Bytes::from(vec![b' '; 8 * 1024 * 1024]);
-    let a = api.call(Method::POST, "/v1/events", huge).await;
+    let a = api.send(Method::POST, "/v1/events", huge).await;
     assert_refused("huge body", &a, StatusCode::PAYLOAD_TOO_LARGE, None);
     let a = api
-        .call(Method::POST, &hooks, Bytes::from_static(b"\xff\xfe{"))
+        .send(Method::POST, &hooks, Bytes::from_static(b"\xff\xfe{"))
         .await;
     assert_refused("not UTF-8", &a, StatusCode::BAD_REQUEST, None);
-    let (status, _) = api.call(Method::GET, &hooks, Bytes::new()).await;
+    let (status, _) = api.send(Method::GET, &hooks, Bytes::new()).await;
     assert_eq!(status, StatusCode::OK, "still serving");
 
     assert_eq!(count(&c, ROWS).await, before, "nothing half-written");

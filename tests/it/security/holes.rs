@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use http::{Method, StatusCode};
+use http::StatusCode;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::api;
+use crate::admin::AdminApi;
 use crate::{
     app::{emit_many, start, test_config, webhook, Scene},
     harness::{count, eventually_delivered, eventually_some, TestDb},
@@ -84,34 +84,21 @@ async fn driver_log_at_trace_shows_no_secret_through_create_rotate_and_deliverie
     // No HERALD_SECRET_KEYS: the secrets go to the database as plaintext, the worst case.
     let process = HeraldProcess::spawn(&db.url, &[("RUST_LOG", "trace")]);
     let addr = api_addr(&process).await;
-    let (status, _) = api(
-        addr,
-        Method::POST,
-        "/v1/event-types",
-        Some(json!({"name": "order.created", "scope": "own"})),
-    )
-    .await;
-    assert!(status.is_success());
+    let admin = AdminApi::at(addr);
+    admin.register_type("order.created", "own").await;
     let user = Uuid::new_v4();
     let mut secrets = Vec::new();
     for (path, scheme) in [("/hmac", "hmac"), ("/ed", "ed25519")] {
-        let (status, created) = api(
-            addr,
-            Method::POST,
-            &format!("/v1/users/{user}/webhooks"),
-            Some(json!({"url": receiver.url(path), "signature_scheme": scheme})),
-        )
-        .await;
+        let (status, created) = admin
+            .create_webhook(
+                user,
+                json!({"url": receiver.url(path), "signature_scheme": scheme}),
+            )
+            .await;
         assert_eq!(status, StatusCode::CREATED, "{created}");
         let id = created["id"].as_str().expect("id").to_owned();
         secrets.extend(created["secret"].as_str().map(str::to_owned));
-        let (status, rotated) = api(
-            addr,
-            Method::POST,
-            &format!("/v1/users/{user}/webhooks/{id}/rotate-secret"),
-            Some(json!({})),
-        )
-        .await;
+        let (status, rotated) = admin.rotate(user, &id, json!({})).await;
         assert_eq!(status, StatusCode::OK, "{rotated}");
         secrets.extend(rotated["secret"].as_str().map(str::to_owned));
     }

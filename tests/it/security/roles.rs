@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::{api, TestRole};
+use crate::admin::AdminApi;
 use crate::{
     app::{event_type, start, test_config, webhook_for},
     harness::{count, eventually, eventually_count, eventually_delivered, value, TestDb},
@@ -178,6 +179,7 @@ async fn grant_worker_runs_herald_with_no_other_rights() {
     config.retry_schedule = "0,3600".parse().expect("schedule");
     let herald = start(config).await;
     let addr = herald.api_addr;
+    let admin = AdminApi::at(addr);
 
     eventually(
         "ready as the worker role",
@@ -185,22 +187,11 @@ async fn grant_worker_runs_herald_with_no_other_rights() {
         || async { api(addr, Method::GET, "/readyz", None).await.0 == StatusCode::OK },
     )
     .await;
-    let (status, _) = api(
-        addr,
-        Method::POST,
-        "/v1/event-types",
-        Some(json!({"name": "order.created", "scope": "own"})),
-    )
-    .await;
-    assert!(status.is_success(), "register: {status}");
+    admin.register_type("order.created", "own").await;
     let user = Uuid::new_v4();
-    let (status, created) = api(
-        addr,
-        Method::POST,
-        &format!("/v1/users/{user}/webhooks"),
-        Some(json!({"url": receiver.url("/hook")})),
-    )
-    .await;
+    let (status, created) = admin
+        .create_webhook(user, json!({"url": receiver.url("/hook")}))
+        .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let hook = created["id"].as_str().expect("id").to_owned();
     let secret =
@@ -212,21 +203,11 @@ async fn grant_worker_runs_herald_with_no_other_rights() {
     let first = receiver.wait_for_count(1, Duration::from_secs(20)).await;
     assert!(first[0].verify(&secret), "signed with the webhook's secret");
 
-    let (status, rotated) = api(
-        addr,
-        Method::POST,
-        &format!("/v1/users/{user}/webhooks/{hook}/rotate-secret"),
-        Some(json!({})),
-    )
-    .await;
+    let (status, rotated) = admin.rotate(user, &hook, json!({})).await;
     assert_eq!(status, StatusCode::OK, "{rotated}");
-    let (status, listed) = api(
-        addr,
-        Method::GET,
-        &format!("/v1/users/{user}/webhooks/{hook}/deliveries"),
-        None,
-    )
-    .await;
+    let (status, listed) = admin
+        .get(&format!("/v1/users/{user}/webhooks/{hook}/deliveries"))
+        .await;
     assert_eq!(status, StatusCode::OK, "{listed}");
     let delivery = listed["data"][0]["id"]
         .as_str()

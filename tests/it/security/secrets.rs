@@ -9,11 +9,11 @@ use herald::{
     domain::keyring::KeyRing,
     store::webhooks::{self, NewWebhook, Redacted},
 };
-use http::{Method, StatusCode};
+use http::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::api;
+use crate::admin::AdminApi;
 use crate::{
     app::{emit_many, start, test_config, webhook_for, Scene},
     harness::{count, eventually_delivered, eventually_some, TestDb},
@@ -66,25 +66,15 @@ fn verifies_ed25519(req: &RecordedRequest, public_key: &str) -> bool {
 }
 
 async fn create(addr: std::net::SocketAddr, user: Uuid, body: Value) -> Value {
-    let (status, created) = api(
-        addr,
-        Method::POST,
-        &format!("/v1/users/{user}/webhooks"),
-        Some(body),
-    )
-    .await;
+    let (status, created) = AdminApi::at(addr).create_webhook(user, body).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     created
 }
 
 async fn rotate(addr: std::net::SocketAddr, user: Uuid, hook: &str) -> Value {
-    let (status, rotated) = api(
-        addr,
-        Method::POST,
-        &format!("/v1/users/{user}/webhooks/{hook}/rotate-secret"),
-        Some(json!({"grace_seconds": 3600})),
-    )
-    .await;
+    let (status, rotated) = AdminApi::at(addr)
+        .rotate(user, &hook, json!({"grace_seconds": 3600}))
+        .await;
     assert_eq!(status, StatusCode::OK, "{rotated}");
     rotated
 }
@@ -118,6 +108,7 @@ async fn secrets_at_rest_leave_no_secret_in_pg_dump_and_both_schemes_verify_thro
     config.secret_keys = keys.clone();
     let herald = start(config).await;
     let addr = herald.api_addr;
+    let admin = AdminApi::at(addr);
     let user = Uuid::new_v4();
 
     let hmac = create(addr, user, json!({"url": receiver.url("/hmac")})).await;
@@ -141,13 +132,9 @@ async fn secrets_at_rest_leave_no_secret_in_pg_dump_and_both_schemes_verify_thro
     let ed_id = ed["id"].as_str().expect("id").to_owned();
     let old_public = ed["public_key"].as_str().expect("public key").to_owned();
     assert!(old_public.starts_with("whpk_"));
-    let (status, got) = api(
-        addr,
-        Method::GET,
-        &format!("/v1/users/{user}/webhooks/{ed_id}"),
-        None,
-    )
-    .await;
+    let (status, got) = admin
+        .get(&format!("/v1/users/{user}/webhooks/{ed_id}"))
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         got["public_key"],
@@ -156,13 +143,12 @@ async fn secrets_at_rest_leave_no_secret_in_pg_dump_and_both_schemes_verify_thro
     );
     assert!(got.get("secret").is_none());
 
-    let (status, bad) = api(
-        addr,
-        Method::POST,
-        &format!("/v1/users/{user}/webhooks"),
-        Some(json!({"url": receiver.url("/x"), "signature_scheme": "rsa"})),
-    )
-    .await;
+    let (status, bad) = admin
+        .create_webhook(
+            user,
+            json!({"url": receiver.url("/x"), "signature_scheme": "rsa"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
     assert_eq!(bad["error"]["field"], "signature_scheme");
 
