@@ -80,12 +80,41 @@ impl AdminApi {
     }
 
     async fn exchange(&self, method: Method, path: &str, body: Bytes) -> (StatusCode, Bytes) {
+        let answer = self.request(method, path, Some(TOKEN), body).await;
+        (answer.status, answer.body)
+    }
+
+    /// One request with `token` as the bearer (`None`: no authorization header), a body as
+    /// `application/json`.
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Bytes,
+    ) -> Answered {
+        let content_type = (!body.is_empty()).then_some("application/json");
+        self.request_as(method, path, token, content_type, body)
+            .await
+    }
+
+    /// Like [`AdminApi::request`], with this content type (`None`: no content-type header).
+    pub async fn request_as(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        content_type: Option<&str>,
+        body: Bytes,
+    ) -> Answered {
         let mut req = Request::builder()
             .method(method)
-            .uri(format!("{}{path}", self.base))
-            .header("authorization", format!("Bearer {TOKEN}"));
-        if !body.is_empty() {
-            req = req.header("content-type", "application/json");
+            .uri(format!("{}{path}", self.base));
+        if let Some(token) = token {
+            req = req.header("authorization", format!("Bearer {token}"));
+        }
+        if let Some(content_type) = content_type {
+            req = req.header("content-type", content_type);
         }
         let res = self
             .client
@@ -93,7 +122,24 @@ impl AdminApi {
             .await
             .expect("request sent");
         let status = res.status();
-        let bytes = res.into_body().collect().await.expect("body").to_bytes();
-        (status, bytes)
+        let content_type = res
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let body = res.into_body().collect().await.expect("body").to_bytes();
+        Answered {
+            status,
+            content_type,
+            body,
+        }
     }
+}
+
+/// An answer as it came.
+pub struct Answered {
+    pub status: StatusCode,
+    pub content_type: String,
+    pub body: Bytes,
 }

@@ -16,17 +16,15 @@ use std::{
 };
 
 use bytes::Bytes;
-use http::{Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper_util::{
-    client::legacy::{connect::HttpConnector, Client},
-    rt::TokioExecutor,
-};
+use http::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::harness::{count, eventually, TestDb};
+use crate::{
+    admin::AdminApi,
+    harness::{count, eventually, TestDb},
+};
 use herald::{
     api::{self, ApiState, Readiness},
     metrics::Metrics,
@@ -38,7 +36,7 @@ const BODY_TIMEOUT: Duration = Duration::from_secs(2);
 
 struct TestApi {
     base: String,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: AdminApi,
     db: TestDb,
     sql: tokio_postgres::Client,
     readiness: Arc<Readiness>,
@@ -89,10 +87,11 @@ impl TestApi {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let addr = listener.local_addr().expect("addr");
+        let base = format!("http://{addr}");
         let stop = CancellationToken::new();
         let server = tokio::spawn(herald::admin::serve(listener, state, stop.clone()));
-        let client = Client::builder(TokioExecutor::new()).build_http();
+        let client = AdminApi::at(addr);
         TestApi {
             base,
             client,
@@ -130,32 +129,11 @@ impl TestApi {
     }
 
     async fn raw(&self, method: Method, path: &str, token: Option<&str>, body: Bytes) -> Answer {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.base));
-        if let Some(t) = token {
-            req = req.header("authorization", format!("Bearer {t}"));
-        }
-        if !body.is_empty() {
-            req = req.header("content-type", "application/json");
-        }
-        let res = self
-            .client
-            .request(req.body(Full::new(body)).expect("request"))
-            .await
-            .expect("request sent");
-        let status = res.status();
-        let content_type = res
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
-        let bytes = res.into_body().collect().await.expect("body").to_bytes();
+        let answered = self.client.request(method, path, token, body).await;
         Answer {
-            status,
-            text: String::from_utf8_lossy(&bytes).into_owned(),
-            content_type,
+            status: answered.status,
+            text: String::from_utf8_lossy(&answered.body).into_owned(),
+            content_type: answered.content_type,
         }
     }
 

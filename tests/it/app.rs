@@ -13,7 +13,7 @@ use herald::{
 use uuid::Uuid;
 
 use crate::{
-    harness::{eventually, value, TestDb, WAIT},
+    harness::{eventually, rows, value, TestDb, WAIT},
     receiver::TestReceiver,
 };
 
@@ -98,17 +98,15 @@ pub async fn emit_many(
     user: Uuid,
     n: i64,
 ) -> Vec<Uuid> {
-    c.query(
+    rows(
+        c,
         "insert into herald.events (event_type, user_id, data)
          select $1, $2, jsonb_build_object('n', g) from generate_series(1, $3::int8) g
          returning id",
         &[&event_type, &user, &n],
+        |r| r.get(0),
     )
     .await
-    .expect("emit events")
-    .into_iter()
-    .map(|r| r.get(0))
-    .collect()
 }
 
 /// One delivery's status, attempt count, last status code and last error.

@@ -6,8 +6,7 @@ use chrono::Utc;
 use herald::store::deliveries::{self, ClaimLimits, ResultRow};
 use uuid::Uuid;
 
-use crate::harness::value;
-use crate::harness::{count, TestDb};
+use crate::harness::{count, value, TestDb};
 
 /// One `own` event type, one user with one webhook, and `n` due deliveries.
 pub async fn seed(db: &TestDb, n: i64) -> (Uuid, Uuid) {

@@ -28,19 +28,24 @@ fn demo_command() -> Command {
     cmd
 }
 
-#[tokio::test]
-async fn demo_against_a_database_url_delivers_and_prints_the_summary() {
-    let db = TestDb::new().await;
-    let out = tokio::time::timeout(
+/// `herald demo --events <events>` against the test database, within [`DEMO_TIMEOUT`].
+async fn demo_against(db: &TestDb, events: &str) -> std::process::Output {
+    tokio::time::timeout(
         DEMO_TIMEOUT,
         demo_command()
-            .args(["--events", "8"])
+            .args(["--events", events])
             .env("DATABASE_URL", &db.url)
             .output(),
     )
     .await
     .expect("the demo finishes in time")
-    .expect("run herald demo");
+    .expect("run herald demo")
+}
+
+#[tokio::test]
+async fn demo_against_a_database_url_delivers_and_prints_the_summary() {
+    let db = TestDb::new().await;
+    let out = demo_against(&db, "8").await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -76,22 +81,12 @@ async fn demo_against_a_database_url_delivers_and_prints_the_summary() {
         .await,
         4
     );
-    assert_eq!(
-        count(
-            &client,
-            "select count(*) from herald.user_webhooks where description like 'herald demo:%' and enabled"
-        )
-        .await,
-        0
-    );
-    assert_eq!(
-        count(
-            &client,
-            "select count(*) from herald.webhook_deliveries where status not in ('delivered', 'exhausted')"
-        )
-        .await,
-        0
-    );
+    let demo_hooks =
+        "select count(*) from herald.user_webhooks where description like 'herald demo:%' and enabled";
+    assert_eq!(count(&client, demo_hooks).await, 0);
+    let unfinished = "select count(*) from herald.webhook_deliveries
+                       where status not in ('delivered', 'exhausted')";
+    assert_eq!(count(&client, unfinished).await, 0);
 }
 
 #[tokio::test]
@@ -117,16 +112,7 @@ async fn demo_sends_no_platform_event_when_the_database_has_platform_webhooks() 
         )
         .await
         .expect("their platform webhook");
-    let out = tokio::time::timeout(
-        DEMO_TIMEOUT,
-        demo_command()
-            .args(["--events", "4"])
-            .env("DATABASE_URL", &db.url)
-            .output(),
-    )
-    .await
-    .expect("the demo finishes in time")
-    .expect("run herald demo");
+    let out = demo_against(&db, "4").await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

@@ -11,7 +11,7 @@ use tokio_postgres::NoTls;
 
 use crate::{
     app::{emit_many, event_type, webhook, TOKEN},
-    harness::{count, eventually, eventually_count, eventually_some},
+    harness::{count, eventually, eventually_count, eventually_delivered, eventually_some},
     process::HeraldProcess,
     receiver::TestReceiver,
 };
@@ -354,17 +354,11 @@ async fn failover_of_an_ha_pair_mid_drain_loses_nothing() {
         .await
         .expect("connect to the new primary");
     tokio::spawn(conn);
-    eventually(
+    eventually_delivered(
+        &c,
+        ids.len() as i64,
         "every delivery is recorded delivered",
         Duration::from_secs(300),
-        || async {
-            count(
-                &c,
-                "select count(*) from herald.webhook_deliveries where status = 'delivered'",
-            )
-            .await
-                == ids.len() as i64
-        },
     )
     .await;
     let received: HashSet<String> = receiver.counts_by_id().into_keys().collect();

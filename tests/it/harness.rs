@@ -260,6 +260,14 @@ pub const WAIT: Duration = Duration::from_secs(60);
 pub const DELIVERED: &str =
     "select count(*) from herald.webhook_deliveries where status = 'delivered'";
 
+/// `select count(*)` of the deliveries that are pending and due now.
+pub const DUE: &str = "select count(*) from herald.webhook_deliveries
+                        where status = 'pending' and next_attempt_at <= now()";
+
+/// `select count(*)` of the triggers on `public.batches`, the tests' application table.
+pub const BATCH_TRIGGERS: &str =
+    "select count(*) from pg_trigger where tgrelid = 'public.batches'::regclass";
+
 /// The single value of a one-row query: `let on: bool = value(&c, "select ...", &[&id]).await`
 /// (on a client or in a transaction).
 pub async fn value<T>(
@@ -274,6 +282,25 @@ where
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
         .get(0)
+}
+
+/// Every row of a query, each read by `read`, collected:
+/// `let names: Vec<String> = rows(&c, "select name from t", &[], |r| r.get(0)).await`.
+pub async fn rows<T, C>(
+    c: &impl tokio_postgres::GenericClient,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    read: impl FnMut(&tokio_postgres::Row) -> T,
+) -> C
+where
+    C: FromIterator<T>,
+{
+    c.query(sql, params)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .iter()
+        .map(read)
+        .collect()
 }
 
 /// Waits (up to [`WAIT`]) until `count(c, sql)` is `n`; `what` names the wait.

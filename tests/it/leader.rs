@@ -155,12 +155,9 @@ async fn retention_deletes_only_old_terminal_rows_in_batches() {
     );
     // The 3 recent events, and the 2 old ones whose deliveries are still pending.
     assert_eq!(count(&c, "select count(*) from herald.events").await, 5);
+    let without_payload = "select count(*) from herald.webhook_deliveries where payload is null";
     assert_eq!(
-        count(
-            &c,
-            "select count(*) from herald.webhook_deliveries where payload is null"
-        )
-        .await,
+        count(&c, without_payload).await,
         0,
         "every remaining delivery still has its payload"
     );

@@ -1,6 +1,6 @@
 use herald::store::{migrate, StoreError};
 
-use crate::harness::{count, TestDb};
+use crate::harness::{count, rows, TestDb};
 
 fn all_names() -> (Vec<String>, Vec<String>) {
     (
@@ -15,6 +15,12 @@ fn all_names() -> (Vec<String>, Vec<String>) {
     )
 }
 
+/// Each applied migration's name and time.
+async fn history(c: &tokio_postgres::Client) -> Vec<(String, String)> {
+    let sql = "select name, applied_at::text from herald.schema_migrations order by name";
+    rows(c, sql, &[], |r| (r.get(0), r.get(1))).await
+}
+
 #[tokio::test]
 async fn migrate_second_run_changes_nothing() {
     let db = TestDb::empty().await;
@@ -25,28 +31,10 @@ async fn migrate_second_run_changes_nothing() {
     assert_eq!(first.applied, migrations);
     assert_eq!(first.triggers_applied, triggers);
 
-    let before: Vec<(String, String)> = c
-        .query(
-            "select name, applied_at::text from herald.schema_migrations order by name",
-            &[],
-        )
-        .await
-        .expect("read history")
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    let before = history(&c).await;
     let second = migrate::run(&mut c).await.expect("second run");
     assert!(second.changed_nothing(), "{second:?}");
-    let after: Vec<(String, String)> = c
-        .query(
-            "select name, applied_at::text from herald.schema_migrations order by name",
-            &[],
-        )
-        .await
-        .expect("read history")
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    let after = history(&c).await;
     assert_eq!(before, after);
 }
 
@@ -98,14 +86,8 @@ async fn migrate_refuses_when_an_applied_migration_changed() {
         other => panic!("unexpected error: {other:?}"),
     }
     // Nothing was touched: the edited checksum is still there.
-    assert_eq!(
-        count(
-            &c,
-            "select count(*) from herald.schema_migrations where checksum = 'edited'"
-        )
-        .await,
-        1
-    );
+    let edited = "select count(*) from herald.schema_migrations where checksum = 'edited'";
+    assert_eq!(count(&c, edited).await, 1);
 }
 
 #[tokio::test]

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::{
     app::{event_type, start, test_config, webhook},
-    harness::{count, eventually, eventually_delivered, value, TestDb},
+    harness::{count, eventually, eventually_delivered, rows, value, TestDb, DUE},
     receiver::TestReceiver,
 };
 
@@ -275,16 +275,13 @@ async fn upgrade_while_producers_insert_loses_and_duplicates_nothing() {
         committed.extend(t.await.expect("producer"));
     }
 
-    let fanned: HashMap<Uuid, i64> = c
-        .query(
-            "select event_id, count(*) from herald.webhook_deliveries group by event_id",
-            &[],
-        )
-        .await
-        .expect("deliveries per event")
-        .into_iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    let fanned: HashMap<Uuid, i64> = rows(
+        &c,
+        "select event_id, count(*) from herald.webhook_deliveries group by event_id",
+        &[],
+        |r| (r.get(0), r.get(1)),
+    )
+    .await;
     assert_eq!(
         fanned.len(),
         committed.len(),
@@ -298,15 +295,7 @@ async fn upgrade_while_producers_insert_loses_and_duplicates_nothing() {
         );
     }
     // Every one of them is still to be sent: in the queue, due.
-    assert_eq!(
-        count(
-            &c,
-            "select count(*) from herald.webhook_deliveries
-              where status = 'pending' and next_attempt_at <= now()"
-        )
-        .await,
-        2 * committed.len() as i64
-    );
+    assert_eq!(count(&c, DUE).await, 2 * committed.len() as i64);
     assert_eq!(
         count(&c, "select count(*) from herald.queue").await,
         2 * committed.len() as i64

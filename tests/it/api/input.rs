@@ -7,6 +7,7 @@ use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::*;
+use crate::admin::Answered;
 
 #[tokio::test]
 async fn api_refuses_nul_in_any_json_string_naming_the_field() {
@@ -82,6 +83,20 @@ async fn api_names_the_field_of_a_value_of_the_wrong_type() {
     api.stop().await;
 }
 
+/// Registers an event type with this content type.
+async fn post_as(api: &TestApi, content_type: Option<&str>, body: &str) -> Answered {
+    let body = Bytes::from(body.to_owned());
+    api.client
+        .request_as(
+            Method::POST,
+            "/v1/event-types",
+            Some(TOKEN),
+            content_type,
+            body,
+        )
+        .await
+}
+
 #[tokio::test]
 async fn api_answers_415_for_a_body_that_is_not_json() {
     let api = TestApi::start().await;
@@ -91,24 +106,8 @@ async fn api_answers_415_for_a_body_that_is_not_json() {
         Some("application/x-www-form-urlencoded"),
         None,
     ] {
-        let mut req = Request::builder()
-            .method(Method::POST)
-            .uri(format!("{}/v1/event-types", api.base))
-            .header("authorization", format!("Bearer {TOKEN}"));
-        if let Some(ct) = content_type {
-            req = req.header("content-type", ct);
-        }
-        let res = api
-            .client
-            .request(
-                req.body(Full::new(Bytes::from(body.clone())))
-                    .expect("request"),
-            )
-            .await
-            .expect("request sent");
-        let status = res.status();
-        let bytes = res.into_body().collect().await.expect("body").to_bytes();
-        let text = String::from_utf8_lossy(&bytes);
+        let answered = post_as(&api, content_type, &body).await;
+        let (status, text) = (answered.status, String::from_utf8_lossy(&answered.body));
         assert_eq!(
             status,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -125,18 +124,18 @@ async fn api_answers_415_for_a_body_that_is_not_json() {
         0
     );
     // JSON with a charset parameter is JSON.
-    let mut req = Request::builder()
-        .method(Method::POST)
-        .uri(format!("{}/v1/event-types", api.base))
-        .header("authorization", format!("Bearer {TOKEN}"))
-        .header("content-type", "application/json; charset=utf-8");
-    req = req.header("accept", "application/json");
-    let res = api
+    let json = Some("application/json; charset=utf-8");
+    let answered = api
         .client
-        .request(req.body(Full::new(Bytes::from(body))).expect("request"))
-        .await
-        .expect("request sent");
-    assert_eq!(res.status(), StatusCode::CREATED);
+        .request_as(
+            Method::POST,
+            "/v1/event-types",
+            Some(TOKEN),
+            json,
+            body.into(),
+        )
+        .await;
+    assert_eq!(answered.status, StatusCode::CREATED);
     api.stop().await;
 }
 

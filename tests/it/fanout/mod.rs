@@ -7,8 +7,7 @@ use herald::store::{self, Notification};
 use tokio_postgres::{error::SqlState, Client};
 use uuid::Uuid;
 
-use crate::harness::value;
-use crate::harness::{count, TestDb};
+use crate::harness::{count, value, TestDb, DUE};
 
 mod refuse;
 mod wake;
@@ -255,15 +254,7 @@ async fn fanout_statement_mixing_own_and_platform_events_gives_each_its_scope() 
     .await;
     assert_eq!(crossed, 0, "each webhook got the event of its scope");
     // Each delivery is due at once.
-    assert_eq!(
-        count(
-            &c,
-            "select count(*) from herald.webhook_deliveries
-              where status = 'pending' and next_attempt_at <= now()"
-        )
-        .await,
-        2
-    );
+    assert_eq!(count(&c, DUE).await, 2);
 }
 
 #[tokio::test]

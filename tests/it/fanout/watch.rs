@@ -1,4 +1,5 @@
 //! `herald.watch`: events from row changes, and its refusals of bad arguments.
+use crate::harness::BATCH_TRIGGERS;
 
 use super::*;
 
@@ -139,12 +140,5 @@ async fn watch_refuses_bad_arguments_with_clear_errors() {
         );
     }
     assert_eq!(count(&c, "select count(*) from herald.watches").await, 0);
-    assert_eq!(
-        count(
-            &c,
-            "select count(*) from pg_trigger where tgrelid = 'public.batches'::regclass"
-        )
-        .await,
-        0
-    );
+    assert_eq!(count(&c, BATCH_TRIGGERS).await, 0);
 }

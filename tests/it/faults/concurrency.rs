@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::{emit_for_each, one_webhook_per_user, scaled};
 use crate::{
     app::{start, test_config},
-    harness::{count, eventually_delivered, TestDb},
+    harness::{count, eventually_delivered, rows, TestDb},
     process::HeraldProcess,
     receiver::TestReceiver,
 };
@@ -82,15 +82,13 @@ async fn shuffle_due_times(c: &tokio_postgres::Client) -> HashMap<Uuid, DateTime
     )
     .await
     .expect("shuffle due times");
-    c.query(
+    rows(
+        c,
         "select id, next_attempt_at from herald.webhook_deliveries",
         &[],
+        |r| (r.get(0), r.get(1)),
     )
     .await
-    .expect("due times")
-    .into_iter()
-    .map(|r| (r.get(0), r.get(1)))
-    .collect()
 }
 
 #[tokio::test]

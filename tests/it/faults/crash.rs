@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::{emit_for_each, one_webhook_per_user, scaled};
 use crate::{
-    harness::{count, eventually_count, eventually_delivered, TestDb},
+    harness::{count, eventually_count, eventually_delivered, rows, TestDb},
     process::HeraldProcess,
     receiver::{Behaviour, Reply, Route, TestReceiver},
 };
@@ -55,17 +55,14 @@ async fn crash_sigkill_mid_drain_loses_nothing_and_duplicates_only_in_flight_row
         "the killed worker's sessions end",
     )
     .await;
-    let leased: HashSet<Uuid> = c
-        .query(
-            "select event_id from herald.webhook_deliveries
+    let leased: HashSet<Uuid> = rows(
+        &c,
+        "select event_id from herald.webhook_deliveries
               where status = 'pending' and next_attempt_at > now()",
-            &[],
-        )
-        .await
-        .expect("leased rows")
-        .into_iter()
-        .map(|r| r.get(0))
-        .collect();
+        &[],
+        |r| r.get(0),
+    )
+    .await;
     assert!(
         leased.len() <= MAX_IN_FLIGHT,
         "{} rows were leased at the kill, more than HERALD_MAX_IN_FLIGHT = {MAX_IN_FLIGHT}",

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{emit_for_each, one_webhook_per_user};
 use crate::{
-    harness::{count, eventually},
+    harness::{eventually, eventually_delivered},
     process::HeraldProcess,
     receiver::{Behaviour, Reply, Route, TestReceiver},
 };
@@ -110,17 +110,11 @@ async fn restart_mid_drain(outage: Outage) {
         .expect("the cluster starts again");
 
     let c = connect(&url).await;
-    eventually(
+    eventually_delivered(
+        &c,
+        ids.len() as i64,
         "every delivery ends delivered after the restart",
         Duration::from_secs(90),
-        || async {
-            count(
-                &c,
-                "select count(*) from herald.webhook_deliveries where status = 'delivered'",
-            )
-            .await
-                == ids.len() as i64
-        },
     )
     .await;
     eventually("the listener is back", Duration::from_secs(60), || async {

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use crate::admin::AdminApi;
 use crate::{
     app::{emit_many, start, test_config, webhook_for, Scene},
-    harness::{count, eventually_delivered, eventually_some, TestDb},
+    harness::{count, eventually_delivered, eventually_some, rows, TestDb},
     receiver::RecordedRequest,
 };
 
@@ -197,16 +197,13 @@ async fn secrets_at_rest_leave_no_secret_in_pg_dump_and_both_schemes_verify_thro
     herald.shutdown().await;
 
     // Stored sealed, and pg_dump holds no secret, prefixed or not.
-    let stored: Vec<String> = c
-        .query(
-            "select s from herald.user_webhooks, unnest(array[secret, previous_secret]) s",
-            &[],
-        )
-        .await
-        .expect("stored")
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let stored: Vec<String> = rows(
+        &c,
+        "select s from herald.user_webhooks, unnest(array[secret, previous_secret]) s",
+        &[],
+        |r| r.get(0),
+    )
+    .await;
     assert_eq!(stored.len(), 4);
     let mut plaintexts = vec![old_secret.clone(), new_secret.clone()];
     for (s, id) in stored.iter().zip([&hmac_id, &hmac_id, &ed_id, &ed_id]) {

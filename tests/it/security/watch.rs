@@ -3,8 +3,7 @@
 
 use tokio_postgres::Client;
 
-use crate::harness::value;
-use crate::harness::{count, TestDb};
+use crate::harness::{count, value, TestDb, BATCH_TRIGGERS};
 
 async fn setup(c: &Client) {
     c.batch_execute(
@@ -92,14 +91,7 @@ async fn watch_refuses_injections_and_runs_none_of_them() {
     // Nothing ran, nothing was left behind, and the table works as before.
     assert_eq!(count(&c, "select count(*) from public.canary").await, 1);
     assert_eq!(count(&c, "select count(*) from herald.watches").await, 0);
-    assert_eq!(
-        count(
-            &c,
-            "select count(*) from pg_trigger where tgrelid = 'public.batches'::regclass"
-        )
-        .await,
-        0
-    );
+    assert_eq!(count(&c, BATCH_TRIGGERS).await, 0);
     c.batch_execute("update public.batches set status = 'completed'")
         .await
         .expect("the watched table keeps working");
