@@ -1,6 +1,6 @@
 //! The throwaway PostgreSQL cluster shared by the test process, for when no server is named.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use herald::pgcluster::{Cluster, ClusterOptions};
 
@@ -44,4 +44,43 @@ pub fn shared() -> &'static Cluster {
         unsafe { libc::atexit(stop_shared) };
         cluster
     })
+}
+
+/// A cluster of the test's own, to stop, crash and restart under Herald; started off the
+/// runtime (starting blocks). Drop it with [`off_runtime`] too.
+pub async fn owned(opts: ClusterOptions) -> Arc<Cluster> {
+    let cluster = tokio::task::spawn_blocking(move || Cluster::start(opts))
+        .await
+        .expect("join")
+        .expect("an owned throwaway cluster");
+    Arc::new(cluster)
+}
+
+/// Runs `f` on the cluster off the runtime: stopping, starting and dropping a cluster block.
+/// `off_runtime(&cluster, |c| c.start_again()).await.expect("the cluster starts")`.
+pub async fn off_runtime<T, F>(cluster: &Arc<Cluster>, f: F) -> T
+where
+    T: Send + 'static,
+    F: FnOnce(&Cluster) -> T + Send + 'static,
+{
+    let cluster = Arc::clone(cluster);
+    tokio::task::spawn_blocking(move || f(&cluster))
+        .await
+        .expect("join")
+}
+
+/// Stops and removes the cluster, off the runtime.
+pub async fn drop_owned(cluster: Arc<Cluster>) {
+    tokio::task::spawn_blocking(move || drop(cluster))
+        .await
+        .expect("join");
+}
+
+/// A client on `url` (an owned cluster's), its connection driven by a task of its own.
+pub async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect to the owned cluster");
+    tokio::spawn(conn);
+    client
 }

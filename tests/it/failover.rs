@@ -11,27 +11,17 @@ use tokio_postgres::NoTls;
 
 use crate::{
     app::{emit_many, event_type, webhook, TOKEN},
+    cluster::{self, connect},
     harness::{count, eventually, eventually_count, eventually_delivered, eventually_some},
     process::HeraldProcess,
     receiver::TestReceiver,
 };
 
-async fn connect(url: &str) -> tokio_postgres::Client {
-    let (client, conn) = tokio_postgres::connect(url, NoTls)
-        .await
-        .expect("connect to the owned cluster");
-    tokio::spawn(conn);
-    client
-}
-
 async fn owned_cluster() -> Arc<Cluster> {
-    let cluster = tokio::task::spawn_blocking(|| Cluster::start(ClusterOptions::default()))
-        .await
-        .expect("join")
-        .expect("an owned throwaway cluster");
+    let cluster = cluster::owned(ClusterOptions::default()).await;
     let mut c = connect(cluster.url()).await;
     herald::store::migrate::run(&mut c).await.expect("migrate");
-    Arc::new(cluster)
+    cluster
 }
 
 /// The status code of `GET path` on Herald's API.
@@ -63,25 +53,7 @@ async fn status_of(api: &str, path: &str) -> u16 {
 
 /// The API address `herald run` logs once it serves.
 async fn api_address(herald: &HeraldProcess) -> String {
-    eventually_some(
-        "herald run logs its API address",
-        Duration::from_secs(60),
-        || {
-            let found = herald
-                .log_text()
-                .lines()
-                .filter(|l| l.contains("herald running"))
-                .find_map(|l| l.split("api=").nth(1))
-                .map(|rest| {
-                    rest.split_whitespace()
-                        .next()
-                        .unwrap_or_default()
-                        .to_owned()
-                });
-            std::future::ready(found)
-        },
-    )
-    .await
+    herald.api_addr().await.to_string()
 }
 
 /// A port on loopback where nothing listens (bound, then released).
@@ -102,10 +74,7 @@ async fn run_started_before_the_database_serves_health_and_delivers_once_it_answ
         event_type(&c, "order.created", "own").await;
         webhook(&c, &receiver.url("/hook")).await.0
     };
-    let stopping = Arc::clone(&cluster);
-    tokio::task::spawn_blocking(move || stopping.stop_server())
-        .await
-        .expect("join");
+    cluster::off_runtime(&cluster, |c| c.stop_server()).await;
 
     let mut herald = HeraldProcess::spawn(&url, &[("HERALD_POLL_INTERVAL", "500ms")]);
     let api = api_address(&herald).await;
@@ -113,10 +82,8 @@ async fn run_started_before_the_database_serves_health_and_delivers_once_it_answ
     assert_eq!(status_of(&api, "/readyz").await, 503);
     assert!(herald.running(), "herald exited:\n{}", herald.log_text());
 
-    let starting = Arc::clone(&cluster);
-    tokio::task::spawn_blocking(move || starting.start_again())
+    cluster::off_runtime(&cluster, |c| c.start_again())
         .await
-        .expect("join")
         .expect("the cluster starts");
     let c = connect(&url).await;
     let ids = emit_many(&c, "order.created", user, 3).await;
@@ -136,9 +103,7 @@ async fn run_started_before_the_database_serves_health_and_delivers_once_it_answ
     );
     assert!(log.contains("starting the workers"), "{log}");
     drop(herald);
-    tokio::task::spawn_blocking(move || drop(cluster))
-        .await
-        .expect("join");
+    cluster::drop_owned(cluster).await;
 }
 
 #[tokio::test]
@@ -238,9 +203,7 @@ async fn connections_to_a_server_turned_read_only_are_replaced_and_nothing_fails
     assert!(!log.contains("giving up on a batch"), "{log}");
     drop(herald);
     drop(c);
-    tokio::task::spawn_blocking(move || drop(cluster))
-        .await
-        .expect("join");
+    cluster::drop_owned(cluster).await;
 }
 
 /// A failover of a real HA pair in the middle of a drain. Run by `scripts/failover-slow.sh`,

@@ -2,6 +2,7 @@
 
 use std::{
     collections::HashMap,
+    net::SocketAddr,
     path::Path,
     sync::atomic::{AtomicUsize, Ordering},
     time::Duration,
@@ -9,7 +10,7 @@ use std::{
 
 use herald::child::{ChildOptions, HeraldChild};
 
-use crate::harness::eventually_some;
+use crate::harness::{eventually_some, WAIT};
 
 pub struct HeraldProcess {
     child: HeraldChild,
@@ -66,17 +67,31 @@ impl HeraldProcess {
 
     /// The worker id it logs at start.
     pub async fn worker_id(&self) -> String {
-        eventually_some(
-            "herald run logs its worker id",
-            Duration::from_secs(60),
-            || {
-                let id = self
-                    .log_text()
-                    .lines()
-                    .find_map(|l| l.split("worker_id=").nth(1).map(|r| r[..36].to_owned()));
-                std::future::ready(id)
-            },
-        )
+        self.logged("herald run logs its worker id", |l| {
+            l.split("worker_id=").nth(1).map(|r| r[..36].to_owned())
+        })
+        .await
+    }
+
+    /// The API address it logs once it serves.
+    pub async fn api_addr(&self) -> SocketAddr {
+        self.logged("herald run logs its API address", |l| {
+            l.contains("herald running").then_some(())?;
+            l.split("api=")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .await
+    }
+
+    /// The first value `find` reads from a line of its log, once there is one (up to [`WAIT`]).
+    async fn logged<T>(&self, what: &str, find: impl Fn(&str) -> Option<T>) -> T {
+        eventually_some(what, WAIT, || {
+            std::future::ready(self.log_text().lines().find_map(&find))
+        })
         .await
     }
 

@@ -194,6 +194,7 @@ async fn metrics_after_a_drain_match_the_database() {
             "herald_deliveries_total{outcome=\"exhausted\"}",
             exhausted as f64,
         ),
+        // The dead webhook's two deliveries each failed once before being exhausted.
         ("herald_deliveries_total{outcome=\"failed\"}", 2.0),
         ("herald_attempt_duration_seconds_count", attempts as f64),
         ("herald_delivery_latency_seconds_count", delivered as f64),
@@ -212,27 +213,8 @@ async fn metrics_after_a_drain_match_the_database() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert!(m.contains("herald_leader 1"), "no leader gauge:\n{m}");
-    assert_eq!(
-        metric(&m, "herald_deliveries_total{outcome=\"delivered\"}"),
-        delivered as f64
-    );
-    assert_eq!(
-        metric(&m, "herald_deliveries_total{outcome=\"exhausted\"}"),
-        exhausted as f64
-    );
-    // The dead webhook's two deliveries each failed once before being exhausted.
-    assert_eq!(
-        metric(&m, "herald_deliveries_total{outcome=\"failed\"}"),
-        2.0
-    );
-    assert_eq!(
-        metric(&m, "herald_attempt_duration_seconds_count"),
-        attempts as f64
-    );
-    assert_eq!(
-        metric(&m, "herald_delivery_latency_seconds_count"),
-        delivered as f64
-    );
-    assert_eq!(metric(&m, "herald_in_flight"), 0.0);
+    for (name, value) in expected {
+        assert_eq!(metric(&m, name), value, "{name}");
+    }
     app.shutdown().await;
 }

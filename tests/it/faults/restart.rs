@@ -2,26 +2,18 @@
 //! server): Herald keeps running, logs the outage and the recovery once per component, and
 //! loses nothing.
 
-use std::{collections::HashSet, sync::Arc, time::Duration};
+use std::{collections::HashSet, time::Duration};
 
-use herald::pgcluster::{Cluster, ClusterOptions};
-use tokio_postgres::NoTls;
+use herald::pgcluster::ClusterOptions;
 use uuid::Uuid;
 
 use super::{emit_for_each, one_webhook_per_user};
 use crate::{
+    cluster::{self, connect},
     harness::{eventually, eventually_delivered},
     process::HeraldProcess,
     receiver::{Behaviour, Reply, Route, TestReceiver},
 };
-
-async fn connect(url: &str) -> tokio_postgres::Client {
-    let (client, conn) = tokio_postgres::connect(url, NoTls)
-        .await
-        .expect("connect to the owned cluster");
-    tokio::spawn(conn);
-    client
-}
 
 #[tokio::test]
 async fn restart_database_mid_drain_loses_nothing_and_herald_keeps_running() {
@@ -49,12 +41,7 @@ async fn restart_mid_drain(outage: Outage) {
         durable: true,
         ..ClusterOptions::default()
     };
-    let cluster = Arc::new(
-        tokio::task::spawn_blocking(move || Cluster::start(opts))
-            .await
-            .expect("join")
-            .expect("an owned throwaway cluster"),
-    );
+    let cluster = cluster::owned(opts).await;
     let url = cluster.url().to_owned();
     {
         let mut c = connect(&url).await;
@@ -81,13 +68,11 @@ async fn restart_mid_drain(outage: Outage) {
     drop(c);
     receiver.wait_for_total(500, Duration::from_secs(30)).await;
 
-    let stopping = Arc::clone(&cluster);
-    tokio::task::spawn_blocking(move || match outage {
-        Outage::Restart => stopping.stop_server(),
-        Outage::Crash => stopping.crash_server(),
+    cluster::off_runtime(&cluster, move |c| match outage {
+        Outage::Restart => c.stop_server(),
+        Outage::Crash => c.crash_server(),
     })
-    .await
-    .expect("join");
+    .await;
     let during = receiver.count();
     // Herald notices the outage (its listener pings; its claimer polls, or, when every slot
     // holds a result still to be recorded, its writer retries) and keeps running.
@@ -103,10 +88,8 @@ async fn restart_mid_drain(outage: Outage) {
     )
     .await;
     assert!(herald.running(), "herald exited:\n{}", herald.log_text());
-    let restarting = Arc::clone(&cluster);
-    tokio::task::spawn_blocking(move || restarting.start_again())
+    cluster::off_runtime(&cluster, |c| c.start_again())
         .await
-        .expect("join")
         .expect("the cluster starts again");
 
     let c = connect(&url).await;
@@ -173,7 +156,5 @@ async fn restart_mid_drain(outage: Outage) {
         );
     }
     drop(herald);
-    tokio::task::spawn_blocking(move || drop(cluster))
-        .await
-        .expect("join");
+    cluster::drop_owned(cluster).await;
 }

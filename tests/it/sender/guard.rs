@@ -10,9 +10,7 @@ async fn sender_does_not_follow_redirects() {
         Behaviour::reply(Reply::status(301).header("location", "http://169.254.169.254/latest")),
     );
 
-    let outcome = sender(&loopback_config())
-        .send(&outgoing(receiver.url("/moved"), vec![secret()]))
-        .await;
+    let outcome = send_once(receiver.url("/moved")).await;
 
     assert!(!outcome.success());
     assert_eq!(outcome.status_code, Some(301));
@@ -99,9 +97,7 @@ async fn sender_refuses_private_and_metadata_targets_before_connecting() {
 
 #[tokio::test]
 async fn sender_refuses_non_http_urls_without_sending() {
-    let outcome = sender(&loopback_config())
-        .send(&outgoing("javascript:alert(1)".to_owned(), vec![secret()]))
-        .await;
+    let outcome = send_once("javascript:alert(1)").await;
 
     assert_eq!(
         outcome.error.as_deref(),
@@ -114,9 +110,7 @@ async fn sender_resolves_localhost_when_private_targets_are_allowed() {
     let receiver = TestReceiver::start().await;
     let url = format!("http://localhost:{}/named", receiver.addr().port());
 
-    let outcome = sender(&loopback_config())
-        .send(&outgoing(url, vec![secret()]))
-        .await;
+    let outcome = send_once(url).await;
 
     assert!(outcome.success(), "{outcome:?}");
     assert_eq!(receiver.count(), 1);

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use herald::{
     domain::{secret::WebhookSecret, signature},
-    http::{Outgoing, Sender, SenderConfig, SenderError},
+    http::{AttemptOutcome, Outgoing, Sender, SenderConfig, SenderError},
 };
 
 use crate::receiver::{Behaviour, HostileServer, Hostility, Reply, Route, TestCa, TestReceiver};
@@ -45,6 +45,13 @@ fn outgoing(url: String, secrets: Vec<WebhookSecret>) -> Outgoing {
         secrets: secrets.into_iter().map(Into::into).collect(),
         headers: Vec::new(),
     }
+}
+
+/// One send to `url`, signed with a fresh secret, through a loopback sender.
+async fn send_once(url: impl Into<String>) -> AttemptOutcome {
+    sender(&loopback_config())
+        .send(&outgoing(url.into(), vec![secret()]))
+        .await
 }
 
 const REFUSED_HINT: &str = "(set HERALD_ALLOW_PRIVATE_TARGETS=true to allow)";
@@ -150,9 +157,7 @@ async fn sender_reports_failure_with_excerpt_on_500() {
         Behaviour::reply(Reply::status(500).body("database on fire")),
     );
 
-    let outcome = sender(&loopback_config())
-        .send(&outgoing(receiver.url("/"), vec![secret()]))
-        .await;
+    let outcome = send_once(receiver.url("/")).await;
 
     assert!(!outcome.success());
     assert_eq!(outcome.status_code, Some(500));
@@ -257,9 +262,7 @@ async fn sender_caps_the_excerpt_when_the_body_is_endless() {
 async fn sender_reports_a_reset_when_the_connection_is_reset() {
     let server = HostileServer::start(Hostility::Reset).await;
 
-    let outcome = sender(&loopback_config())
-        .send(&outgoing(server.url("/"), vec![secret()]))
-        .await;
+    let outcome = send_once(server.url("/")).await;
 
     assert_eq!(outcome.status_code, None);
     let error = outcome.error.expect("an error");
@@ -274,9 +277,7 @@ async fn sender_reports_a_reset_when_the_connection_is_reset() {
 async fn sender_reports_invalid_http_when_the_response_is_garbage() {
     let server = HostileServer::start(Hostility::Garbage).await;
 
-    let outcome = sender(&loopback_config())
-        .send(&outgoing(server.url("/"), vec![secret()]))
-        .await;
+    let outcome = send_once(server.url("/")).await;
 
     assert_eq!(outcome.status_code, None);
     let error = outcome.error.expect("an error");
@@ -290,12 +291,7 @@ async fn sender_reports_connection_refused_when_nothing_listens() {
         listener.local_addr().expect("addr").port()
     };
 
-    let outcome = sender(&loopback_config())
-        .send(&outgoing(
-            format!("http://127.0.0.1:{port}/"),
-            vec![secret()],
-        ))
-        .await;
+    let outcome = send_once(format!("http://127.0.0.1:{port}/")).await;
 
     assert_eq!(outcome.error.as_deref(), Some("connection refused"));
 }
@@ -345,9 +341,7 @@ async fn sender_flags_gone_on_410() {
     let receiver = TestReceiver::start().await;
     receiver.set_behaviour("/gone", Behaviour::status(410));
 
-    let outcome = sender(&loopback_config())
-        .send(&outgoing(receiver.url("/gone"), vec![secret()]))
-        .await;
+    let outcome = send_once(receiver.url("/gone")).await;
 
     assert!(outcome.gone);
     assert!(!outcome.success());
