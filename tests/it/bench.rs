@@ -41,15 +41,16 @@ async fn bench(args: &[&str]) -> Vec<Value> {
     }
 }
 
+/// The value of the entry `name` in the list `list` ("figures", "settings") of `report`.
+fn entry<'a>(report: &'a Value, list: &str, name: &str) -> &'a Value {
+    let entries = report[list].as_array().expect(list);
+    let found = entries.iter().find(|e| e["name"] == name);
+    &found.unwrap_or_else(|| panic!("no {list} entry {name:?} in {report:#}"))["value"]
+}
+
 /// The value of the figure `name` of `report`.
 fn figure(report: &Value, name: &str) -> Value {
-    report["figures"]
-        .as_array()
-        .expect("figures")
-        .iter()
-        .find(|f| f["name"] == name)
-        .unwrap_or_else(|| panic!("no figure {name:?} in {report:#}"))["value"]
-        .clone()
+    entry(report, "figures", name).clone()
 }
 
 fn number(report: &Value, name: &str) -> f64 {
@@ -59,15 +60,8 @@ fn number(report: &Value, name: &str) -> f64 {
 }
 
 fn setting(report: &Value, name: &str) -> String {
-    report["settings"]
-        .as_array()
-        .expect("settings")
-        .iter()
-        .find(|s| s["name"] == name)
-        .unwrap_or_else(|| panic!("no setting {name:?} in {report:#}"))["value"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
+    let value = entry(report, "settings", name);
+    value.as_str().unwrap_or_default().to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

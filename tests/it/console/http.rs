@@ -102,35 +102,25 @@ async fn console_refuses_actions_without_session_csrf_token_or_own_origin() {
     assert_eq!(page.status, StatusCode::FORBIDDEN);
 
     // A wrong token, or a sign-in that is not a form, sets no cookie.
+    let login_url = format!("{base}/console/login");
     let wrong = send(
         &client,
         Method::POST,
-        &format!("{base}/console/login"),
+        &login_url,
         &[FORM],
         "token=nope-nope-nope-nope",
     )
     .await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
     assert!(wrong.headers.get("set-cookie").is_none());
-    let json = send(
-        &client,
-        Method::POST,
-        &format!("{base}/console/login"),
-        &[("content-type", "application/json")],
-        &format!("{{\"token\":\"{TOKEN}\"}}"),
-    )
-    .await;
+    let as_json = [("content-type", "application/json")];
+    let body = format!("{{\"token\":\"{TOKEN}\"}}");
+    let json = send(&client, Method::POST, &login_url, &as_json, &body).await;
     assert_eq!(json.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert!(json.headers.get("set-cookie").is_none());
 
-    let login = send(
-        &client,
-        Method::POST,
-        &format!("{base}/console/login"),
-        &[FORM],
-        &format!("token={TOKEN}"),
-    )
-    .await;
+    let token = format!("token={TOKEN}");
+    let login = send(&client, Method::POST, &login_url, &[FORM], &token).await;
     assert_eq!(login.status, StatusCode::SEE_OTHER);
     let set_cookie = login.headers["set-cookie"]
         .to_str()

@@ -212,26 +212,19 @@ impl Browser {
     }
 
     pub async fn text(&self, element: &str) -> String {
-        self.call(
-            Method::GET,
-            &self.s(&format!("/element/{element}/text")),
-            None,
-        )
-        .await
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
+        let text = self.of_element(element, "text").await;
+        text.as_str().unwrap_or_default().to_owned()
     }
 
     pub async fn attribute(&self, element: &str, name: &str) -> Option<String> {
-        self.call(
-            Method::GET,
-            &self.s(&format!("/element/{element}/attribute/{name}")),
-            None,
-        )
-        .await
-        .as_str()
-        .map(str::to_owned)
+        let attribute = self.of_element(element, &format!("attribute/{name}")).await;
+        attribute.as_str().map(str::to_owned)
+    }
+
+    /// `GET /element/{element}/{what}` of this session.
+    async fn of_element(&self, element: &str, what: &str) -> Value {
+        let path = self.s(&format!("/element/{element}/{what}"));
+        self.call(Method::GET, &path, None).await
     }
 
     pub async fn source(&self) -> String {

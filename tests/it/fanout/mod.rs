@@ -7,20 +7,14 @@ use herald::store::{self, Notification};
 use tokio_postgres::{error::SqlState, Client};
 use uuid::Uuid;
 
-use crate::harness::{count, value, TestDb, DUE};
+use crate::{
+    app::event_type,
+    harness::{count, value, TestDb, DUE},
+};
 
 mod refuse;
 mod wake;
 mod watch;
-
-async fn event_type(c: &Client, name: &str, scope: &str) {
-    c.execute(
-        "insert into herald.event_types (name, scope) values ($1, $2)",
-        &[&name, &scope],
-    )
-    .await
-    .expect("register event type");
-}
 
 async fn grant_manager(c: &Client, user: Uuid) {
     c.execute(
@@ -42,6 +36,16 @@ async fn webhook(c: &Client, user: Uuid, scope: &str, filter: Option<&str>) -> U
     .await
     .expect("create webhook")
     .get(0)
+}
+
+/// A database with `order.created` (own) and one user with one `own` webhook for every type:
+/// (database, client, user, webhook).
+async fn one_hook() -> (TestDb, Client, Uuid, Uuid) {
+    let (db, c) = TestDb::with_client().await;
+    event_type(&c, "order.created", "own").await;
+    let user = Uuid::new_v4();
+    let hook = webhook(&c, user, "own", None).await;
+    (db, c, user, hook)
 }
 
 async fn emit(c: &Client, ty: &str, user: Option<Uuid>, resource: Option<Uuid>) -> Uuid {
@@ -168,10 +172,7 @@ async fn fanout_platform_event_reaches_only_current_platform_managers() {
 
 #[tokio::test]
 async fn fanout_skips_disabled_and_tripped_webhooks() {
-    let (_db, c) = TestDb::with_client().await;
-    event_type(&c, "order.created", "own").await;
-    let user = Uuid::new_v4();
-    let live = webhook(&c, user, "own", None).await;
+    let (_db, c, user, live) = one_hook().await;
     let disabled = webhook(&c, user, "own", None).await;
     let tripped = webhook(&c, user, "own", None).await;
     c.execute(
@@ -196,10 +197,7 @@ async fn fanout_skips_disabled_and_tripped_webhooks() {
 
 #[tokio::test]
 async fn fanout_same_resource_twice_gives_one_delivery() {
-    let (_db, c) = TestDb::with_client().await;
-    event_type(&c, "order.created", "own").await;
-    let user = Uuid::new_v4();
-    let hook = webhook(&c, user, "own", None).await;
+    let (_db, c, user, hook) = one_hook().await;
     let (order, other_order) = (Uuid::new_v4(), Uuid::new_v4());
 
     emit(&c, "order.created", Some(user), Some(order)).await;
@@ -259,10 +257,7 @@ async fn fanout_statement_mixing_own_and_platform_events_gives_each_its_scope() 
 
 #[tokio::test]
 async fn fanout_idempotency_key_holds_after_the_delivery_is_done() {
-    let (_db, c) = TestDb::with_client().await;
-    event_type(&c, "order.created", "own").await;
-    let user = Uuid::new_v4();
-    let hook = webhook(&c, user, "own", None).await;
+    let (_db, c, user, hook) = one_hook().await;
     let order = Uuid::new_v4();
     emit(&c, "order.created", Some(user), Some(order)).await;
     // Delivered (as the worker records it: the queue row goes, the record stays).
@@ -279,10 +274,7 @@ async fn fanout_idempotency_key_holds_after_the_delivery_is_done() {
 
 #[tokio::test]
 async fn deleting_a_webhook_deletes_its_deliveries_and_their_attempts() {
-    let (_db, c) = TestDb::with_client().await;
-    event_type(&c, "order.created", "own").await;
-    let user = Uuid::new_v4();
-    let doomed = webhook(&c, user, "own", None).await;
+    let (_db, c, user, doomed) = one_hook().await;
     let kept = webhook(&c, user, "own", None).await;
     for _ in 0..3 {
         emit(&c, "order.created", Some(user), None).await;

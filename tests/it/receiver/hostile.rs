@@ -12,9 +12,8 @@ use herald::http::server::accept_loop;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::{TcpListener, TcpStream},
-    task::JoinHandle,
 };
-use tokio_util::sync::CancellationToken;
+use tokio_util::{sync::CancellationToken, task::AbortOnDropHandle};
 
 /// How a [`HostileServer`] misbehaves on every connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,13 +34,7 @@ pub enum Hostility {
 pub struct HostileServer {
     addr: SocketAddr,
     connections: Arc<AtomicUsize>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for HostileServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _task: AbortOnDropHandle<()>,
 }
 
 impl HostileServer {
@@ -65,7 +58,7 @@ impl HostileServer {
         Self {
             addr,
             connections,
-            task,
+            _task: AbortOnDropHandle::new(task),
         }
     }
 

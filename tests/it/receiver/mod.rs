@@ -43,9 +43,9 @@ use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::{body::Incoming, service::service_fn};
 use hyper_util::rt::TokioIo;
-use tokio::{net::TcpListener, sync::watch, task::JoinHandle, time::Instant};
+use tokio::{net::TcpListener, sync::watch, time::Instant};
 use tokio_rustls::TlsAcceptor;
-use tokio_util::sync::CancellationToken;
+use tokio_util::{sync::CancellationToken, task::AbortOnDropHandle};
 
 pub use hostile::{HostileServer, Hostility};
 use script::Script;
@@ -110,13 +110,7 @@ pub struct TestReceiver {
     addr: SocketAddr,
     scheme: &'static str,
     state: Arc<State>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for TestReceiver {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    _task: AbortOnDropHandle<()>,
 }
 
 impl TestReceiver {
@@ -150,7 +144,7 @@ impl TestReceiver {
             addr,
             scheme,
             state,
-            task,
+            _task: AbortOnDropHandle::new(task),
         }
     }
 
