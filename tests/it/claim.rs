@@ -18,7 +18,9 @@ pub async fn seed(db: &TestDb, n: i64) -> (Uuid, Uuid) {
     )
     .await
     .unwrap();
-    let webhook: Uuid = value(&c, "insert into herald.user_webhooks (user_id, url, secret) values ($1, 'http://127.0.0.1:9/', 'whsec_dGVzdA==') returning id", &[&user]).await;
+    let insert = "insert into herald.user_webhooks (user_id, url, secret)
+                  values ($1, 'http://127.0.0.1:9/', 'whsec_dGVzdA==') returning id";
+    let webhook: Uuid = value(&c, insert, &[&user]).await;
     c.execute(
         "insert into herald.events (event_type, user_id, data)
          select 'order.created', $1, jsonb_build_object('n', g) from generate_series(1, $2::int8) g",
@@ -161,7 +163,9 @@ async fn claim_orders_oldest_due_first() {
     )
     .await;
     assert!(remaining_min <= Utc::now());
-    let oldest_claimed_due: i64 = value(&c, "select count(*) from herald.webhook_deliveries where not (id = any($1)) and next_attempt_at < $2", &[&claimed, &remaining_min]).await;
+    let earlier_unclaimed = "select count(*) from herald.webhook_deliveries
+                             where not (id = any($1)) and next_attempt_at < $2";
+    let oldest_claimed_due: i64 = value(&c, earlier_unclaimed, &[&claimed, &remaining_min]).await;
     assert_eq!(oldest_claimed_due, 0);
     assert_eq!(batch.len(), 5);
 }

@@ -73,7 +73,7 @@ async fn create(addr: std::net::SocketAddr, user: Uuid, body: Value) -> Value {
 
 async fn rotate(addr: std::net::SocketAddr, user: Uuid, hook: &str) -> Value {
     let (status, rotated) = AdminApi::at(addr)
-        .rotate(user, &hook, json!({"grace_seconds": 3600}))
+        .rotate(user, hook, json!({"grace_seconds": 3600}))
         .await;
     assert_eq!(status, StatusCode::OK, "{rotated}");
     rotated

@@ -176,7 +176,9 @@ async fn watch_names_differing_by_a_dot_or_past_63_characters_do_not_collide() {
         )
         .await
         .expect("register");
-        let trigger: String = value(&c, "select herald.watch('public.batches', $1, on_op => 'update', user_column => 'owner_id')", &[t]).await;
+        let watch =
+            "select herald.watch('public.batches', $1, on_op => 'update', user_column => 'owner_id')";
+        let trigger: String = value(&c, watch, &[t]).await;
         assert!(trigger.len() <= 63, "{trigger}");
     }
     assert_eq!(count(&c, "select count(*) from herald.watches").await, 4);
@@ -211,7 +213,9 @@ async fn watch_names_differing_by_a_dot_or_past_63_characters_do_not_collide() {
 async fn watch_refuses_a_trigger_name_the_application_already_uses() {
     let (_db, c) = TestDb::with_client().await;
     setup(&c).await;
-    let name: String = value(&c, "select trigger_name from herald.watch_names('public.batches', 'batch.completed', 'update')", &[]).await;
+    let names =
+        "select trigger_name from herald.watch_names('public.batches', 'batch.completed', 'update')";
+    let name: String = value(&c, names, &[]).await;
     c.batch_execute(&format!(
         "create function public.mine() returns trigger language plpgsql as $$begin return null; end$$;
          create trigger {name} after update on public.batches for each statement execute function public.mine();"
