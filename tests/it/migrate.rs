@@ -68,8 +68,7 @@ async fn migrate_concurrent_runs_both_succeed_and_apply_once() {
 
 #[tokio::test]
 async fn migrate_refuses_when_an_applied_migration_changed() {
-    let db = TestDb::new().await;
-    let mut c = db.client().await;
+    let (_db, mut c) = TestDb::with_client().await;
     c.execute(
         "update herald.schema_migrations set checksum = 'edited' where name = '0001_init'",
         &[],
@@ -92,8 +91,7 @@ async fn migrate_refuses_when_an_applied_migration_changed() {
 
 #[tokio::test]
 async fn migrate_reapplies_a_trigger_file_when_its_text_changed() {
-    let db = TestDb::new().await;
-    let mut c = db.client().await;
+    let (_db, mut c) = TestDb::with_client().await;
     // Simulate an older version of triggers/1_fan_out.sql: a different recorded checksum and
     // a database without its trigger.
     c.batch_execute(
@@ -125,8 +123,7 @@ async fn migrate_reapplies_a_trigger_file_when_its_text_changed() {
 
 #[tokio::test]
 async fn migrate_refuses_a_database_migrated_by_a_newer_herald() {
-    let db = TestDb::new().await;
-    let mut c = db.client().await;
+    let (_db, mut c) = TestDb::with_client().await;
     c.execute(
         "insert into herald.schema_migrations (name, kind, checksum) values ('9999_future', 'migration', 'x')",
         &[],

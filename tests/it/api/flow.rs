@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use http::StatusCode;
-use serde_json::json;
+use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::{
@@ -14,6 +14,13 @@ use crate::{
     receiver::{Behaviour, Route, TestReceiver},
 };
 use herald::domain::secret::WebhookSecret;
+
+/// Registers `order.created`, and a webhook to `url` for a new user: the user and the answer.
+async fn user_with_webhook(api: &AdminApi, url: String) -> (Uuid, (StatusCode, Value)) {
+    api.register_type("order.created", "own").await;
+    let user = Uuid::new_v4();
+    (user, api.create_webhook(user, json!({"url": url})).await)
+}
 
 async fn emit(api: &AdminApi, user: Uuid) {
     let (status, body) = api
@@ -31,11 +38,7 @@ async fn rotation_signs_with_both_secrets_during_grace_and_the_new_one_after() {
     let receiver = TestReceiver::start().await;
     let app = start(test_config(&db)).await;
     let api = AdminApi::at(app.api_addr);
-    let user = Uuid::new_v4();
-    api.register_type("order.created", "own").await;
-    let (status, created) = api
-        .create_webhook(user, json!({"url": receiver.url("/rot")}))
-        .await;
+    let (user, (status, created)) = user_with_webhook(&api, receiver.url("/rot")).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let id = created["id"].as_str().unwrap().to_owned();
     let old: WebhookSecret = created["secret"].as_str().unwrap().parse().unwrap();
@@ -82,11 +85,7 @@ async fn recover_requeues_exhausted_deliveries_and_the_worker_delivers_them() {
     receiver.set_behaviour(Route::All, Behaviour::status(500));
     let app = start(retrying(&db, "0")).await;
     let api = AdminApi::at(app.api_addr);
-    let user = Uuid::new_v4();
-    api.register_type("order.created", "own").await;
-    let (_, created) = api
-        .create_webhook(user, json!({"url": receiver.url("/down")}))
-        .await;
+    let (user, (_, created)) = user_with_webhook(&api, receiver.url("/down")).await;
     let id = created["id"].as_str().unwrap().to_owned();
     for _ in 0..3 {
         emit(&api, user).await;

@@ -304,8 +304,7 @@ async fn deleting_a_webhook_deletes_its_deliveries_and_their_attempts() {
 
 #[tokio::test]
 async fn fanout_bulk_insert_fans_out_as_one_statement() {
-    let db = TestDb::new().await;
-    let mut c = db.client().await;
+    let (_db, mut c) = TestDb::with_client().await;
     event_type(&c, "row.imported", "own").await;
     let user = Uuid::new_v4();
     let hook = webhook(&c, user, "own", None).await;
