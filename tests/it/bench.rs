@@ -10,13 +10,14 @@ use crate::{
     process::HeraldProcess,
 };
 
-/// Runs `herald bench --json --quiet <args>` against a fresh database; the reports.
-async fn bench(args: &[&str]) -> Vec<Value> {
+/// Runs `herald bench --json --quiet <args>` (`args` split at spaces) against a fresh
+/// database; the reports.
+async fn bench(args: &str) -> Vec<Value> {
     let db = TestDb::new().await;
     let url = db.url.clone();
     let args: Vec<String> = ["bench", "--json", "--quiet"]
-        .iter()
-        .chain(args)
+        .into_iter()
+        .chain(args.split_whitespace())
         .map(|s| s.to_string())
         .collect();
     let output = tokio::task::spawn_blocking(move || {
@@ -66,7 +67,7 @@ fn setting(report: &Value, name: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_drain_reports_http_engine_only_and_database_rates_side_by_side() {
-    let reports = bench(&["drain", "--events", "1000"]).await;
+    let reports = bench("drain --events 1000").await;
     let r = &reports[0];
     assert_eq!(r["scenario"], "drain");
     assert!(setting(r, "layout").starts_with("4 users x 25 webhooks = 100 webhooks"));
@@ -84,7 +85,7 @@ async fn bench_drain_reports_http_engine_only_and_database_rates_side_by_side() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_drain_sends_every_delivery_to_one_endpoint_with_webhooks_1() {
-    let reports = bench(&["drain", "--events", "200", "--webhooks", "1", "--http-only"]).await;
+    let reports = bench("drain --events 200 --webhooks 1 --http-only").await;
     let r = &reports[0];
     assert!(
         setting(r, "layout").starts_with("1 users x 1 webhooks = 1 webhooks; 200 events"),
@@ -132,16 +133,7 @@ async fn bench_engine_only_run_warns_at_start_that_nothing_is_sent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_steady_batches_producer_statements_and_loses_nothing() {
-    let reports = bench(&[
-        "steady",
-        "--rate",
-        "1000",
-        "--seconds",
-        "1",
-        "--batch-max",
-        "10",
-    ])
-    .await;
+    let reports = bench("steady --rate 1000 --seconds 1 --batch-max 10").await;
     let r = &reports[0];
     assert!(setting(r, "producers").contains("at most 10"), "{r:#}");
     assert_eq!(number(r, "events committed"), 1000.0);
@@ -160,16 +152,7 @@ async fn bench_steady_batches_producer_statements_and_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_soak_samples_claim_p99_tuples_notify_queue_and_memory() {
-    let reports = bench(&[
-        "soak",
-        "--minutes",
-        "0.05",
-        "--sample-seconds",
-        "1",
-        "--rate",
-        "200",
-    ])
-    .await;
+    let reports = bench("soak --minutes 0.05 --sample-seconds 1 --rate 200").await;
     let r = &reports[0];
     assert_eq!(r["scenario"], "soak");
     let samples = &r["samples"];
@@ -199,7 +182,7 @@ async fn bench_soak_samples_claim_p99_tuples_notify_queue_and_memory() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_replicas_report_rate_ratio_and_duplicates_per_count() {
-    let reports = bench(&["replicas", "--events", "300", "--counts", "1,2"]).await;
+    let reports = bench("replicas --events 300 --counts 1,2").await;
     let r = &reports[0];
     assert_eq!(r["scenario"], "replicas");
     for n in ["1 replica", "2 replicas"] {
@@ -215,18 +198,7 @@ async fn bench_replicas_report_rate_ratio_and_duplicates_per_count() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_fairness_measures_healthy_latency_beside_a_dead_webhook_and_a_slow_one_alone() {
-    let reports = bench(&[
-        "fairness",
-        "--seconds",
-        "1",
-        "--rate",
-        "100",
-        "--healthy",
-        "10",
-        "--slow-deliveries",
-        "100",
-    ])
-    .await;
+    let reports = bench("fairness --seconds 1 --rate 100 --healthy 10 --slow-deliveries 100").await;
     let r = &reports[0];
     assert_eq!(r["scenario"], "fairness");
     assert_eq!(number(r, "(a) lost, both halves"), 0.0, "{r:#}");
@@ -244,16 +216,7 @@ async fn bench_fairness_measures_healthy_latency_beside_a_dead_webhook_and_a_slo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_runs_lists_every_run_and_the_median_of_each_figure() {
-    let reports = bench(&[
-        "--runs",
-        "2",
-        "fan-out",
-        "--webhooks",
-        "10",
-        "--repetitions",
-        "3",
-    ])
-    .await;
+    let reports = bench("--runs 2 fan-out --webhooks 10 --repetitions 3").await;
     assert_eq!(reports.len(), 3, "{reports:#?}");
     assert_eq!(reports[0]["run"], 1);
     assert_eq!(reports[1]["run"], 2);
