@@ -91,6 +91,16 @@ pub async fn webhook_for(
     (user, id, secret)
 }
 
+/// Whether the webhook `id` is enabled.
+pub async fn webhook_enabled(c: &tokio_postgres::Client, id: Uuid) -> bool {
+    value(
+        c,
+        "select enabled from herald.user_webhooks where id = $1",
+        &[&id],
+    )
+    .await
+}
+
 /// Emits `n` events of `event_type` for `user` in one statement; returns their ids.
 pub async fn emit_many(
     c: &tokio_postgres::Client,

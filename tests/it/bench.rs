@@ -6,7 +6,7 @@ use std::{process::Command, time::Duration};
 use serde_json::Value;
 
 use crate::{
-    harness::{eventually, TestDb},
+    harness::{eventually, succeeded, TestDb},
     process::HeraldProcess,
 };
 
@@ -30,12 +30,7 @@ async fn bench(args: &str) -> Vec<Value> {
     .await
     .expect("join")
     .expect("run herald bench");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "herald bench failed: {}\n{stdout}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let stdout = succeeded(&output, "herald bench");
     match serde_json::from_str(&stdout) {
         Ok(Value::Array(reports)) => reports,
         other => panic!("expected a JSON array of reports, got {other:?}: {stdout}"),

@@ -12,7 +12,7 @@ use tokio::{
     process::Command,
 };
 
-use crate::harness::{count, TestDb};
+use crate::harness::{count, succeeded, TestDb};
 
 /// Generous: the demo itself takes a few seconds, but the machine is shared.
 const DEMO_TIMEOUT: Duration = Duration::from_secs(90);
@@ -46,13 +46,8 @@ async fn demo_against(db: &TestDb, events: &str) -> std::process::Output {
 async fn demo_against_a_database_url_delivers_and_prints_the_summary() {
     let db = TestDb::new().await;
     let out = demo_against(&db, "8").await;
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = succeeded(&out, "herald demo");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "exit {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        out.status
-    );
     for needle in [
         "Summary",
         "events                 14",
@@ -113,12 +108,7 @@ async fn demo_sends_no_platform_event_when_the_database_has_platform_webhooks() 
         .await
         .expect("their platform webhook");
     let out = demo_against(&db, "4").await;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "stdout:\n{stdout}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = succeeded(&out, "herald demo");
     assert!(
         stdout.contains("the demo sends no platform event"),
         "{stdout}"

@@ -317,13 +317,8 @@ async fn failover_of_an_ha_pair_mid_drain_loses_nothing() {
         .await
         .expect("connect to the new primary");
     tokio::spawn(conn);
-    eventually_delivered(
-        &c,
-        ids.len() as i64,
-        "every delivery is recorded delivered",
-        Duration::from_secs(300),
-    )
-    .await;
+    let (total, deadline) = (ids.len() as i64, Duration::from_secs(300));
+    eventually_delivered(&c, total, "every delivery is recorded delivered", deadline).await;
     let received: HashSet<String> = receiver.counts_by_id().into_keys().collect();
     let lost = expected.difference(&received).count();
     let duplicates: usize = receiver.duplicates().iter().map(|(_, n)| n - 1).sum();

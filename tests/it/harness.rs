@@ -308,6 +308,18 @@ pub async fn eventually_count(c: &tokio_postgres::Client, sql: &str, n: i64, wha
     eventually(what, WAIT, || async { count(c, sql).await == n }).await;
 }
 
+/// The standard output of a command that must have succeeded; `what` names it.
+pub fn succeeded(out: &std::process::Output, what: &str) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{what}: exit {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 /// Counts rows: `count(db, "select count(*) from herald.events")`.
 pub async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
     client

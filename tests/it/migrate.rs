@@ -69,12 +69,8 @@ async fn migrate_concurrent_runs_both_succeed_and_apply_once() {
 #[tokio::test]
 async fn migrate_refuses_when_an_applied_migration_changed() {
     let (_db, mut c) = TestDb::with_client().await;
-    c.execute(
-        "update herald.schema_migrations set checksum = 'edited' where name = '0001_init'",
-        &[],
-    )
-    .await
-    .expect("simulate an edit");
+    let edit = "update herald.schema_migrations set checksum = 'edited' where name = '0001_init'";
+    c.execute(edit, &[]).await.expect("simulate an edit");
 
     let err = migrate::run(&mut c).await.expect_err("refused");
     match &err {
@@ -124,12 +120,9 @@ async fn migrate_reapplies_a_trigger_file_when_its_text_changed() {
 #[tokio::test]
 async fn migrate_refuses_a_database_migrated_by_a_newer_herald() {
     let (_db, mut c) = TestDb::with_client().await;
-    c.execute(
-        "insert into herald.schema_migrations (name, kind, checksum) values ('9999_future', 'migration', 'x')",
-        &[],
-    )
-    .await
-    .unwrap();
+    let future = "insert into herald.schema_migrations (name, kind, checksum)
+                  values ('9999_future', 'migration', 'x')";
+    c.execute(future, &[]).await.unwrap();
     let triggers_before = count(
         &c,
         "select count(*) from herald.schema_migrations where kind = 'trigger'",

@@ -30,6 +30,12 @@ pub async fn api(
     }
 }
 
+/// No webhook secret or signing key, by its prefix, in `text`; `place` names it ("the log").
+pub fn assert_no_secret_prefix(text: &str, place: &str) {
+    assert!(!text.contains("whsec_"), "a whsec_ secret in {place}");
+    assert!(!text.contains("whsk_"), "a whsk_ signing key in {place}");
+}
+
 /// A login role of its own (roles are cluster-wide: the name is unique), dropped with
 /// everything granted to it when the value is dropped. Declare it after the `TestDb` it is
 /// used in, so that it goes first.

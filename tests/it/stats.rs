@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use herald::store::{fleet, stats};
+use herald::store::{fleet, stats, Pool};
 use uuid::Uuid;
 
 use crate::{
@@ -33,6 +33,15 @@ async fn attempts(
     )
     .await
     .expect("insert attempts");
+}
+
+/// [`eventually`] for a check on the pool (each try gets a clone of it).
+async fn eventually_on<F, Fut>(pool: &Pool, what: &str, check: F)
+where
+    F: Fn(Pool) -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    eventually(what, Duration::from_secs(30), || check(pool.clone())).await;
 }
 
 #[tokio::test]
@@ -103,49 +112,37 @@ async fn replicas_register_on_a_heartbeat_and_the_leader_snapshots_the_queue() {
     let app = start(test_config(&db)).await;
     let pool = db.pool();
     let worker_id = app.worker_id;
-    eventually("the replica is registered", Duration::from_secs(30), || {
-        let pool = pool.clone();
-        async move {
-            fleet::replicas(&pool, Duration::from_secs(60), 10)
-                .await
-                .is_ok_and(|r| {
-                    r.iter().any(|r| {
-                        r.worker_id == worker_id
-                            && !r.host.is_empty()
-                            && r.version == env!("CARGO_PKG_VERSION")
-                    })
+    eventually_on(&pool, "the replica is registered", |pool| async move {
+        fleet::replicas(&pool, Duration::from_secs(60), 10)
+            .await
+            .is_ok_and(|r| {
+                r.iter().any(|r| {
+                    r.worker_id == worker_id
+                        && !r.host.is_empty()
+                        && r.version == env!("CARGO_PKG_VERSION")
                 })
-        }
+            })
     })
     .await;
-    eventually("the replica leads", Duration::from_secs(30), || {
-        let pool = pool.clone();
-        async move {
-            fleet::leader_opt(&pool)
-                .await
-                .is_ok_and(|l| l.is_some_and(|l| l.worker_id == worker_id.to_string()))
-        }
+    eventually_on(&pool, "the replica leads", |pool| async move {
+        fleet::leader_opt(&pool)
+            .await
+            .is_ok_and(|l| l.is_some_and(|l| l.worker_id == worker_id.to_string()))
     })
     .await;
-    eventually("the queue is counted", Duration::from_secs(30), || {
-        let pool = pool.clone();
-        async move {
-            fleet::queue(&pool)
-                .await
-                .is_ok_and(|q| q.by_status.get("exhausted") == Some(&1) && q.counted_at.is_some())
-        }
+    eventually_on(&pool, "the queue is counted", |pool| async move {
+        fleet::queue(&pool)
+            .await
+            .is_ok_and(|q| q.by_status.get("exhausted") == Some(&1) && q.counted_at.is_some())
     })
     .await;
-    eventually(
+    eventually_on(
+        &pool,
         "the leader rolls the attempts up",
-        Duration::from_secs(30),
-        || {
-            let pool = pool.clone();
-            async move {
-                stats::webhooks(&pool, &[id])
-                    .await
-                    .is_ok_and(|s| s[&id].last_day.attempts == 3)
-            }
+        |pool| async move {
+            stats::webhooks(&pool, &[id])
+                .await
+                .is_ok_and(|s| s[&id].last_day.attempts == 3)
         },
     )
     .await;

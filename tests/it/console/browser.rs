@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use super::webdriver::{self, Browser};
 use crate::{
-    app::{event_type, start, test_config, webhook_for, TOKEN},
-    harness::{eventually, value, TestDb},
+    app::{event_type, start, test_config, webhook_enabled, webhook_for, TOKEN},
+    harness::{eventually, TestDb},
     receiver::{Behaviour, Route, TestReceiver},
 };
 
@@ -203,12 +203,7 @@ async fn console_in_a_browser_signs_in_finds_filters_retries_and_escapes() {
     let refusal = b.text(&b.wait_for("div.notice.error").await).await;
     assert!(refusal.contains("Sign in first"), "{refusal}");
     b.screenshot(&shots, "9-refused-without-session").await;
-    let enabled: bool = value(
-        &c,
-        "select enabled from herald.user_webhooks where id = $1",
-        &[&hook],
-    )
-    .await;
+    let enabled = webhook_enabled(&c, hook).await;
     assert!(enabled, "the refused action changed nothing");
 
     b.quit().await;

@@ -13,8 +13,8 @@ use hyper_util::{
 use uuid::Uuid;
 
 use crate::{
-    app::{start, test_config, webhook_for, TOKEN},
-    harness::{value, TestDb},
+    app::{start, test_config, webhook_enabled, webhook_for, TOKEN},
+    harness::TestDb,
 };
 
 struct Page {
@@ -186,12 +186,7 @@ async fn console_refuses_actions_without_session_csrf_token_or_own_origin() {
     )
     .await;
     assert_eq!(page.status, StatusCode::FORBIDDEN);
-    let enabled: bool = value(
-        &c,
-        "select enabled from herald.user_webhooks where id = $1",
-        &[&hook],
-    )
-    .await;
+    let enabled = webhook_enabled(&c, hook).await;
     assert!(enabled, "nothing refused changed the webhook");
 
     // With all three: first a confirmation, then the action.
@@ -216,12 +211,7 @@ async fn console_refuses_actions_without_session_csrf_token_or_own_origin() {
     .await;
     assert_eq!(done.status, StatusCode::OK, "{}", done.body);
     assert!(done.body.contains("is disabled"), "{}", done.body);
-    let enabled: bool = value(
-        &c,
-        "select enabled from herald.user_webhooks where id = $1",
-        &[&hook],
-    )
-    .await;
+    let enabled = webhook_enabled(&c, hook).await;
     assert!(!enabled);
 
     // Bad input to an action answers the API's message.

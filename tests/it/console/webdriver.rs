@@ -139,11 +139,7 @@ impl Browser {
     }
 
     pub async fn current_url(&self) -> String {
-        self.call(Method::GET, &self.s("/url"), None)
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        self.get_string("/url").await
     }
 
     pub async fn find_all(&self, css: &str) -> Vec<String> {
@@ -212,13 +208,18 @@ impl Browser {
     }
 
     pub async fn text(&self, element: &str) -> String {
-        let text = self.of_element(element, "text").await;
-        text.as_str().unwrap_or_default().to_owned()
+        self.get_string(&format!("/element/{element}/text")).await
     }
 
     pub async fn attribute(&self, element: &str, name: &str) -> Option<String> {
         let attribute = self.of_element(element, &format!("attribute/{name}")).await;
         attribute.as_str().map(str::to_owned)
+    }
+
+    /// `GET path` of this session, a string (empty when it is not one).
+    async fn get_string(&self, path: &str) -> String {
+        let value = self.call(Method::GET, &self.s(path), None).await;
+        value.as_str().unwrap_or_default().to_owned()
     }
 
     /// `GET /element/{element}/{what}` of this session.
@@ -228,11 +229,7 @@ impl Browser {
     }
 
     pub async fn source(&self) -> String {
-        self.call(Method::GET, &self.s("/source"), None)
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        self.get_string("/source").await
     }
 
     /// The value of a script expression run in the page (`return ...`).

@@ -9,7 +9,7 @@ use super::{emit_for_each, one_webhook_per_user, scaled};
 use crate::{
     harness::{count, eventually_count, eventually_delivered, rows, TestDb},
     process::HeraldProcess,
-    receiver::{Behaviour, Reply, Route, TestReceiver},
+    receiver::TestReceiver,
 };
 
 const MAX_IN_FLIGHT: usize = 64;
@@ -17,13 +17,8 @@ const MAX_IN_FLIGHT: usize = 64;
 #[tokio::test]
 async fn crash_sigkill_mid_drain_loses_nothing_and_duplicates_only_in_flight_rows() {
     let (db, c) = TestDb::with_client().await;
-    let receiver = TestReceiver::start().await;
-    receiver.set_recording(false);
     // A little work per request, so that the in-flight window is full at the kill.
-    receiver.set_behaviour(
-        Route::All,
-        Behaviour::reply(Reply::ok().delay(Duration::from_millis(2))),
-    );
+    let receiver = TestReceiver::counting(Duration::from_millis(2)).await;
     let users = one_webhook_per_user(&c, 8, |i| receiver.url(&format!("/hook/{i}"))).await;
     let total = scaled(10_000);
     let per_user = total / users.len() as i64;

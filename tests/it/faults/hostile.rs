@@ -140,12 +140,8 @@ async fn hostile_receivers_end_as_recorded_failures_while_healthy_ones_flow() {
     let healthy_took = healthy_sent.elapsed();
     // Still in progress: neither timeout has fired, nothing recorded for them yet.
     let slow_webhooks: Vec<Uuid> = hostile[..2].iter().map(|(_, (_, w, _))| *w).collect();
-    let recorded_slow: i64 = value(
-        &c,
-        "select count(*) from herald.delivery_attempts where webhook_id = any($1)",
-        &[&slow_webhooks],
-    )
-    .await;
+    let attempts_of = "select count(*) from herald.delivery_attempts where webhook_id = any($1)";
+    let recorded_slow: i64 = value(&c, attempts_of, &[&slow_webhooks]).await;
     assert_eq!(
         recorded_slow,
         0,

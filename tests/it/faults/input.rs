@@ -91,11 +91,7 @@ async fn input_api_refuses_bad_urls_names_ids_fields_and_bodies_writing_nothing(
     let user = Uuid::new_v4();
     let hooks = format!("/v1/users/{user}/webhooks");
     let (status, created) = api
-        .json(
-            Method::POST,
-            &hooks,
-            json!({"url": "https://example.com/ok"}),
-        )
+        .post(&hooks, json!({"url": "https://example.com/ok"}))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let hook_id = created["id"].as_str().unwrap().to_owned();
@@ -113,7 +109,7 @@ async fn input_api_refuses_bad_urls_names_ids_fields_and_bodies_writing_nothing(
         "https://",
         "",
     ] {
-        let a = api.json(Method::POST, &hooks, json!({"url": url})).await;
+        let a = api.post(&hooks, json!({"url": url})).await;
         assert_refused(url, &a, StatusCode::BAD_REQUEST, Some("url"));
         let a = api
             .json(
@@ -125,17 +121,11 @@ async fn input_api_refuses_bad_urls_names_ids_fields_and_bodies_writing_nothing(
         assert_refused(url, &a, StatusCode::BAD_REQUEST, Some("url"));
     }
     let oversize = format!("https://example.com/{}", "a".repeat(3000));
-    let a = api
-        .json(Method::POST, &hooks, json!({"url": oversize}))
-        .await;
+    let a = api.post(&hooks, json!({"url": oversize})).await;
     assert_refused("oversize url", &a, StatusCode::BAD_REQUEST, Some("url"));
     // A unicode host is not refused: it is stored in its ASCII (punycode) form.
     let (status, unicode) = api
-        .json(
-            Method::POST,
-            &hooks,
-            json!({"url": "https://bücher.example/hook"}),
-        )
+        .post(&hooks, json!({"url": "https://bücher.example/hook"}))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{unicode}");
     assert_eq!(unicode["url"], "https://xn--bcher-kva.example/hook");
@@ -159,17 +149,12 @@ async fn input_api_refuses_bad_urls_names_ids_fields_and_bodies_writing_nothing(
         &"x".repeat(300),
     ] {
         let a = api
-            .json(
-                Method::POST,
-                "/v1/event-types",
-                json!({"name": name, "scope": "own"}),
-            )
+            .post("/v1/event-types", json!({"name": name, "scope": "own"}))
             .await;
         assert_refused(name, &a, StatusCode::BAD_REQUEST, Some("name"));
     }
     let a = api
-        .json(
-            Method::POST,
+        .post(
             "/v1/event-types",
             json!({"name": "ok.name", "scope": "own", "colour": "red"}),
         )
@@ -207,8 +192,7 @@ async fn input_api_refuses_bad_urls_names_ids_fields_and_bodies_writing_nothing(
         Some("delivery_id"),
     );
     let a = api
-        .json(
-            Method::POST,
+        .post(
             "/v1/events",
             json!({"event_type": "x", "user_id": user, "resource_id": "nope"}),
         )

@@ -12,7 +12,7 @@ use crate::{
     cluster::{self, connect},
     harness::{eventually, eventually_delivered},
     process::HeraldProcess,
-    receiver::{Behaviour, Reply, Route, TestReceiver},
+    receiver::TestReceiver,
 };
 
 #[tokio::test]
@@ -48,12 +48,7 @@ async fn restart_mid_drain(outage: Outage) {
         herald::store::migrate::run(&mut c).await.expect("migrate");
     }
     let c = connect(&url).await;
-    let receiver = TestReceiver::start().await;
-    receiver.set_recording(false);
-    receiver.set_behaviour(
-        Route::All,
-        Behaviour::reply(Reply::ok().delay(Duration::from_millis(20))),
-    );
+    let receiver = TestReceiver::counting(Duration::from_millis(20)).await;
     let users = one_webhook_per_user(&c, 4, |i| receiver.url(&format!("/h/{i}"))).await;
     let mut herald = HeraldProcess::spawn(
         &url,
@@ -93,13 +88,9 @@ async fn restart_mid_drain(outage: Outage) {
         .expect("the cluster starts again");
 
     let c = connect(&url).await;
-    eventually_delivered(
-        &c,
-        ids.len() as i64,
-        "every delivery ends delivered after the restart",
-        Duration::from_secs(90),
-    )
-    .await;
+    let after_restart = "every delivery ends delivered after the restart";
+    let deadline = Duration::from_secs(90);
+    eventually_delivered(&c, ids.len() as i64, after_restart, deadline).await;
     eventually("the listener is back", Duration::from_secs(60), || async {
         herald.log_text().contains("listener reconnected")
     })

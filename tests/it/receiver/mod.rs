@@ -119,6 +119,14 @@ impl TestReceiver {
         Self::start_with(None).await
     }
 
+    /// Plain HTTP, for load: keeps only counts (no requests) and answers 204 after `delay`.
+    pub async fn counting(delay: Duration) -> Self {
+        let receiver = Self::start().await;
+        receiver.set_recording(false);
+        receiver.set_behaviour(Route::All, Behaviour::reply(Reply::ok().delay(delay)));
+        receiver
+    }
+
     /// HTTPS with a certificate for `localhost` and `127.0.0.1` signed by `ca`.
     pub async fn start_tls(ca: &TestCa) -> Self {
         Self::start_with(Some(TlsAcceptor::from(ca.server_config.clone()))).await

@@ -79,12 +79,8 @@ async fn grant_app_lets_the_application_emit_and_read_but_not_secrets_or_writes(
     c.batch_execute("insert into herald.event_types (name, scope) values ('order.shipped', 'own')")
         .await
         .expect("register an event type");
-    let deliveries: i64 = value(
-        &c,
-        "select count(*) from herald.webhook_deliveries where webhook_id = $1",
-        &[&hook],
-    )
-    .await;
+    let deliveries_of = "select count(*) from herald.webhook_deliveries where webhook_id = $1";
+    let deliveries: i64 = value(&c, deliveries_of, &[&hook]).await;
     assert_eq!(
         deliveries, 3,
         "the fan-out ran for the application's three events"

@@ -13,10 +13,11 @@ use http::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use super::assert_no_secret_prefix;
 use crate::admin::AdminApi;
 use crate::{
     app::{emit_many, start, test_config, webhook_for, Scene},
-    harness::{count, eventually_delivered, eventually_some, rows, TestDb},
+    harness::{count, eventually_delivered, eventually_some, rows, succeeded, TestDb},
     receiver::RecordedRequest,
 };
 
@@ -222,8 +223,7 @@ async fn secrets_at_rest_leave_no_secret_in_pg_dump_and_both_schemes_verify_thro
         dump.contains("herald-aead:v1:"),
         "the dump has the ciphertexts"
     );
-    assert!(!dump.contains("whsec_"), "whsec_ in the dump");
-    assert!(!dump.contains("whsk_"), "whsk_ in the dump");
+    assert_no_secret_prefix(&dump, "the dump");
     for p in &plaintexts {
         let body = p.split_once('_').map_or(p.as_str(), |(_, b)| b);
         let bytes = STANDARD.decode(body).expect("base64");
@@ -278,12 +278,7 @@ async fn secrets_reencrypt_after_a_new_first_key_leaves_every_webhook_delivering
         .env("HERALD_SECRET_KEYS", env_value(&[2, 1]))
         .output()
         .expect("run herald secrets reencrypt");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = succeeded(&out, "herald secrets reencrypt");
     assert!(stdout.contains("5 webhooks re-encrypted"), "{stdout}");
     let key2 = ring(&[2]).current_id().expect("id").to_string();
     assert_eq!(

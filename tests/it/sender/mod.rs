@@ -49,9 +49,12 @@ fn outgoing(url: String, secrets: Vec<WebhookSecret>) -> Outgoing {
 
 /// One send to `url`, signed with a fresh secret, through a loopback sender.
 async fn send_once(url: impl Into<String>) -> AttemptOutcome {
-    sender(&loopback_config())
-        .send(&outgoing(url.into(), vec![secret()]))
-        .await
+    send_by(&sender(&loopback_config()), url.into()).await
+}
+
+/// One send to `url` by `sender`, signed with a fresh secret.
+async fn send_by(sender: &Sender, url: String) -> AttemptOutcome {
+    sender.send(&outgoing(url, vec![secret()])).await
 }
 
 /// [`send_once`] with a 300 ms HTTP timeout; also answers how long the send took.
@@ -144,12 +147,8 @@ async fn sender_reports_success_with_excerpt_on_2xx() {
     receiver.set_behaviour("/ok", Behaviour::reply(Reply::status(200).body("thanks")));
     let sender = sender(&loopback_config());
 
-    let ok = sender
-        .send(&outgoing(receiver.url("/ok"), vec![secret()]))
-        .await;
-    let no_content = sender
-        .send(&outgoing(receiver.url("/empty"), vec![secret()]))
-        .await;
+    let ok = send_by(&sender, receiver.url("/ok")).await;
+    let no_content = send_by(&sender, receiver.url("/empty")).await;
 
     assert!(ok.success());
     assert_eq!(ok.status_code, Some(200));
@@ -190,9 +189,7 @@ async fn sender_reuses_the_connection_when_sending_several_times() {
     let sender = sender(&loopback_config());
 
     for _ in 0..3 {
-        let outcome = sender
-            .send(&outgoing(receiver.url("/"), vec![secret()]))
-            .await;
+        let outcome = send_by(&sender, receiver.url("/")).await;
         assert!(outcome.success(), "{outcome:?}");
     }
 
@@ -309,15 +306,9 @@ async fn sender_reports_retry_after_on_429_and_503() {
     );
     let sender = sender(&loopback_config());
 
-    let busy = sender
-        .send(&outgoing(receiver.url("/busy"), vec![secret()]))
-        .await;
-    let down = sender
-        .send(&outgoing(receiver.url("/down"), vec![secret()]))
-        .await;
-    let broken = sender
-        .send(&outgoing(receiver.url("/broken"), vec![secret()]))
-        .await;
+    let busy = send_by(&sender, receiver.url("/busy")).await;
+    let down = send_by(&sender, receiver.url("/down")).await;
+    let broken = send_by(&sender, receiver.url("/broken")).await;
 
     assert_eq!(busy.status_code, Some(429));
     assert_eq!(busy.retry_after, Some(Duration::from_secs(120)));
