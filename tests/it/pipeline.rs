@@ -12,7 +12,7 @@ use crate::{
         delivery_state, emit_many, eventually_status, retrying, start, test_config, webhook, Scene,
     },
     harness::{count, eventually, eventually_count, eventually_some, value, DELIVERED},
-    receiver::{Behaviour, Reply, Route},
+    receiver::{requests_on, Behaviour, Reply, Route},
 };
 
 #[tokio::test]
@@ -234,19 +234,13 @@ async fn pipeline_keeps_healthy_webhooks_flowing_while_one_hangs() {
     // A backlog for the hanging endpoint first, so it is oldest-due.
     emit_many(&c, "order.created", hanging_user, 200).await;
     receiver
-        .wait_for(
-            |r| r.iter().filter(|r| r.path == "/hang").count() >= 8,
-            Duration::from_secs(60),
-        )
+        .wait_for(|r| requests_on(r, "/hang") >= 8, Duration::from_secs(60))
         .await
         .expect("the hanging endpoint holds its 8 slots");
     let started = Instant::now();
     emit_many(&c, "order.created", healthy_user, 100).await;
     receiver
-        .wait_for(
-            |r| r.iter().filter(|r| r.path == "/ok").count() >= 100,
-            Duration::from_secs(60),
-        )
+        .wait_for(|r| requests_on(r, "/ok") >= 100, Duration::from_secs(60))
         .await
         .expect("healthy deliveries arrive while the other endpoint hangs");
     // They arrived while the hanging requests were still waiting for an answer: none of those

@@ -278,13 +278,9 @@ async fn openapi_examples_succeed_declared_constraints_are_enforced_and_links_re
         succeed(id, &a);
         succeeded.insert(id.to_owned());
     }
-    let a = call(
-        by_id["registerEventType"],
-        &none,
-        &[],
-        example("registerEventType"),
-    )
-    .await;
+    // The operation `id` with its example body.
+    let with_example = |id: &str, path| call(by_id[id], path, &[], example(id));
+    let a = with_example("registerEventType", &none).await;
     succeed("registerEventType", &a);
     succeeded.insert("registerEventType".into());
     let emit = example("emitEvent");
@@ -302,13 +298,7 @@ async fn openapi_examples_succeed_declared_constraints_are_enforced_and_links_re
         succeed(id, &a);
         succeeded.insert(id.to_owned());
     }
-    let created = call(
-        by_id["createWebhook"],
-        &user_path,
-        &[],
-        example("createWebhook"),
-    )
-    .await;
+    let created = with_example("createWebhook", &user_path).await;
     succeed("createWebhook", &created);
     succeeded.insert("createWebhook".into());
     let created_body = created.json();

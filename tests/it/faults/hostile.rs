@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::{
     app::{emit_many, start, test_config, webhook, Scene},
     harness::{count, eventually, eventually_count, value},
-    receiver::{Behaviour, HostileServer, Hostility, Reply, TestCa, TestReceiver},
+    receiver::{requests_on, Behaviour, HostileServer, Hostility, Reply, TestCa, TestReceiver},
 };
 
 const PER_WEBHOOK: i64 = 4;
@@ -101,10 +101,7 @@ async fn hostile_receivers_end_as_recorded_failures_while_healthy_ones_flow() {
     let baseline_sent = Instant::now();
     emit_many(&c, "order.created", healthy_user, 100).await;
     receiver
-        .wait_for(
-            |r| r.iter().filter(|r| r.path == "/ok").count() == 100,
-            Duration::from_secs(10),
-        )
+        .wait_for(|r| requests_on(r, "/ok") == 100, Duration::from_secs(10))
         .await
         .expect("healthy deliveries arrive");
     let baseline = baseline_sent.elapsed();
@@ -116,7 +113,7 @@ async fn hostile_receivers_end_as_recorded_failures_while_healthy_ones_flow() {
     // The slow and the silent ones are holding their connections.
     receiver
         .wait_for(
-            |r| r.iter().filter(|r| r.path == "/slow").count() == PER_WEBHOOK as usize,
+            |r| requests_on(r, "/slow") == PER_WEBHOOK as usize,
             Duration::from_secs(5),
         )
         .await
@@ -131,10 +128,7 @@ async fn hostile_receivers_end_as_recorded_failures_while_healthy_ones_flow() {
     let healthy_sent = Instant::now();
     emit_many(&c, "order.created", healthy_user, 100).await;
     receiver
-        .wait_for(
-            |r| r.iter().filter(|r| r.path == "/ok").count() == 200,
-            Duration::from_secs(4),
-        )
+        .wait_for(|r| requests_on(r, "/ok") == 200, Duration::from_secs(4))
         .await
         .expect("healthy deliveries arrive while the hostile ones are in progress");
     let healthy_took = healthy_sent.elapsed();

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use crate::{
     app::{emit_many, start, test_config, webhook, Scene},
     harness::count,
+    receiver::requests_on,
 };
 
 #[tokio::test]
@@ -42,10 +43,7 @@ async fn rollback_events_are_never_sent_and_a_late_commit_is_sent_after_it() {
     let opened = Instant::now();
     let during = emit_many(&c, "order.created", other_user, 5).await;
     receiver
-        .wait_for(
-            |r| r.iter().filter(|r| r.path == "/other").count() == 6,
-            Duration::from_secs(5),
-        )
+        .wait_for(|r| requests_on(r, "/other") == 6, Duration::from_secs(5))
         .await
         .expect("events committed meanwhile are delivered while the transaction is open");
     // The scenario, not synchronisation: the transaction stays open for 2 s.

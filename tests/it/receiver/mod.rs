@@ -94,6 +94,11 @@ impl RecordedRequest {
     }
 }
 
+/// How many of `requests` went to `path`.
+pub fn requests_on(requests: &[RecordedRequest], path: &str) -> usize {
+    requests.iter().filter(|r| r.path == path).count()
+}
+
 struct State {
     requests: Mutex<Vec<RecordedRequest>>,
     /// False: only counts are kept (for load tests), `requests()` stays empty.

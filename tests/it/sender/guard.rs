@@ -12,12 +12,8 @@ async fn sender_does_not_follow_redirects() {
 
     let outcome = send_once(receiver.url("/moved")).await;
 
-    assert!(!outcome.success());
-    assert_eq!(outcome.status_code, Some(301));
-    assert_eq!(
-        outcome.error.as_deref(),
-        Some("redirect 301 not followed (location: http://169.254.169.254/latest)")
-    );
+    let not_followed = "redirect 301 not followed (location: http://169.254.169.254/latest)";
+    assert_failed(&outcome, Some(301), not_followed);
     assert_eq!(receiver.count(), 1);
 }
 

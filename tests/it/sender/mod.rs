@@ -68,6 +68,21 @@ async fn send_within_300ms(url: String) -> (AttemptOutcome, Duration) {
     (outcome, started.elapsed())
 }
 
+/// Asserts a failed attempt with this status code and error.
+fn assert_failed(outcome: &AttemptOutcome, status_code: Option<u16>, error: &str) {
+    assert!(!outcome.success());
+    assert_eq!(outcome.status_code, status_code);
+    assert_eq!(outcome.error.as_deref(), Some(error));
+}
+
+/// The error of one send to a [`HostileServer`] misbehaving so, which answers no status.
+async fn hostile_error(hostility: Hostility) -> String {
+    let server = HostileServer::start(hostility).await;
+    let outcome = send_once(server.url("/")).await;
+    assert_eq!(outcome.status_code, None);
+    outcome.error.expect("an error")
+}
+
 const REFUSED_HINT: &str = "(set HERALD_ALLOW_PRIVATE_TARGETS=true to allow)";
 
 #[tokio::test]
@@ -169,12 +184,7 @@ async fn sender_reports_failure_with_excerpt_on_500() {
 
     let outcome = send_once(receiver.url("/")).await;
 
-    assert!(!outcome.success());
-    assert_eq!(outcome.status_code, Some(500));
-    assert_eq!(
-        outcome.error.as_deref(),
-        Some("HTTP 500 Internal Server Error")
-    );
+    assert_failed(&outcome, Some(500), "HTTP 500 Internal Server Error");
     assert_eq!(
         outcome.response_excerpt.as_deref(),
         Some("database on fire")
@@ -251,12 +261,7 @@ async fn sender_caps_the_excerpt_when_the_body_is_endless() {
 
 #[tokio::test]
 async fn sender_reports_a_reset_when_the_connection_is_reset() {
-    let server = HostileServer::start(Hostility::Reset).await;
-
-    let outcome = send_once(server.url("/")).await;
-
-    assert_eq!(outcome.status_code, None);
-    let error = outcome.error.expect("an error");
+    let error = hostile_error(Hostility::Reset).await;
     assert!(
         error == "connection reset by peer"
             || error == "connection closed before a response was received",
@@ -266,12 +271,7 @@ async fn sender_reports_a_reset_when_the_connection_is_reset() {
 
 #[tokio::test]
 async fn sender_reports_invalid_http_when_the_response_is_garbage() {
-    let server = HostileServer::start(Hostility::Garbage).await;
-
-    let outcome = send_once(server.url("/")).await;
-
-    assert_eq!(outcome.status_code, None);
-    let error = outcome.error.expect("an error");
+    let error = hostile_error(Hostility::Garbage).await;
     assert!(error.starts_with("invalid HTTP response: "), "{error}");
 }
 
