@@ -268,6 +268,13 @@ pub const DUE: &str = "select count(*) from herald.webhook_deliveries
 pub const BATCH_TRIGGERS: &str =
     "select count(*) from pg_trigger where tgrelid = 'public.batches'::regclass";
 
+/// `herald.unwatch` of the `update` watch on `public.batches` emitting `event_type`: whether
+/// there was one.
+pub async fn unwatch_batches(c: &tokio_postgres::Client, event_type: &str) -> bool {
+    let sql = "select herald.unwatch('public.batches', $1, 'update')";
+    value(c, sql, &[&event_type]).await
+}
+
 /// The single value of a one-row query: `let on: bool = value(&c, "select ...", &[&id]).await`
 /// (on a client or in a transaction).
 pub async fn value<T>(

@@ -1,4 +1,5 @@
 //! `herald.watch`: events from row changes, and its refusals of bad arguments.
+use crate::harness::unwatch_batches;
 use crate::harness::BATCH_TRIGGERS;
 
 use super::*;
@@ -66,14 +67,7 @@ async fn watch_turns_inserts_and_matching_updates_into_events() {
     assert_eq!(payload["data"]["status"], "completed");
     assert_eq!(payload["data"]["id"], resource.to_string());
 
-    assert!(c
-        .query_one(
-            "select herald.unwatch('public.batches', 'batch.completed', 'update')",
-            &[]
-        )
-        .await
-        .expect("unwatch")
-        .get::<_, bool>(0));
+    assert!(unwatch_batches(&c, "batch.completed").await);
     c.batch_execute("update public.batches set status = 'running'; update public.batches set status = 'completed'")
         .await
         .expect("complete after unwatch");

@@ -3,7 +3,7 @@
 
 use tokio_postgres::Client;
 
-use crate::harness::{count, value, TestDb, BATCH_TRIGGERS};
+use crate::harness::{count, unwatch_batches, value, TestDb, BATCH_TRIGGERS};
 
 async fn setup(c: &Client) {
     c.batch_execute(
@@ -195,14 +195,7 @@ async fn watch_names_differing_by_a_dot_or_past_63_characters_do_not_collide() {
         assert_eq!(n, 1, "{t} fired once");
     }
     // Unwatching one leaves the others.
-    assert!(c
-        .query_one(
-            "select herald.unwatch('public.batches', $1, 'update')",
-            &[&types[1]]
-        )
-        .await
-        .expect("unwatch")
-        .get::<_, bool>(0));
+    assert!(unwatch_batches(&c, &types[1]).await);
     c.batch_execute("update public.batches set status = 'done'")
         .await
         .expect("update again");
