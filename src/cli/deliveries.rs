@@ -86,7 +86,7 @@ fn table(rows: &[(uuid::Uuid, &DeliveryView)]) -> String {
             d.id.to_string(),
             webhook.to_string(),
             d.event_type.clone(),
-            d.status.clone(),
+            d.status.to_string(),
             d.attempt_count.to_string(),
             opt(d.last_status_code),
             table::cell(d.last_error.as_deref().unwrap_or("-"), 50),

@@ -22,7 +22,10 @@ use uuid::Uuid;
 
 use super::{backoff::Backoff, capacity::Capacity, sender::Sent};
 use crate::{
-    domain::retry::{next_state, NextState, RetrySchedule},
+    domain::{
+        retry::{next_state, NextState, RetrySchedule},
+        status::DeliveryStatus,
+    },
     metrics::Metrics,
     store::{
         deliveries::{self, AttemptRow, BreakerPolicy, BreakerUpdate, ResultRow},
@@ -81,7 +84,7 @@ pub fn prepare(
                 id: d.id,
                 claimed_attempt_count: d.attempt_count,
                 lease: d.lease,
-                status: "exhausted",
+                status: DeliveryStatus::Exhausted,
                 next_attempt_at: None,
                 status_code: None,
                 error: Some("webhook disabled".into()),
@@ -275,8 +278,8 @@ impl Writer {
                 tracing::debug!(delivery_id = %r.id, "stale result ignored: the lease was lost");
                 continue;
             }
-            self.metrics.outcome(r.status).inc();
-            if r.status == "delivered" {
+            self.metrics.outcome(r.status.as_str()).inc();
+            if r.status == DeliveryStatus::Delivered {
                 let latency = (now - s.claimed.delivery.created_at)
                     .to_std()
                     .unwrap_or(Duration::ZERO);

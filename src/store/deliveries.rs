@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::StoreError;
+use crate::domain::status::DeliveryStatus;
 
 const CLAIM: &str = include_str!("queries/deliveries_claim.sql");
 const RECORD_RESULTS: &str = include_str!("queries/deliveries_record_results.sql");
@@ -218,7 +219,7 @@ pub struct ResultRow {
     pub id: Uuid,
     pub claimed_attempt_count: i32,
     pub lease: DateTime<Utc>,
-    pub status: &'static str,
+    pub status: DeliveryStatus,
     /// When it may be claimed again; `None` for terminal states.
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub status_code: Option<i32>,
@@ -314,7 +315,7 @@ pub async fn record_results(
     let ids: Vec<Uuid> = results.iter().map(|r| r.id).collect();
     let claimed: Vec<i32> = results.iter().map(|r| r.claimed_attempt_count).collect();
     let leases: Vec<DateTime<Utc>> = results.iter().map(|r| r.lease).collect();
-    let statuses: Vec<&str> = results.iter().map(|r| r.status).collect();
+    let statuses: Vec<DeliveryStatus> = results.iter().map(|r| r.status).collect();
     let next: Vec<Option<DateTime<Utc>>> = results.iter().map(|r| r.next_attempt_at).collect();
     let codes: Vec<Option<i32>> = results.iter().map(|r| r.status_code).collect();
     let errors: Vec<Option<&str>> = results.iter().map(|r| r.error.as_deref()).collect();

@@ -3,7 +3,10 @@
 use std::{collections::HashSet, time::Duration};
 
 use chrono::Utc;
-use herald::store::deliveries::{self, ClaimLimits, ResultRow};
+use herald::{
+    domain::status::DeliveryStatus,
+    store::deliveries::{self, ClaimLimits, ResultRow},
+};
 use uuid::Uuid;
 
 use crate::harness::{count, TestDb};
@@ -204,7 +207,7 @@ async fn record_results_ignores_a_stale_fenced_write() {
         .await
         .unwrap();
     assert_eq!(second.len(), 1);
-    let result = |d: &deliveries::ClaimedDelivery, status: &'static str| ResultRow {
+    let result = |d: &deliveries::ClaimedDelivery, status: DeliveryStatus| ResultRow {
         id: d.id,
         claimed_attempt_count: d.attempt_count,
         lease: d.lease,
@@ -215,9 +218,15 @@ async fn record_results_ignores_a_stale_fenced_write() {
         attempted: true,
     };
     // The stale worker's result changes nothing.
-    let stale = deliveries::record_results(&pc, &[result(&first[0], "exhausted")], &[], &[], 10)
-        .await
-        .unwrap();
+    let stale = deliveries::record_results(
+        &pc,
+        &[result(&first[0], DeliveryStatus::Exhausted)],
+        &[],
+        &[],
+        10,
+    )
+    .await
+    .unwrap();
     assert!(stale.applied.is_empty());
     assert_eq!(
         count(
@@ -228,9 +237,15 @@ async fn record_results_ignores_a_stale_fenced_write() {
         1
     );
     // The current one applies.
-    let fresh = deliveries::record_results(&pc, &[result(&second[0], "delivered")], &[], &[], 10)
-        .await
-        .unwrap();
+    let fresh = deliveries::record_results(
+        &pc,
+        &[result(&second[0], DeliveryStatus::Delivered)],
+        &[],
+        &[],
+        10,
+    )
+    .await
+    .unwrap();
     assert_eq!(fresh.applied, vec![second[0].id]);
     assert_eq!(
         count(&c, "select count(*) from herald.webhook_deliveries where status = 'delivered' and attempt_count = 1").await,
@@ -253,7 +268,7 @@ async fn record_results_retried_after_a_lost_acknowledgement_changes_nothing_mor
         id: d.id,
         claimed_attempt_count: d.attempt_count,
         lease: d.lease,
-        status: "failed",
+        status: DeliveryStatus::Failed,
         next_attempt_at: Some(Utc::now()),
         status_code: Some(500),
         error: Some("HTTP 500".into()),
