@@ -14,7 +14,10 @@ use super::{
     validate::{validate_description, validate_event_type_name, validate_scope, validate_url},
     ApiState,
 };
-use crate::domain::secret::{Ed25519Secret, WebhookSecret};
+use crate::domain::{
+    scope::Scope,
+    secret::{Ed25519Secret, WebhookSecret},
+};
 use crate::store::{
     events,
     webhooks::{self, NewSecret, NewWebhook, Redacted, Webhook, WebhookChanges, SCHEMES},
@@ -145,7 +148,7 @@ fn generate_secret(scheme: &str) -> Result<Generated, ApiError> {
 async fn check_event_types(
     state: &ApiState,
     types: &[String],
-    scope: &str,
+    scope: Scope,
 ) -> Result<(), ApiError> {
     for name in types {
         validate_event_type_name("event_types", name)?;
@@ -164,7 +167,7 @@ async fn check_event_types(
                     format!("unknown event type {name:?}; register it first"),
                 ))
             }
-            Some(s) if s != scope => {
+            Some(s) if *s != scope => {
                 return Err(ApiError::unprocessable(
                     "event_types",
                     format!("event type {name:?} has scope {s}; this webhook has scope {scope}"),
@@ -207,7 +210,7 @@ pub async fn create(
     req: CreateWebhook,
 ) -> Result<Created, ApiError> {
     let url = validate_url(&req.url, state.allow_http)?;
-    validate_scope("scope", &req.scope)?;
+    let scope = validate_scope("scope", &req.scope)?;
     if !SCHEMES.contains(&req.signature_scheme.as_str()) {
         return Err(ApiError::bad_request(
             "signature_scheme",
@@ -222,9 +225,9 @@ pub async fn create(
         check_headers(headers)?;
     }
     if let Some(types) = &req.event_types {
-        check_event_types(state, types, &req.scope).await?;
+        check_event_types(state, types, scope).await?;
     }
-    if req.scope == "platform" {
+    if scope == Scope::Platform {
         let manager = events::is_manager(&state.pool, user_id)
             .await
             .map_err(|e| ApiError::internal("checking the role", &e))?;
@@ -241,7 +244,7 @@ pub async fn create(
         public_key: generated.public_key.as_deref(),
         event_types: req.event_types.as_deref(),
         description: req.description.as_deref(),
-        scope: &req.scope,
+        scope,
         enabled: req.enabled,
         headers: req.headers.as_ref(),
     };
@@ -292,7 +295,7 @@ pub async fn update(
     if let Some(Some(types)) = &req.event_types {
         // The scope never changes after creation, so checking against the current one holds.
         let current = get(state, user_id, id).await?;
-        check_event_types(state, types, &current.scope).await?;
+        check_event_types(state, types, current.scope).await?;
     }
     changes.event_types = req.event_types;
     webhooks::update_opt(&state.pool, user_id, id, &changes)

@@ -74,7 +74,7 @@ pub async fn run_types(args: EventTypesArgs) -> Result<(), OpError> {
                 for e in &types {
                     t.row(vec![
                         e.name.clone(),
-                        e.scope.clone(),
+                        e.scope.to_string(),
                         table::cell(e.description.as_deref().unwrap_or("-"), 60),
                     ]);
                 }

@@ -131,7 +131,7 @@ type Column = (&'static str, fn(&Webhook) -> String);
 const COLUMNS: &[Column] = &[
     ("ID", |w| w.id.to_string()),
     ("URL", |w| table::cell(&w.url, 60)),
-    ("SCOPE", |w| w.scope.clone()),
+    ("SCOPE", |w| w.scope.to_string()),
     ("ENABLED", |w| w.enabled.to_string()),
     ("BREAKER", breaker),
     ("FAILURES", |w| w.consecutive_failures.to_string()),
