@@ -20,7 +20,11 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::{backoff::Backoff, capacity::Capacity, sender::Sent};
+use super::{
+    backoff::Backoff,
+    capacity::Capacity,
+    sender::{Outcome, Sent},
+};
 use crate::{
     domain::{
         retry::{next_state, NextState, RetrySchedule},
@@ -79,18 +83,21 @@ pub fn prepare(
     let mut breaker: HashMap<Uuid, BreakerUpdate> = HashMap::new();
     for s in sent {
         let d = &s.claimed.delivery;
-        let Some(o) = &s.outcome else {
-            batch.results.push(ResultRow {
-                id: d.id,
-                claimed_attempt_count: d.attempt_count,
-                lease: d.lease,
-                status: DeliveryStatus::Exhausted,
-                next_attempt_at: None,
-                status_code: None,
-                error: Some("webhook disabled".into()),
-                attempted: false,
-            });
-            continue;
+        let o = match &s.outcome {
+            Outcome::Attempted(o) => o,
+            Outcome::Skipped(skip) => {
+                batch.results.push(ResultRow {
+                    id: d.id,
+                    claimed_attempt_count: d.attempt_count,
+                    lease: d.lease,
+                    status: DeliveryStatus::Exhausted,
+                    next_attempt_at: None,
+                    status_code: None,
+                    error: Some(skip.reason().into()),
+                    attempted: false,
+                });
+                continue;
+            }
         };
         let attempts_before = u32::try_from(d.attempt_count).unwrap_or(0);
         let retry_after = o.retry_after.map(|d| d.min(max_retry_after));

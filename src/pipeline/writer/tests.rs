@@ -7,7 +7,11 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use super::*;
-use crate::{http::AttemptOutcome, pipeline::claimer::Claimed, store::deliveries::ClaimedDelivery};
+use crate::{
+    http::AttemptOutcome,
+    pipeline::{claimer::Claimed, sender::Skip},
+    store::deliveries::ClaimedDelivery,
+};
 
 const MAX_WAIT: Duration = Duration::from_secs(3600);
 
@@ -26,15 +30,17 @@ fn sent(capacity: &Arc<Capacity>, webhook: Uuid, attempts: i32, status: Option<u
         active: status.is_some(),
         headers: Vec::new(),
     };
-    let outcome = status.map(|code| AttemptOutcome {
-        started_at: Utc::now(),
-        duration: Duration::from_millis(3),
-        status_code: Some(code),
-        error: (!(200..300).contains(&code)).then(|| format!("HTTP {code}")),
-        response_excerpt: None,
-        retry_after: None,
-        gone: code == 410,
-        not_sent: false,
+    let outcome = status.map_or(Outcome::Skipped(Skip::WebhookDisabled), |code| {
+        Outcome::Attempted(AttemptOutcome {
+            started_at: Utc::now(),
+            duration: Duration::from_millis(3),
+            status_code: Some(code),
+            error: (!(200..300).contains(&code)).then(|| format!("HTTP {code}")),
+            response_excerpt: None,
+            retry_after: None,
+            gone: code == 410,
+            not_sent: false,
+        })
     });
     Sent {
         claimed: Claimed {
