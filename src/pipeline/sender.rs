@@ -99,9 +99,9 @@ impl Dispatcher {
 
 async fn send_one(sender: &Sender, claimed: &Claimed) -> Outcome {
     let d = &claimed.delivery;
-    let Some(url) = d.url.as_ref().filter(|_| d.active) else {
+    if !d.active {
         return Outcome::Skipped(Skip::WebhookDisabled);
-    };
+    }
     let stored: Vec<&str> = [d.secret.as_deref(), d.previous_secret.as_deref()]
         .into_iter()
         .flatten()
@@ -109,6 +109,10 @@ async fn send_one(sender: &Sender, claimed: &Claimed) -> Outcome {
     let secrets = match sender.signing_secrets(d.webhook_id, &stored) {
         Ok(secrets) => secrets,
         Err(reason) => return Outcome::Attempted(AttemptOutcome::not_sent(reason)),
+    };
+    let url = match &d.url {
+        Ok(url) => url,
+        Err(e) => return Outcome::Attempted(AttemptOutcome::invalid_url(e)),
     };
     let outgoing = Outgoing {
         url: url.clone(),

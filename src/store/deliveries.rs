@@ -7,7 +7,10 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::StoreError;
-use crate::domain::status::DeliveryStatus;
+use crate::domain::{
+    status::DeliveryStatus,
+    target::{TargetUrl, UrlError},
+};
 
 const CLAIM: &str = include_str!("queries/deliveries_claim.sql");
 const RECORD_RESULTS: &str = include_str!("queries/deliveries_record_results.sql");
@@ -27,7 +30,10 @@ pub struct ClaimedDelivery {
     /// The claim's lease end, also its fencing token.
     pub lease: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
-    pub url: Option<String>,
+    /// The webhook's URL, parsed when claimed (plain `http` passes here: the sender holds it to
+    /// `HERALD_ALLOW_HTTP`). A row written straight into the table may hold one that does not
+    /// parse; `Empty` when the webhook is gone.
+    pub url: Result<TargetUrl, UrlError>,
     pub secret: Option<String>,
     /// Still signing while the rotation's grace period lasts.
     pub previous_secret: Option<String>,
@@ -148,7 +154,10 @@ fn claimed_from_row(r: &tokio_postgres::Row) -> Result<ClaimedDelivery, StoreErr
         created_at: r
             .try_get::<_, Option<DateTime<Utc>>>("created_at")?
             .unwrap_or_else(Utc::now),
-        url: r.try_get("url")?,
+        url: TargetUrl::parse(
+            r.try_get::<_, Option<&str>>("url")?.unwrap_or_default(),
+            true,
+        ),
         secret: r.try_get("secret")?,
         previous_secret: r.try_get("previous_secret")?,
         // No row in herald.outgoing: the delivery is gone, nothing is sent.

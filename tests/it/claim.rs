@@ -119,7 +119,10 @@ async fn claim_moves_the_lease_forward_and_a_second_claim_finds_nothing() {
         );
         assert_eq!(d.webhook_id, webhook);
         assert!(d.active);
-        assert_eq!(d.url.as_deref(), Some("http://127.0.0.1:9/"));
+        assert_eq!(
+            d.url.as_ref().map(|u| u.as_str()),
+            Ok("http://127.0.0.1:9/")
+        );
         let body: serde_json::Value = serde_json::from_slice(&d.body).unwrap();
         assert_eq!(body["type"], "order.created");
     }

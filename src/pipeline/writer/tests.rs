@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::*;
 use crate::{
+    domain::target::TargetUrl,
     http::AttemptOutcome,
     pipeline::{claimer::Claimed, sender::Skip},
     store::deliveries::ClaimedDelivery,
@@ -24,7 +25,7 @@ fn sent(capacity: &Arc<Capacity>, webhook: Uuid, attempts: i32, status: Option<u
         attempt_count: attempts,
         lease: Utc::now(),
         created_at: Utc::now(),
-        url: Some("https://example.com/".into()),
+        url: TargetUrl::parse("https://example.com/", false),
         secret: None,
         previous_secret: None,
         active: status.is_some(),
