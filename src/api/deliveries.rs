@@ -9,13 +9,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{error::ApiError, request, validate::validate_event_type_name, ApiState};
+use super::{error::ApiError, request, validate::validate_event_type_name, webhooks, ApiState};
 use crate::{
     domain::status::{DeliveryStatus, UnknownStatus},
-    store::{
-        admin::{self, DeliveryPage, DeliveryView, Requeued, Retried},
-        webhooks,
-    },
+    store::admin::{self, DeliveryPage, DeliveryView, Requeued, Retried},
 };
 
 pub const DEFAULT_PAGE: i64 = 50;
@@ -43,11 +40,7 @@ pub fn decode_cursor(raw: &str) -> Option<(DateTime<Utc>, Uuid)> {
 }
 
 async fn ensure_webhook(state: &ApiState, user_id: Uuid, id: Uuid) -> Result<(), ApiError> {
-    webhooks::get_opt(&state.pool, user_id, id)
-        .await
-        .map_err(|e| ApiError::internal("reading a webhook", &e))?
-        .map(|_| ())
-        .ok_or_else(|| ApiError::not_found("webhook"))
+    webhooks::get(state, user_id, id).await.map(|_| ())
 }
 
 /// An RFC 3339 time; 400 naming `field` otherwise.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
-    error::ApiError,
+    error::{found, ApiError},
     request::double_option,
     validate::{validate_description, validate_event_type_name, validate_scope, validate_url},
     ApiState,
@@ -198,10 +198,8 @@ pub async fn list(state: &ApiState, user_id: Uuid) -> Result<Vec<Webhook>, ApiEr
 /// The owner of webhook `id`, for callers that know only the webhook (the console, the
 /// command line); 404 when there is none.
 pub async fn owner(state: &ApiState, id: Uuid) -> Result<Uuid, ApiError> {
-    webhooks::owner_opt(&state.pool, id)
-        .await
-        .map_err(|e| ApiError::internal("reading a webhook", &e))?
-        .ok_or_else(|| ApiError::not_found("webhook"))
+    let owner = webhooks::owner_opt(&state.pool, id).await;
+    found(owner, "reading a webhook", "webhook")
 }
 
 pub async fn create(
@@ -260,10 +258,8 @@ pub async fn create(
 }
 
 pub async fn get(state: &ApiState, user_id: Uuid, id: Uuid) -> Result<Webhook, ApiError> {
-    webhooks::get_opt(&state.pool, user_id, id)
-        .await
-        .map_err(|e| ApiError::internal("reading a webhook", &e))?
-        .ok_or_else(|| ApiError::not_found("webhook"))
+    let webhook = webhooks::get_opt(&state.pool, user_id, id).await;
+    found(webhook, "reading a webhook", "webhook")
 }
 
 pub async fn update(
@@ -298,10 +294,8 @@ pub async fn update(
         check_event_types(state, types, current.scope).await?;
     }
     changes.event_types = req.event_types;
-    webhooks::update_opt(&state.pool, user_id, id, &changes)
-        .await
-        .map_err(|e| ApiError::internal("updating a webhook", &e))?
-        .ok_or_else(|| ApiError::not_found("webhook"))
+    let updated = webhooks::update_opt(&state.pool, user_id, id, &changes).await;
+    found(updated, "updating a webhook", "webhook")
 }
 
 pub async fn delete(state: &ApiState, user_id: Uuid, id: Uuid) -> Result<(), ApiError> {
@@ -337,11 +331,10 @@ pub async fn rotate_secret(
         signature_scheme: &scheme,
         public_key: generated.public_key.as_deref(),
     };
-    let expires =
+    let rotated =
         webhooks::rotate_secret_opt(&state.pool, &state.secret_keys, user_id, id, &new, grace)
-            .await
-            .map_err(|e| ApiError::internal("rotating a secret", &e))?
-            .ok_or_else(|| ApiError::not_found("webhook"))?;
+            .await;
+    let expires = found(rotated, "rotating a secret", "webhook")?;
     Ok(Rotated {
         id,
         secret: generated.public_key.is_none().then_some(generated.secret),
