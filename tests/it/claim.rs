@@ -4,7 +4,7 @@ use std::{collections::HashSet, time::Duration};
 
 use chrono::Utc;
 use herald::{
-    domain::status::DeliveryStatus,
+    domain::status::DeliveryStatus::{self, Delivered, Exhausted},
     store::deliveries::{self, ClaimLimits, ResultRow},
 };
 use uuid::Uuid;
@@ -221,15 +221,9 @@ async fn record_results_ignores_a_stale_fenced_write() {
         attempted: true,
     };
     // The stale worker's result changes nothing.
-    let stale = deliveries::record_results(
-        &pc,
-        &[result(&first[0], DeliveryStatus::Exhausted)],
-        &[],
-        &[],
-        10,
-    )
-    .await
-    .unwrap();
+    let stale = deliveries::record_results(&pc, &[result(&first[0], Exhausted)], &[], &[], 10)
+        .await
+        .unwrap();
     assert!(stale.applied.is_empty());
     assert_eq!(
         count(
@@ -240,15 +234,9 @@ async fn record_results_ignores_a_stale_fenced_write() {
         1
     );
     // The current one applies.
-    let fresh = deliveries::record_results(
-        &pc,
-        &[result(&second[0], DeliveryStatus::Delivered)],
-        &[],
-        &[],
-        10,
-    )
-    .await
-    .unwrap();
+    let fresh = deliveries::record_results(&pc, &[result(&second[0], Delivered)], &[], &[], 10)
+        .await
+        .unwrap();
     assert_eq!(fresh.applied, vec![second[0].id]);
     assert_eq!(
         count(&c, "select count(*) from herald.webhook_deliveries where status = 'delivered' and attempt_count = 1").await,
