@@ -50,7 +50,7 @@ pub struct CreateWebhook {
 }
 
 fn own() -> String {
-    "own".to_owned()
+    Scope::Own.to_string()
 }
 
 fn hmac() -> String {
