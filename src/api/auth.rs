@@ -69,14 +69,11 @@ impl TokenCheck {
 
 #[cfg(test)]
 mod tests {
-    use http::HeaderValue;
-
     use super::*;
+    use crate::api::request::one_header;
 
     fn headers(v: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(header::AUTHORIZATION, HeaderValue::from_str(v).unwrap());
-        h
+        one_header(header::AUTHORIZATION, v)
     }
 
     #[test]

@@ -9,10 +9,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{error::ApiError, request, validate::validate_event_type_name, ApiState};
-use crate::store::{
-    admin::{self, DeliveryPage, DeliveryView, Requeued, Retried},
-    webhooks,
+use super::{error::ApiError, request, validate::validate_event_type_name, webhooks, ApiState};
+use crate::{
+    domain::status::{DeliveryStatus, UnknownStatus},
+    store::admin::{self, DeliveryPage, DeliveryView, Requeued, Retried},
 };
 
 pub const DEFAULT_PAGE: i64 = 50;
@@ -20,7 +20,6 @@ pub const MAX_PAGE: i64 = 200;
 /// Deliveries examined per page: a page of a rare status in a long history answers quickly
 /// with fewer rows and a cursor to go on from.
 pub const SCAN_LIMIT: i64 = 5_000;
-pub const STATUSES: [&str; 4] = ["pending", "delivered", "failed", "exhausted"];
 /// The query parameters of the listing.
 pub const LIST_PARAMS: [&str; 6] = ["status", "event_type", "since", "until", "limit", "cursor"];
 
@@ -41,11 +40,7 @@ pub fn decode_cursor(raw: &str) -> Option<(DateTime<Utc>, Uuid)> {
 }
 
 async fn ensure_webhook(state: &ApiState, user_id: Uuid, id: Uuid) -> Result<(), ApiError> {
-    webhooks::get_opt(&state.pool, user_id, id)
-        .await
-        .map_err(|e| ApiError::internal("reading a webhook", &e))?
-        .map(|_| ())
-        .ok_or_else(|| ApiError::not_found("webhook"))
+    webhooks::get(state, user_id, id).await.map(|_| ())
 }
 
 /// An RFC 3339 time; 400 naming `field` otherwise.
@@ -63,7 +58,7 @@ pub fn parse_time(field: &str, raw: &str) -> Result<DateTime<Utc>, ApiError> {
 /// A listing's filters and page, as parsed from its query parameters.
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
-    pub status: Option<String>,
+    pub status: Option<DeliveryStatus>,
     pub event_type: Option<String>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
@@ -80,16 +75,12 @@ impl ListQuery {
 
     pub fn from_params(q: &HashMap<String, String>) -> Result<Self, ApiError> {
         let get = |k: &str| q.get(k).map(String::as_str).filter(|v| !v.is_empty());
-        let status = match get("status") {
-            None => None,
-            Some(s) if STATUSES.contains(&s) => Some(s.to_owned()),
-            Some(s) => {
-                return Err(ApiError::bad_request(
-                    "status",
-                    format!("status {s:?} is not one of {}", STATUSES.join(", ")),
-                ))
-            }
-        };
+        let status = get("status")
+            .map(|s| {
+                s.parse()
+                    .map_err(|e: UnknownStatus| ApiError::bad_request("status", e.to_string()))
+            })
+            .transpose()?;
         let event_type = get("event_type")
             .map(|t| validate_event_type_name("event_type", t).map(|()| t.to_owned()))
             .transpose()?;
@@ -137,7 +128,7 @@ pub async fn list(
     let limit = q.limit.unwrap_or(DEFAULT_PAGE);
     ensure_webhook(state, user_id, webhook_id).await?;
     let page = DeliveryPage {
-        status: q.status.as_deref(),
+        status: q.status,
         event_type: q.event_type.as_deref(),
         created_from: q.since,
         created_until: q.until,

@@ -103,6 +103,18 @@ impl ApiError {
     }
 }
 
+/// What a store lookup found: the row; 404 naming `what` when there is none; 500 when the
+/// store failed, logged as `doing`.
+pub fn found<T>(
+    looked_up: Result<Option<T>, StoreError>,
+    doing: &str,
+    what: &str,
+) -> Result<T, ApiError> {
+    looked_up
+        .map_err(|e| ApiError::internal(doing, &e))?
+        .ok_or_else(|| ApiError::not_found(what))
+}
+
 /// A JSON response. Serialising our own types cannot fail; if it ever did, the answer is an
 /// empty 500.
 pub fn json_response<T: serde::Serialize + ?Sized>(

@@ -60,16 +60,11 @@ pub async fn register_type(
     req: RegisterEventType,
 ) -> Result<RegisteredType, ApiError> {
     validate_event_type_name("name", &req.name)?;
-    validate_scope("scope", &req.scope)?;
+    let scope = validate_scope("scope", &req.scope)?;
     validate_description(req.description.as_deref())?;
-    match events::register_type(
-        &state.pool,
-        &req.name,
-        &req.scope,
-        req.description.as_deref(),
-    )
-    .await
-    .map_err(|e| ApiError::internal("registering an event type", &e))?
+    match events::register_type(&state.pool, &req.name, scope, req.description.as_deref())
+        .await
+        .map_err(|e| ApiError::internal("registering an event type", &e))?
     {
         Registered::Created(event_type) => Ok(RegisteredType {
             event_type,

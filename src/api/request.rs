@@ -211,6 +211,14 @@ where
     serde::Deserialize::deserialize(de).map(Some)
 }
 
+/// Request headers holding one `name: value`: for the unit tests of the API and the console.
+#[cfg(test)]
+pub(crate) fn one_header(name: http::header::HeaderName, value: &str) -> http::HeaderMap {
+    let mut h = http::HeaderMap::new();
+    h.insert(name, value.parse().expect("a valid header value"));
+    h
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -43,6 +43,16 @@ const fn route(method: &'static str, path: &'static str, endpoint: Endpoint) -> 
     }
 }
 
+/// The path of one webhook of a user, followed by `$rest`.
+macro_rules! webhook {
+    ($rest:literal) => {
+        concat!("/v1/users/{user_id}/webhooks/{webhook_id}", $rest)
+    };
+}
+
+/// A user's platform-manager role.
+const PLATFORM_MANAGER: &str = "/v1/users/{user_id}/roles/platform-manager";
+
 use Endpoint::*;
 
 pub const ROUTES: &[Route] = &[
@@ -57,50 +67,18 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/v1/openapi.json", OpenApi),
     route("GET", "/v1/users/{user_id}/webhooks", ListWebhooks),
     route("POST", "/v1/users/{user_id}/webhooks", CreateWebhook),
-    route(
-        "GET",
-        "/v1/users/{user_id}/webhooks/{webhook_id}",
-        GetWebhook,
-    ),
-    route(
-        "PATCH",
-        "/v1/users/{user_id}/webhooks/{webhook_id}",
-        UpdateWebhook,
-    ),
-    route(
-        "DELETE",
-        "/v1/users/{user_id}/webhooks/{webhook_id}",
-        DeleteWebhook,
-    ),
-    route(
-        "POST",
-        "/v1/users/{user_id}/webhooks/{webhook_id}/rotate-secret",
-        RotateSecret,
-    ),
-    route(
-        "GET",
-        "/v1/users/{user_id}/webhooks/{webhook_id}/deliveries",
-        ListDeliveries,
-    ),
-    route(
-        "POST",
-        "/v1/users/{user_id}/webhooks/{webhook_id}/recover",
-        RecoverDeliveries,
-    ),
+    route("GET", webhook!(""), GetWebhook),
+    route("PATCH", webhook!(""), UpdateWebhook),
+    route("DELETE", webhook!(""), DeleteWebhook),
+    route("POST", webhook!("/rotate-secret"), RotateSecret),
+    route("GET", webhook!("/deliveries"), ListDeliveries),
+    route("POST", webhook!("/recover"), RecoverDeliveries),
     route("POST", "/v1/deliveries/{delivery_id}/retry", RetryDelivery),
     route("GET", "/v1/event-types", ListEventTypes),
     route("POST", "/v1/event-types", RegisterEventType),
     route("POST", "/v1/events", EmitEvent),
-    route(
-        "PUT",
-        "/v1/users/{user_id}/roles/platform-manager",
-        GrantPlatformManager,
-    ),
-    route(
-        "DELETE",
-        "/v1/users/{user_id}/roles/platform-manager",
-        RevokePlatformManager,
-    ),
+    route("PUT", PLATFORM_MANAGER, GrantPlatformManager),
+    route("DELETE", PLATFORM_MANAGER, RevokePlatformManager),
 ];
 
 /// The outcome of looking a request up in [`ROUTES`].

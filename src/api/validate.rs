@@ -2,7 +2,7 @@
 //! field.
 //!
 use super::error::ApiError;
-use crate::domain::target::TargetUrl;
+use crate::domain::{scope::Scope, target::TargetUrl};
 
 /// Longest description accepted.
 pub const MAX_DESCRIPTION_LEN: usize = 1000;
@@ -17,14 +17,13 @@ pub fn validate_url(raw: &str, allow_http: bool) -> Result<String, ApiError> {
 }
 
 /// `own` or `platform`.
-pub fn validate_scope(field: &str, scope: &str) -> Result<(), ApiError> {
-    match scope {
-        "own" | "platform" => Ok(()),
-        _ => Err(ApiError::bad_request(
+pub fn validate_scope(field: &str, scope: &str) -> Result<Scope, ApiError> {
+    scope.parse().map_err(|_| {
+        ApiError::bad_request(
             field,
             format!("scope must be \"own\" or \"platform\", not {scope:?}"),
-        )),
-    }
+        )
+    })
 }
 
 /// Dot-separated words of `[a-zA-Z0-9_]`, at most 255 bytes (the `event_type_name_format`

@@ -9,12 +9,15 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
-    error::ApiError,
+    error::{found, ApiError},
     request::double_option,
     validate::{validate_description, validate_event_type_name, validate_scope, validate_url},
     ApiState,
 };
-use crate::domain::secret::{Ed25519Secret, WebhookSecret};
+use crate::domain::{
+    scope::Scope,
+    secret::{Ed25519Secret, WebhookSecret},
+};
 use crate::store::{
     events,
     webhooks::{self, NewSecret, NewWebhook, Redacted, Webhook, WebhookChanges, SCHEMES},
@@ -47,7 +50,7 @@ pub struct CreateWebhook {
 }
 
 fn own() -> String {
-    "own".to_owned()
+    Scope::Own.to_string()
 }
 
 fn hmac() -> String {
@@ -145,7 +148,7 @@ fn generate_secret(scheme: &str) -> Result<Generated, ApiError> {
 async fn check_event_types(
     state: &ApiState,
     types: &[String],
-    scope: &str,
+    scope: Scope,
 ) -> Result<(), ApiError> {
     for name in types {
         validate_event_type_name("event_types", name)?;
@@ -164,7 +167,7 @@ async fn check_event_types(
                     format!("unknown event type {name:?}; register it first"),
                 ))
             }
-            Some(s) if s != scope => {
+            Some(s) if *s != scope => {
                 return Err(ApiError::unprocessable(
                     "event_types",
                     format!("event type {name:?} has scope {s}; this webhook has scope {scope}"),
@@ -195,10 +198,8 @@ pub async fn list(state: &ApiState, user_id: Uuid) -> Result<Vec<Webhook>, ApiEr
 /// The owner of webhook `id`, for callers that know only the webhook (the console, the
 /// command line); 404 when there is none.
 pub async fn owner(state: &ApiState, id: Uuid) -> Result<Uuid, ApiError> {
-    webhooks::owner_opt(&state.pool, id)
-        .await
-        .map_err(|e| ApiError::internal("reading a webhook", &e))?
-        .ok_or_else(|| ApiError::not_found("webhook"))
+    let owner = webhooks::owner_opt(&state.pool, id).await;
+    found(owner, "reading a webhook", "webhook")
 }
 
 pub async fn create(
@@ -207,7 +208,7 @@ pub async fn create(
     req: CreateWebhook,
 ) -> Result<Created, ApiError> {
     let url = validate_url(&req.url, state.allow_http)?;
-    validate_scope("scope", &req.scope)?;
+    let scope = validate_scope("scope", &req.scope)?;
     if !SCHEMES.contains(&req.signature_scheme.as_str()) {
         return Err(ApiError::bad_request(
             "signature_scheme",
@@ -222,9 +223,9 @@ pub async fn create(
         check_headers(headers)?;
     }
     if let Some(types) = &req.event_types {
-        check_event_types(state, types, &req.scope).await?;
+        check_event_types(state, types, scope).await?;
     }
-    if req.scope == "platform" {
+    if scope == Scope::Platform {
         let manager = events::is_manager(&state.pool, user_id)
             .await
             .map_err(|e| ApiError::internal("checking the role", &e))?;
@@ -241,7 +242,7 @@ pub async fn create(
         public_key: generated.public_key.as_deref(),
         event_types: req.event_types.as_deref(),
         description: req.description.as_deref(),
-        scope: &req.scope,
+        scope,
         enabled: req.enabled,
         headers: req.headers.as_ref(),
     };
@@ -257,10 +258,8 @@ pub async fn create(
 }
 
 pub async fn get(state: &ApiState, user_id: Uuid, id: Uuid) -> Result<Webhook, ApiError> {
-    webhooks::get_opt(&state.pool, user_id, id)
-        .await
-        .map_err(|e| ApiError::internal("reading a webhook", &e))?
-        .ok_or_else(|| ApiError::not_found("webhook"))
+    let webhook = webhooks::get_opt(&state.pool, user_id, id).await;
+    found(webhook, "reading a webhook", "webhook")
 }
 
 pub async fn update(
@@ -292,13 +291,11 @@ pub async fn update(
     if let Some(Some(types)) = &req.event_types {
         // The scope never changes after creation, so checking against the current one holds.
         let current = get(state, user_id, id).await?;
-        check_event_types(state, types, &current.scope).await?;
+        check_event_types(state, types, current.scope).await?;
     }
     changes.event_types = req.event_types;
-    webhooks::update_opt(&state.pool, user_id, id, &changes)
-        .await
-        .map_err(|e| ApiError::internal("updating a webhook", &e))?
-        .ok_or_else(|| ApiError::not_found("webhook"))
+    let updated = webhooks::update_opt(&state.pool, user_id, id, &changes).await;
+    found(updated, "updating a webhook", "webhook")
 }
 
 pub async fn delete(state: &ApiState, user_id: Uuid, id: Uuid) -> Result<(), ApiError> {
@@ -334,11 +331,10 @@ pub async fn rotate_secret(
         signature_scheme: &scheme,
         public_key: generated.public_key.as_deref(),
     };
-    let expires =
+    let rotated =
         webhooks::rotate_secret_opt(&state.pool, &state.secret_keys, user_id, id, &new, grace)
-            .await
-            .map_err(|e| ApiError::internal("rotating a secret", &e))?
-            .ok_or_else(|| ApiError::not_found("webhook"))?;
+            .await;
+    let expires = found(rotated, "rotating a secret", "webhook")?;
     Ok(Rotated {
         id,
         secret: generated.public_key.is_none().then_some(generated.secret),

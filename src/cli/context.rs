@@ -24,6 +24,15 @@ impl From<ApiError> for OpError {
     }
 }
 
+/// An operator command group (`herald webhooks ...`): which command, and how to print.
+#[derive(Debug, clap::Args)]
+pub struct Group<C: clap::Subcommand> {
+    #[command(subcommand)]
+    pub command: C,
+    #[command(flatten)]
+    pub output: Output,
+}
+
 /// `--json`, shared by every operator command.
 #[derive(Debug, Clone, Copy, clap::Args)]
 pub struct Output {

@@ -3,11 +3,11 @@
 
 use std::collections::HashMap;
 
-use clap::{Args, Subcommand};
+use clap::Subcommand;
 use serde_json::json;
 
 use super::{
-    context::{state, uuid, OpError, Output},
+    context::{state, uuid, Group, OpError},
     table::{self, opt, Table},
 };
 use crate::{
@@ -18,16 +18,10 @@ use crate::{
     store::admin::DeliveryView,
 };
 
-#[derive(Debug, Args)]
-pub struct DeliveriesArgs {
-    #[command(subcommand)]
-    command: DeliveriesCommand,
-    #[command(flatten)]
-    output: Output,
-}
+pub type DeliveriesArgs = Group<DeliveriesCommand>;
 
 #[derive(Debug, Subcommand)]
-enum DeliveriesCommand {
+pub enum DeliveriesCommand {
     /// Deliveries of a user's webhooks (or of one of them), newest first.
     List {
         #[arg(long, value_name = "UUID")]
@@ -86,7 +80,7 @@ fn table(rows: &[(uuid::Uuid, &DeliveryView)]) -> String {
             d.id.to_string(),
             webhook.to_string(),
             d.event_type.clone(),
-            d.status.clone(),
+            d.status.to_string(),
             d.attempt_count.to_string(),
             opt(d.last_status_code),
             table::cell(d.last_error.as_deref().unwrap_or("-"), 50),

@@ -1,10 +1,10 @@
 //! `herald event-types list|register` and `herald events emit`, as the admin API does them.
 
-use clap::{Args, Subcommand};
+use clap::Subcommand;
 use serde_json::json;
 
 use super::{
-    context::{state, OpError, Output},
+    context::{state, Group, OpError},
     table::{self, Table},
 };
 use crate::api::{
@@ -12,16 +12,10 @@ use crate::api::{
     request,
 };
 
-#[derive(Debug, Args)]
-pub struct EventTypesArgs {
-    #[command(subcommand)]
-    command: EventTypesCommand,
-    #[command(flatten)]
-    output: Output,
-}
+pub type EventTypesArgs = Group<EventTypesCommand>;
 
 #[derive(Debug, Subcommand)]
-enum EventTypesCommand {
+pub enum EventTypesCommand {
     /// Every registered event type.
     List,
     /// Register an event type (again: updates its description; its scope cannot change).
@@ -36,16 +30,10 @@ enum EventTypesCommand {
     },
 }
 
-#[derive(Debug, Args)]
-pub struct EventsArgs {
-    #[command(subcommand)]
-    command: EventsCommand,
-    #[command(flatten)]
-    output: Output,
-}
+pub type EventsArgs = Group<EventsCommand>;
 
 #[derive(Debug, Subcommand)]
-enum EventsCommand {
+pub enum EventsCommand {
     /// Emit one event (validated and fanned out like `herald.emit`).
     Emit {
         /// A registered event type.
@@ -74,7 +62,7 @@ pub async fn run_types(args: EventTypesArgs) -> Result<(), OpError> {
                 for e in &types {
                     t.row(vec![
                         e.name.clone(),
-                        e.scope.clone(),
+                        e.scope.to_string(),
                         table::cell(e.description.as_deref().unwrap_or("-"), 60),
                     ]);
                 }

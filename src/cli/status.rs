@@ -8,7 +8,7 @@ use super::{
     context::{state, OpError, Output},
     table::{fields, opt, Table},
 };
-use crate::store::fleet;
+use crate::{domain::status::DeliveryStatus, store::fleet};
 
 pub async fn run(out: Output) -> Result<(), OpError> {
     let state = state()?;
@@ -39,8 +39,13 @@ pub async fn run(out: Output) -> Result<(), OpError> {
                 if leads { "yes".into() } else { String::new() },
             ]);
         }
-        let depth = ["pending", "failed", "delivered", "exhausted"]
-            .map(|s| format!("{s} {}", o.queue.by_status.get(s).copied().unwrap_or(0)))
+        let depth = DeliveryStatus::UNFINISHED_FIRST
+            .map(|s| {
+                format!(
+                    "{s} {}",
+                    o.queue.by_status.get(s.as_str()).copied().unwrap_or(0)
+                )
+            })
             .join(", ");
         let mut text = format!("replicas (seen in the last 24 h)\n{}\n", t.render());
         text += &fields(&[

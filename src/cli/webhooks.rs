@@ -5,7 +5,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::{
-    context::{list, state, uuid, OpError, Output},
+    context::{list, state, uuid, Group, OpError},
     table::{self, fields, opt, Table},
 };
 use crate::{
@@ -16,16 +16,10 @@ use crate::{
     store::webhooks::Webhook,
 };
 
-#[derive(Debug, Args)]
-pub struct WebhooksArgs {
-    #[command(subcommand)]
-    command: WebhooksCommand,
-    #[command(flatten)]
-    output: Output,
-}
+pub type WebhooksArgs = Group<WebhooksCommand>;
 
 #[derive(Debug, Subcommand)]
-enum WebhooksCommand {
+pub enum WebhooksCommand {
     /// A user's webhooks.
     List {
         #[arg(long, value_name = "UUID")]
@@ -104,7 +98,7 @@ enum WebhooksCommand {
 }
 
 #[derive(Debug, Args)]
-struct Target {
+pub struct Target {
     /// The webhook.
     #[arg(value_name = "ID")]
     id: String,
@@ -131,7 +125,7 @@ type Column = (&'static str, fn(&Webhook) -> String);
 const COLUMNS: &[Column] = &[
     ("ID", |w| w.id.to_string()),
     ("URL", |w| table::cell(&w.url, 60)),
-    ("SCOPE", |w| w.scope.clone()),
+    ("SCOPE", |w| w.scope.to_string()),
     ("ENABLED", |w| w.enabled.to_string()),
     ("BREAKER", breaker),
     ("FAILURES", |w| w.consecutive_failures.to_string()),

@@ -15,10 +15,11 @@ use super::{
 };
 use crate::{
     api::{
-        deliveries::{self, ListQuery, STATUSES},
+        deliveries::{self, ListQuery},
         error::ApiError,
         request, webhooks,
     },
+    domain::status::DeliveryStatus,
     store::admin::DeliveryView,
 };
 
@@ -106,8 +107,12 @@ fn filters(id: &str, params: &std::collections::HashMap<String, String>) -> Stri
     let get = |k: &str| esc(params.get(k).map(String::as_str).unwrap_or(""));
     let current = params.get("status").map(String::as_str).unwrap_or("");
     let mut options = String::from("<option value=\"\">any</option>");
-    for s in STATUSES {
-        let selected = if s == current { " selected" } else { "" };
+    for s in DeliveryStatus::ALL {
+        let selected = if s.as_str() == current {
+            " selected"
+        } else {
+            ""
+        };
         let _ = write!(options, "<option value=\"{s}\"{selected}>{s}</option>");
     }
     format!(
@@ -144,7 +149,7 @@ fn row(ctx: &Ctx<'_>, webhook_id: &str, d: &DeliveryView) -> String {
     }
     attempts += "</tbody></table>";
     let payload = serde_json::to_string_pretty(&d.payload).unwrap_or_default();
-    let retry = if d.status == "delivered" {
+    let retry = if d.status == DeliveryStatus::Delivered {
         String::new()
     } else {
         format!(
@@ -161,7 +166,7 @@ fn row(ctx: &Ctx<'_>, webhook_id: &str, d: &DeliveryView) -> String {
          <div><p><code>{id}</code> · event <code>{event_id}</code> · next attempt {next}</p>{retry}\
          <h2>Attempts</h2>{attempts}<h2>Payload</h2><pre class=\"payload\">{payload}</pre></div></details>",
         id = d.id,
-        status = esc(&d.status),
+        status = d.status,
         created = d.created_at.format("%Y-%m-%d %H:%M:%S"),
         event_type = esc(&d.event_type),
         count = d.attempt_count,

@@ -16,6 +16,7 @@ use super::{
 };
 use crate::{
     api::error::ApiError,
+    domain::status::DeliveryStatus,
     store::{fleet, stats::MinuteRate},
 };
 
@@ -63,8 +64,8 @@ pub async fn screen(ctx: &Ctx<'_>) -> Result<Response<Full<Bytes>>, ApiError> {
         }
     );
     body += "<h2>Queue</h2><table id=\"queue\"><thead><tr><th>Status</th><th>Deliveries</th></tr></thead><tbody>";
-    for s in ["pending", "failed", "delivered", "exhausted"] {
-        let n = o.queue.by_status.get(s).copied().unwrap_or(0);
+    for s in DeliveryStatus::UNFINISHED_FIRST {
+        let n = o.queue.by_status.get(s.as_str()).copied().unwrap_or(0);
         let _ = write!(
             body,
             "<tr><td class=\"status-{s}\">{s}</td><td class=\"num\">{n}</td></tr>"

@@ -138,14 +138,11 @@ fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 #[cfg(test)]
 mod tests {
-    use http::HeaderValue;
-
     use super::*;
+    use crate::api::request::one_header;
 
     fn with_cookie(v: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_str(v).unwrap());
-        h
+        one_header(header::COOKIE, v)
     }
 
     #[test]

@@ -37,7 +37,7 @@ pub const COLUMNS: &[Column] = &[
             url = esc(&w.url)
         )
     }),
-    ("Scope", |w, _| esc(&w.scope)),
+    ("Scope", |w, _| esc(w.scope.as_str())),
     ("Filter", |w, _| match &w.event_types {
         None => "<span class=\"muted\">every type</span>".to_owned(),
         Some(t) if t.is_empty() => "<span class=\"muted\">none</span>".to_owned(),

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::receiver::{Behaviour, Receiver};
 use crate::{
-    domain::{keyring::KeyRing, secret::WebhookSecret},
+    domain::{keyring::KeyRing, scope::Scope, secret::WebhookSecret},
     store::{
         events::{self, Registered},
         webhooks::{self, NewWebhook, Redacted},
@@ -19,16 +19,20 @@ const SCHEMA: &str = include_str!("sql/schema.sql");
 const OTHER_PLATFORM_WEBHOOKS: &str = include_str!("sql/other_platform_webhooks.sql");
 
 /// The event types the demo registers: name, scope, description.
-pub const EVENT_TYPES: [(&str, &str, &str); 3] = [
-    ("order.created", "own", "An order was placed (herald demo)"),
+pub const EVENT_TYPES: [(&str, Scope, &str); 3] = [
+    (
+        "order.created",
+        Scope::Own,
+        "An order was placed (herald demo)",
+    ),
     (
         "batch.completed",
-        "own",
+        Scope::Own,
         "A batch moved to completed (herald demo, via herald.watch)",
     ),
     (
         "platform.maintenance",
-        "platform",
+        Scope::Platform,
         "Planned maintenance (herald demo)",
     ),
 ];
@@ -148,9 +152,9 @@ pub async fn create(pool: &Pool, receiver: &Receiver, with_platform: bool) -> an
         let user_id = Uuid::new_v4();
         let scope = if role == Role::Platform {
             events::grant_manager(pool, user_id).await?;
-            "platform"
+            Scope::Platform
         } else {
-            "own"
+            Scope::Own
         };
         let secret = WebhookSecret::generate()?;
         let path = role.path();

@@ -4,7 +4,7 @@ use std::{fmt, str::FromStr, time::Duration};
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::duration::parse_duration;
+use crate::domain::{duration::parse_duration, status::DeliveryStatus};
 
 /// Delays before each attempt. The list length is the maximum number of attempts;
 /// `delays[0]` is the delay of the first attempt (normally 0, immediate).
@@ -99,11 +99,11 @@ pub enum NextState {
 }
 
 impl NextState {
-    pub fn status(&self) -> &'static str {
+    pub fn status(&self) -> DeliveryStatus {
         match self {
-            NextState::Delivered => "delivered",
-            NextState::Retry { .. } => "failed",
-            NextState::Exhausted => "exhausted",
+            NextState::Delivered => DeliveryStatus::Delivered,
+            NextState::Retry { .. } => DeliveryStatus::Failed,
+            NextState::Exhausted => DeliveryStatus::Exhausted,
         }
     }
 }

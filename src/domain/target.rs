@@ -1,5 +1,6 @@
-//! Webhook target URLs: their shape, checked when a webhook is created or updated (and again
-//! before each send) by [`TargetUrl::parse`].
+//! Webhook target URLs: their shape, checked when a webhook is created or updated, and again
+//! when a delivery is claimed (the row may have been written straight into the table), by
+//! [`TargetUrl::parse`].
 //!
 //! Which *addresses* may be contacted is decided at connect time, after DNS resolution, by
 //! [`super::address::forbidden_reason`]: a name that resolves to a private address is refused
@@ -13,10 +14,12 @@ use url::{Host, Url};
 pub const MAX_URL_LEN: usize = 2048;
 
 /// A parsed, normalised `http`/`https` target (IDNA hosts in their ASCII `xn--` form, IPv4
-/// written canonically). Send [`TargetUrl::as_str`], not the original input.
+/// written canonically), and the same URL as the request URI the HTTP client sends
+/// ([`TargetUrl::uri`]), parsed once with it.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct TargetUrl {
     url: Url,
+    uri: http::Uri,
 }
 
 /// Why a URL is not an acceptable target. The texts read well after the field name
@@ -102,7 +105,11 @@ impl TargetUrl {
                 max: MAX_URL_LEN,
             });
         }
-        Ok(TargetUrl { url })
+        let uri = url
+            .as_str()
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| UrlError::Invalid(e.to_string()))?;
+        Ok(TargetUrl { url, uri })
     }
 
     pub fn as_str(&self) -> &str {
@@ -111,6 +118,11 @@ impl TargetUrl {
 
     pub fn url(&self) -> &Url {
         &self.url
+    }
+
+    /// The normalised URL as a request URI.
+    pub fn uri(&self) -> &http::Uri {
+        &self.uri
     }
 
     pub fn is_https(&self) -> bool {
@@ -156,6 +168,7 @@ mod tests {
     fn parse_accepts_https_and_normalises() {
         let t = TargetUrl::parse("  https://Example.COM/hooks?a=1  ", false).expect("valid");
         assert_eq!(t.as_str(), "https://example.com/hooks?a=1");
+        assert_eq!(t.uri().to_string(), t.as_str());
         assert!(t.is_https());
         assert_eq!(t.host_ip(), None);
         assert_eq!(t.host_str(), "example.com");
@@ -270,6 +283,23 @@ mod tests {
         let t = TargetUrl::parse("http://[::ffff:127.0.0.1]:8080/x", true).expect("v6");
         assert_eq!(t.host_ip(), Some("::ffff:7f00:1".parse().expect("ip")));
         assert_eq!(t.host_str(), "::ffff:7f00:1");
+    }
+
+    #[test]
+    fn parse_refuses_hosts_that_no_request_can_carry() {
+        // The URL standard lets these through; no request URI (and no DNS name) holds them.
+        for input in [
+            "https://a{b.example/",
+            "https://a`b.example/",
+            "https://a%7Bb.example/",
+        ] {
+            assert!(
+                matches!(TargetUrl::parse(input, false), Err(UrlError::Invalid(_))),
+                "{input}"
+            );
+        }
+        let odd = TargetUrl::parse("https://example.com/a{b}?q={x}|^`", false).expect("valid");
+        assert_eq!(odd.uri().to_string(), odd.as_str());
     }
 
     #[test]

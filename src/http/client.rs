@@ -4,7 +4,7 @@ use std::{sync::Arc, time::Duration};
 
 use bytes::Bytes;
 use chrono::Utc;
-use http::{header, HeaderMap, Request, Uri};
+use http::{header, HeaderMap, Request};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
@@ -15,11 +15,7 @@ use hyper_util::{
 use tokio::time::Instant;
 
 use crate::{
-    domain::{
-        secret::SigningSecret,
-        signature,
-        target::{TargetUrl, UrlError},
-    },
+    domain::{secret::SigningSecret, signature, target::TargetUrl},
     http::{
         guard::{GuardedConnector, GuardedResolver},
         outcome::{describe_error, human, parse_retry_after, Answered, AttemptOutcome},
@@ -35,7 +31,7 @@ type Connector = HttpsConnector<GuardedConnector>;
 /// One delivery attempt to make.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
-    pub url: String,
+    pub url: TargetUrl,
     /// Sent as `webhook-id`.
     pub event_id: uuid::Uuid,
     /// The exact bytes sent and signed.
@@ -127,8 +123,7 @@ impl Sender {
     pub async fn send(&self, req: &Outgoing) -> AttemptOutcome {
         // Decided here, where the request is made: a URL written straight into the table is
         // held to HERALD_ALLOW_HTTP like one saved through the API.
-        if let Err(UrlError::HttpNotAllowed) = TargetUrl::parse(&req.url, self.inner.cfg.allow_http)
-        {
+        if !req.url.is_https() && !self.inner.cfg.allow_http {
             return AttemptOutcome::not_sent(
                 "not sent: plain http:// targets are not allowed (set HERALD_ALLOW_HTTP=true, \
                  or use an https:// URL)",
@@ -159,18 +154,12 @@ impl Sender {
         start: Instant,
     ) -> Result<Answered, String> {
         let cfg = &self.inner.cfg;
-        let target =
-            TargetUrl::parse(&req.url, true).map_err(|e| format!("invalid target URL: url {e}"))?;
-        let uri: Uri = target
-            .as_str()
-            .parse()
-            .map_err(|e| format!("invalid target URL: {e}"))?;
         if req.secrets.is_empty() {
             return Err("no signing secret".to_owned());
         }
         let msg_id = req.event_id.to_string();
         let signature = signature::header(&req.secrets, &msg_id, timestamp, &req.body);
-        let mut request = Request::post(uri);
+        let mut request = Request::post(req.url.uri().clone());
         for (name, value) in &req.headers {
             if crate::domain::headers::check(name, value).is_ok() {
                 request = request.header(name.as_str(), value.as_str());

@@ -4,7 +4,10 @@ use std::{error::Error as StdError, io, time::Duration};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
-use crate::http::guard::{Refused, ResolveError};
+use crate::{
+    domain::target::UrlError,
+    http::guard::{Refused, ResolveError},
+};
 
 /// The result of one attempt. Invariant: `error.is_none() == success()`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +42,16 @@ impl AttemptOutcome {
             not_sent: true,
             ..Self::failed(Utc::now(), Duration::ZERO, error.into())
         }
+    }
+
+    /// A delivery whose stored URL does not parse (written straight into the table): it fails
+    /// like an attempt that got no response, without reaching the network.
+    pub fn invalid_url(e: &UrlError) -> Self {
+        Self::failed(
+            Utc::now(),
+            Duration::ZERO,
+            format!("invalid target URL: {} {e}", e.field()),
+        )
     }
 
     /// An attempt that got no response.
@@ -211,6 +224,18 @@ pub(crate) fn describe_error(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::target::TargetUrl;
+
+    #[test]
+    fn invalid_url_fails_the_attempt_naming_the_field() {
+        let e = TargetUrl::parse("javascript:alert(1)", true).expect_err("not http");
+        let o = AttemptOutcome::invalid_url(&e);
+        assert_eq!(
+            o.error.as_deref(),
+            Some("invalid target URL: url must use http or https, not \"javascript\"")
+        );
+        assert!(!o.success() && !o.not_sent && o.status_code.is_none());
+    }
 
     fn now() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2015-10-21T07:28:00Z")

@@ -18,8 +18,33 @@ use crate::{
 #[derive(Debug)]
 pub struct Sent {
     pub claimed: Claimed,
-    /// `None` when the webhook was disabled or deleted and nothing was sent.
-    pub outcome: Option<AttemptOutcome>,
+    pub outcome: Outcome,
+}
+
+/// Whether a claimed delivery was attempted.
+#[derive(Debug)]
+pub enum Outcome {
+    /// An attempt was made (or refused by Herald's own checks before the network: see
+    /// [`AttemptOutcome::not_sent`]); it is logged and counts towards the schedule.
+    Attempted(AttemptOutcome),
+    /// Nothing was sent and no attempt is logged: the delivery is exhausted.
+    Skipped(Skip),
+}
+
+/// Why a claimed delivery was not attempted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    /// The webhook is disabled or deleted (or the delivery or its event is gone).
+    WebhookDisabled,
+}
+
+impl Skip {
+    /// The delivery's `last_error`.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Skip::WebhookDisabled => "webhook disabled",
+        }
+    }
 }
 
 pub struct Dispatcher {
@@ -52,7 +77,7 @@ impl Dispatcher {
                         outcome = send_one(&sender, &claimed) => outcome,
                         _ = abandon.cancelled() => return,
                     };
-                    if let Some(o) = &outcome {
+                    if let Outcome::Attempted(o) = &outcome {
                         claimed.slot.observe(o.duration, o.success());
                         metrics.attempt_duration.observe(o.duration.as_secs_f64());
                         tracing::debug!(
@@ -72,19 +97,22 @@ impl Dispatcher {
     }
 }
 
-async fn send_one(sender: &Sender, claimed: &Claimed) -> Option<AttemptOutcome> {
+async fn send_one(sender: &Sender, claimed: &Claimed) -> Outcome {
     let d = &claimed.delivery;
     if !d.active {
-        return None;
+        return Outcome::Skipped(Skip::WebhookDisabled);
     }
-    let url = d.url.as_ref()?;
     let stored: Vec<&str> = [d.secret.as_deref(), d.previous_secret.as_deref()]
         .into_iter()
         .flatten()
         .collect();
     let secrets = match sender.signing_secrets(d.webhook_id, &stored) {
         Ok(secrets) => secrets,
-        Err(reason) => return Some(AttemptOutcome::not_sent(reason)),
+        Err(reason) => return Outcome::Attempted(AttemptOutcome::not_sent(reason)),
+    };
+    let url = match &d.url {
+        Ok(url) => url,
+        Err(e) => return Outcome::Attempted(AttemptOutcome::invalid_url(e)),
     };
     let outgoing = Outgoing {
         url: url.clone(),
@@ -93,5 +121,5 @@ async fn send_one(sender: &Sender, claimed: &Claimed) -> Option<AttemptOutcome> 
         secrets,
         headers: d.headers.clone(),
     };
-    Some(sender.send(&outgoing).await)
+    Outcome::Attempted(sender.send(&outgoing).await)
 }

@@ -20,9 +20,16 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::{backoff::Backoff, capacity::Capacity, sender::Sent};
+use super::{
+    backoff::Backoff,
+    capacity::Capacity,
+    sender::{Outcome, Sent},
+};
 use crate::{
-    domain::retry::{next_state, NextState, RetrySchedule},
+    domain::{
+        retry::{next_state, NextState, RetrySchedule},
+        status::DeliveryStatus,
+    },
     metrics::Metrics,
     store::{
         deliveries::{self, AttemptRow, BreakerPolicy, BreakerUpdate, ResultRow},
@@ -76,18 +83,21 @@ pub fn prepare(
     let mut breaker: HashMap<Uuid, BreakerUpdate> = HashMap::new();
     for s in sent {
         let d = &s.claimed.delivery;
-        let Some(o) = &s.outcome else {
-            batch.results.push(ResultRow {
-                id: d.id,
-                claimed_attempt_count: d.attempt_count,
-                lease: d.lease,
-                status: "exhausted",
-                next_attempt_at: None,
-                status_code: None,
-                error: Some("webhook disabled".into()),
-                attempted: false,
-            });
-            continue;
+        let o = match &s.outcome {
+            Outcome::Attempted(o) => o,
+            Outcome::Skipped(skip) => {
+                batch.results.push(ResultRow {
+                    id: d.id,
+                    claimed_attempt_count: d.attempt_count,
+                    lease: d.lease,
+                    status: DeliveryStatus::Exhausted,
+                    next_attempt_at: None,
+                    status_code: None,
+                    error: Some(skip.reason().into()),
+                    attempted: false,
+                });
+                continue;
+            }
         };
         let attempts_before = u32::try_from(d.attempt_count).unwrap_or(0);
         let retry_after = o.retry_after.map(|d| d.min(max_retry_after));
@@ -275,8 +285,8 @@ impl Writer {
                 tracing::debug!(delivery_id = %r.id, "stale result ignored: the lease was lost");
                 continue;
             }
-            self.metrics.outcome(r.status).inc();
-            if r.status == "delivered" {
+            self.metrics.outcome(r.status.as_str()).inc();
+            if r.status == DeliveryStatus::Delivered {
                 let latency = (now - s.claimed.delivery.created_at)
                     .to_std()
                     .unwrap_or(Duration::ZERO);

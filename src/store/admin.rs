@@ -12,6 +12,7 @@ use tokio_postgres::{types::Json, Row};
 use uuid::Uuid;
 
 use super::{Pool, StoreError};
+use crate::domain::status::DeliveryStatus;
 
 const LIST_DELIVERIES: &str = include_str!("queries/admin_list_deliveries.sql");
 const RETRY_DELIVERY: &str = include_str!("queries/admin_retry_delivery.sql");
@@ -38,7 +39,7 @@ pub struct DeliveryView {
     pub event_type: String,
     pub payload: serde_json::Value,
     pub resource_id: Option<Uuid>,
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempt_count: i32,
     pub next_attempt_at: DateTime<Utc>,
     pub last_status_code: Option<i32>,
@@ -79,7 +80,7 @@ impl DeliveryView {
 /// Which page of deliveries to list.
 #[derive(Debug, Clone, Copy)]
 pub struct DeliveryPage<'a> {
-    pub status: Option<&'a str>,
+    pub status: Option<DeliveryStatus>,
     pub event_type: Option<&'a str>,
     /// Only deliveries created at or after this.
     pub created_from: Option<DateTime<Utc>>,
@@ -151,7 +152,7 @@ pub async fn list_deliveries(
 pub struct Requeued {
     pub id: Uuid,
     pub webhook_id: Uuid,
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempt_count: i32,
     pub next_attempt_at: DateTime<Utc>,
 }

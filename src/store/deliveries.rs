@@ -7,6 +7,10 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::StoreError;
+use crate::domain::{
+    status::DeliveryStatus,
+    target::{TargetUrl, UrlError},
+};
 
 const CLAIM: &str = include_str!("queries/deliveries_claim.sql");
 const RECORD_RESULTS: &str = include_str!("queries/deliveries_record_results.sql");
@@ -26,7 +30,10 @@ pub struct ClaimedDelivery {
     /// The claim's lease end, also its fencing token.
     pub lease: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
-    pub url: Option<String>,
+    /// The webhook's URL, parsed when claimed (plain `http` passes here: the sender holds it to
+    /// `HERALD_ALLOW_HTTP`). A row written straight into the table may hold one that does not
+    /// parse; `Empty` when the webhook is gone.
+    pub url: Result<TargetUrl, UrlError>,
     pub secret: Option<String>,
     /// Still signing while the rotation's grace period lasts.
     pub previous_secret: Option<String>,
@@ -147,7 +154,10 @@ fn claimed_from_row(r: &tokio_postgres::Row) -> Result<ClaimedDelivery, StoreErr
         created_at: r
             .try_get::<_, Option<DateTime<Utc>>>("created_at")?
             .unwrap_or_else(Utc::now),
-        url: r.try_get("url")?,
+        url: TargetUrl::parse(
+            r.try_get::<_, Option<&str>>("url")?.unwrap_or_default(),
+            true,
+        ),
         secret: r.try_get("secret")?,
         previous_secret: r.try_get("previous_secret")?,
         // No row in herald.outgoing: the delivery is gone, nothing is sent.
@@ -218,7 +228,7 @@ pub struct ResultRow {
     pub id: Uuid,
     pub claimed_attempt_count: i32,
     pub lease: DateTime<Utc>,
-    pub status: &'static str,
+    pub status: DeliveryStatus,
     /// When it may be claimed again; `None` for terminal states.
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub status_code: Option<i32>,
@@ -314,7 +324,7 @@ pub async fn record_results(
     let ids: Vec<Uuid> = results.iter().map(|r| r.id).collect();
     let claimed: Vec<i32> = results.iter().map(|r| r.claimed_attempt_count).collect();
     let leases: Vec<DateTime<Utc>> = results.iter().map(|r| r.lease).collect();
-    let statuses: Vec<&str> = results.iter().map(|r| r.status).collect();
+    let statuses: Vec<DeliveryStatus> = results.iter().map(|r| r.status).collect();
     let next: Vec<Option<DateTime<Utc>>> = results.iter().map(|r| r.next_attempt_at).collect();
     let codes: Vec<Option<i32>> = results.iter().map(|r| r.status_code).collect();
     let errors: Vec<Option<&str>> = results.iter().map(|r| r.error.as_deref()).collect();

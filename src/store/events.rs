@@ -9,6 +9,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::{Pool, StoreError};
+use crate::domain::scope::Scope;
 
 const LIST_TYPES: &str = include_str!("queries/events_list_types.sql");
 const SCOPES_OF: &str = include_str!("queries/events_scopes_of.sql");
@@ -21,7 +22,7 @@ const EMIT: &str = include_str!("queries/events_emit.sql");
 #[derive(Debug, Clone, Serialize)]
 pub struct EventType {
     pub name: String,
-    pub scope: String,
+    pub scope: Scope,
     pub description: Option<String>,
     pub created_at: DateTime<Utc>,
 }
@@ -55,7 +56,7 @@ pub async fn list_types(pool: &Pool) -> Result<Vec<EventType>, StoreError> {
 pub async fn scopes_of(
     pool: &Pool,
     names: &[String],
-) -> Result<HashMap<String, String>, StoreError> {
+) -> Result<HashMap<String, Scope>, StoreError> {
     let client = pool.get().await?;
     let rows = client.query(SCOPES_OF, &[&names]).await?;
     rows.iter()
@@ -66,7 +67,7 @@ pub async fn scopes_of(
 pub async fn register_type(
     pool: &Pool,
     name: &str,
-    scope: &str,
+    scope: Scope,
     description: Option<&str>,
 ) -> Result<Registered, StoreError> {
     let client = pool.get().await?;

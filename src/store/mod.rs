@@ -12,6 +12,7 @@ pub mod maintenance;
 pub mod migrate;
 pub mod session;
 pub mod stats;
+mod text;
 pub mod webhooks;
 
 use std::{

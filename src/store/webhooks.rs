@@ -19,7 +19,7 @@ use tokio_postgres::{
 use uuid::Uuid;
 
 use super::{Pool, StoreError};
-use crate::domain::keyring::KeyRing;
+use crate::domain::{keyring::KeyRing, scope::Scope};
 
 const INSERT: &str = include_str!("queries/webhooks_insert.sql");
 const GET: &str = include_str!("queries/webhooks_get.sql");
@@ -72,7 +72,7 @@ pub struct Webhook {
     /// `None`: every event type of the webhook's scope.
     pub event_types: Option<Vec<String>>,
     pub description: Option<String>,
-    pub scope: String,
+    pub scope: Scope,
     /// `hmac` (`v1,` signatures with the `whsec_` secret) or `ed25519` (`v1a,` signatures).
     pub signature_scheme: String,
     /// The ed25519 public key (`whpk_...`) receivers verify with; `None` for hmac.
@@ -128,7 +128,7 @@ pub struct NewWebhook<'a> {
     pub public_key: Option<&'a str>,
     pub event_types: Option<&'a [String]>,
     pub description: Option<&'a str>,
-    pub scope: &'a str,
+    pub scope: Scope,
     pub enabled: bool,
     /// Custom headers, checked by the caller (`None`: none).
     pub headers: Option<&'a serde_json::Value>,

@@ -3,7 +3,10 @@
 use std::{collections::HashSet, time::Duration};
 
 use chrono::Utc;
-use herald::store::deliveries::{self, ClaimLimits, ResultRow};
+use herald::{
+    domain::status::DeliveryStatus::{self, Delivered, Exhausted},
+    store::deliveries::{self, ClaimLimits, ResultRow},
+};
 use uuid::Uuid;
 
 use crate::harness::{count, value, TestDb};
@@ -111,7 +114,10 @@ async fn claim_moves_the_lease_forward_and_a_second_claim_finds_nothing() {
         );
         assert_eq!(d.webhook_id, webhook);
         assert!(d.active);
-        assert_eq!(d.url.as_deref(), Some("http://127.0.0.1:9/"));
+        assert_eq!(
+            d.url.as_ref().map(|u| u.as_str()),
+            Ok("http://127.0.0.1:9/")
+        );
         let body: serde_json::Value = serde_json::from_slice(&d.body).unwrap();
         assert_eq!(body["type"], "order.created");
     }
@@ -192,7 +198,7 @@ async fn record_results_ignores_a_stale_fenced_write() {
         .await
         .unwrap();
     assert_eq!(second.len(), 1);
-    let result = |d: &deliveries::ClaimedDelivery, status: &'static str| ResultRow {
+    let result = |d: &deliveries::ClaimedDelivery, status: DeliveryStatus| ResultRow {
         id: d.id,
         claimed_attempt_count: d.attempt_count,
         lease: d.lease,
@@ -203,7 +209,7 @@ async fn record_results_ignores_a_stale_fenced_write() {
         attempted: true,
     };
     // The stale worker's result changes nothing.
-    let stale = deliveries::record_results(&pc, &[result(&first[0], "exhausted")], &[], &[], 10)
+    let stale = deliveries::record_results(&pc, &[result(&first[0], Exhausted)], &[], &[], 10)
         .await
         .unwrap();
     assert!(stale.applied.is_empty());
@@ -216,7 +222,7 @@ async fn record_results_ignores_a_stale_fenced_write() {
         1
     );
     // The current one applies.
-    let fresh = deliveries::record_results(&pc, &[result(&second[0], "delivered")], &[], &[], 10)
+    let fresh = deliveries::record_results(&pc, &[result(&second[0], Delivered)], &[], &[], 10)
         .await
         .unwrap();
     assert_eq!(fresh.applied, vec![second[0].id]);
@@ -241,7 +247,7 @@ async fn record_results_retried_after_a_lost_acknowledgement_changes_nothing_mor
         id: d.id,
         claimed_attempt_count: d.attempt_count,
         lease: d.lease,
-        status: "failed",
+        status: DeliveryStatus::Failed,
         next_attempt_at: Some(Utc::now()),
         status_code: Some(500),
         error: Some("HTTP 500".into()),

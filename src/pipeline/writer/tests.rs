@@ -7,7 +7,12 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use super::*;
-use crate::{http::AttemptOutcome, pipeline::claimer::Claimed, store::deliveries::ClaimedDelivery};
+use crate::{
+    domain::target::TargetUrl,
+    http::AttemptOutcome,
+    pipeline::{claimer::Claimed, sender::Skip},
+    store::deliveries::ClaimedDelivery,
+};
 
 const MAX_WAIT: Duration = Duration::from_secs(3600);
 
@@ -20,21 +25,23 @@ fn sent(capacity: &Arc<Capacity>, webhook: Uuid, attempts: i32, status: Option<u
         attempt_count: attempts,
         lease: Utc::now(),
         created_at: Utc::now(),
-        url: Some("https://example.com/".into()),
+        url: TargetUrl::parse("https://example.com/", false),
         secret: None,
         previous_secret: None,
         active: status.is_some(),
         headers: Vec::new(),
     };
-    let outcome = status.map(|code| AttemptOutcome {
-        started_at: Utc::now(),
-        duration: Duration::from_millis(3),
-        status_code: Some(code),
-        error: (!(200..300).contains(&code)).then(|| format!("HTTP {code}")),
-        response_excerpt: None,
-        retry_after: None,
-        gone: code == 410,
-        not_sent: false,
+    let outcome = status.map_or(Outcome::Skipped(Skip::WebhookDisabled), |code| {
+        Outcome::Attempted(AttemptOutcome {
+            started_at: Utc::now(),
+            duration: Duration::from_millis(3),
+            status_code: Some(code),
+            error: (!(200..300).contains(&code)).then(|| format!("HTTP {code}")),
+            response_excerpt: None,
+            retry_after: None,
+            gone: code == 410,
+            not_sent: false,
+        })
     });
     Sent {
         claimed: Claimed {
@@ -68,8 +75,8 @@ fn prepare_aggregates_the_breaker_per_webhook_in_completion_order() {
     assert!(!by_id[&b].reset && by_id[&b].failures == 2);
     assert!(by_id[&c].gone);
     assert_eq!(prepared.attempts.len(), 6);
-    assert_eq!(prepared.results[1].status, "delivered");
-    assert_eq!(prepared.results[0].status, "failed");
+    assert_eq!(prepared.results[1].status, DeliveryStatus::Delivered);
+    assert_eq!(prepared.results[0].status, DeliveryStatus::Failed);
 }
 
 #[test]
@@ -78,7 +85,7 @@ fn prepare_exhausts_unsent_deliveries_of_disabled_webhooks_without_an_attempt() 
     let batch = [sent(&capacity, Uuid::new_v4(), 2, None)];
     let prepared = prepare(&batch, &RetrySchedule::standard(), MAX_WAIT, Utc::now());
     let r = &prepared.results[0];
-    assert_eq!(r.status, "exhausted");
+    assert_eq!(r.status, DeliveryStatus::Exhausted);
     assert_eq!(r.error.as_deref(), Some("webhook disabled"));
     assert!(!r.attempted);
     assert!(prepared.attempts.is_empty());
@@ -94,8 +101,8 @@ fn prepare_exhausts_after_the_last_scheduled_attempt() {
         sent(&capacity, Uuid::new_v4(), 2, Some(500)),
     ];
     let prepared = prepare(&batch, &schedule, MAX_WAIT, Utc::now());
-    assert_eq!(prepared.results[0].status, "failed");
+    assert_eq!(prepared.results[0].status, DeliveryStatus::Failed);
     assert!(prepared.results[0].next_attempt_at.is_some());
-    assert_eq!(prepared.results[1].status, "exhausted");
+    assert_eq!(prepared.results[1].status, DeliveryStatus::Exhausted);
     assert_eq!(prepared.attempts[1].attempt, 3);
 }

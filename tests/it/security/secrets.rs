@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use base64::{engine::general_purpose::STANDARD, Engine};
 use herald::{
-    domain::keyring::KeyRing,
+    domain::{keyring::KeyRing, scope::Scope},
     store::webhooks::{self, NewWebhook, Redacted},
 };
 use http::StatusCode;
@@ -351,7 +351,7 @@ async fn secrets_a_removed_key_or_a_copied_ciphertext_fails_that_webhook_clearly
                 public_key: None,
                 event_types: None,
                 description: None,
-                scope: "own",
+                scope: Scope::Own,
                 enabled: true,
                 headers: None,
             },

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use herald::{
-    domain::{secret::WebhookSecret, signature},
+    domain::{secret::WebhookSecret, signature, target::TargetUrl},
     http::{AttemptOutcome, Outgoing, Sender, SenderConfig, SenderError},
 };
 
@@ -37,7 +37,7 @@ fn secret() -> WebhookSecret {
 
 fn outgoing(url: String, secrets: Vec<WebhookSecret>) -> Outgoing {
     Outgoing {
-        url,
+        url: TargetUrl::parse(&url, true).expect("a valid test URL"),
         event_id: uuid::Uuid::new_v4(),
         body: Bytes::from_static(
             br#"{"type":"batch.completed","timestamp":"2024-01-01T00:00:00Z","data":{"n":1}}"#,
