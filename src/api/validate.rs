@@ -18,13 +18,24 @@ pub fn validate_url(raw: &str, allow_http: bool) -> Result<String, ApiError> {
 
 /// `own` or `platform`.
 pub fn validate_scope(field: &str, scope: &str) -> Result<(), ApiError> {
-    match scope {
-        "own" | "platform" => Ok(()),
-        _ => Err(ApiError::bad_request(
-            field,
-            format!("scope must be \"own\" or \"platform\", not {scope:?}"),
-        )),
+    validate_choice(field, "scope", scope, &["own", "platform"])
+}
+
+/// `none` (the default) or `fifo`: one delivery at a time, in the events' order.
+pub fn validate_ordering(ordering: &str) -> Result<(), ApiError> {
+    validate_choice("ordering", "ordering", ordering, &["none", "fifo"])
+}
+
+/// `value` is one of `choices`; the refusal names `field` and says what `what` may be.
+fn validate_choice(field: &str, what: &str, value: &str, choices: &[&str]) -> Result<(), ApiError> {
+    if choices.contains(&value) {
+        return Ok(());
     }
+    let allowed: Vec<String> = choices.iter().map(|c| format!("{c:?}")).collect();
+    Err(ApiError::bad_request(
+        field,
+        format!("{what} must be {}, not {value:?}", allowed.join(" or ")),
+    ))
 }
 
 /// Dot-separated words of `[a-zA-Z0-9_]`, at most 255 bytes (the `event_type_name_format`

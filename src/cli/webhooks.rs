@@ -55,6 +55,9 @@ enum WebhooksCommand {
         /// A custom header sent with every request (repeat for more).
         #[arg(long = "header", value_name = "NAME=VALUE")]
         headers: Vec<String>,
+        /// `none`, or `fifo`: one delivery at a time, in the order of the events.
+        #[arg(long, default_value = "none")]
+        ordering: String,
     },
     /// One webhook.
     Get(Target),
@@ -90,6 +93,9 @@ enum WebhooksCommand {
         /// Remove every custom header.
         #[arg(long)]
         no_headers: bool,
+        /// `none`, or `fifo`: one delivery at a time, in the order of the events.
+        #[arg(long)]
+        ordering: Option<String>,
     },
     /// Delete a webhook with its deliveries and attempts.
     Delete(Target),
@@ -180,6 +186,7 @@ fn webhook_fields(w: &Webhook, extra: &[(&str, String)]) -> String {
     pairs.push(("USER", w.user_id.to_string()));
     pairs.push(("DISABLED AT", opt(w.disabled_at)));
     pairs.push(("HEADERS", w.headers.to_string()));
+    pairs.push(("ORDERING", w.ordering.clone()));
     pairs.push(("PREVIOUS SECRET UNTIL", opt(w.previous_secret_expires_at)));
     pairs.push(("CREATED", w.created_at.to_string()));
     pairs.push(("UPDATED", w.updated_at.to_string()));
@@ -210,6 +217,7 @@ pub async fn run(args: WebhooksArgs) -> Result<(), OpError> {
             disabled,
             signature_scheme,
             headers,
+            ordering,
         } => {
             let req = CreateWebhook {
                 url,
@@ -223,6 +231,7 @@ pub async fn run(args: WebhooksArgs) -> Result<(), OpError> {
                 } else {
                     Some(header_options(&headers)?)
                 },
+                ordering,
             };
             let created = webhooks::create(&state, uuid("user_id", &user)?, req).await?;
             out.print(&created, || {
@@ -253,6 +262,7 @@ pub async fn run(args: WebhooksArgs) -> Result<(), OpError> {
             disable,
             headers,
             no_headers,
+            ordering,
         } => {
             let (user, id) = target.resolve(&state).await?;
             let req = PatchWebhook {
@@ -275,6 +285,7 @@ pub async fn run(args: WebhooksArgs) -> Result<(), OpError> {
                 } else {
                     Some(Some(header_options(&headers)?))
                 },
+                ordering: ordering.map(Some),
             };
             let w = webhooks::update(&state, user, id, req).await?;
             out.print(&w, || webhook_fields(&w, &[]))

@@ -1,0 +1,254 @@
+//! Ordered delivery (`ordering = 'fifo'`): one delivery at a time per FIFO webhook, across
+//! replicas, in the order of the events' seq; a failing head holds those behind it; other
+//! webhooks keep their concurrency. Real PostgreSQL, real receivers on loopback.
+
+use std::time::Duration;
+
+use herald::store::migrate;
+use uuid::Uuid;
+
+use crate::{
+    app::{emit_many, event_type, start, test_config, webhook},
+    harness::{count, eventually, TestDb},
+    process::HeraldProcess,
+    receiver::{Behaviour, RecordedRequest, Reply, TestReceiver},
+};
+
+/// The ids of `webhook`'s events (its deliveries' `webhook-id`s), in the order FIFO delivers
+/// them: by seq, events without one first.
+async fn seq_order(c: &tokio_postgres::Client, webhook: Uuid) -> Vec<String> {
+    c.query(
+        "select e.id::text from herald.deliveries d join herald.events e on e.id = d.event_id
+          where d.webhook_id = $1
+          order by coalesce(e.seq, 0), d.id",
+        &[&webhook],
+    )
+    .await
+    .expect("events by seq")
+    .into_iter()
+    .map(|r| r.get(0))
+    .collect()
+}
+
+/// The `webhook-id`s of `requests` to `path`, each at its first arrival.
+fn first_arrivals(requests: &[RecordedRequest], path: &str) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    requests
+        .iter()
+        .filter(|r| r.path == path)
+        .filter_map(|r| r.webhook_id().map(str::to_owned))
+        .filter(|id| seen.insert(id.clone()))
+        .collect()
+}
+
+/// Asserts that every request to `path` for an id came before any request for the next id:
+/// a head's retry went before anything behind it.
+fn assert_retries_hold_the_rest(requests: &[RecordedRequest], path: &str) {
+    let ids: Vec<&str> = requests
+        .iter()
+        .filter(|r| r.path == path)
+        .filter_map(RecordedRequest::webhook_id)
+        .collect();
+    let mut done = std::collections::HashSet::new();
+    for pair in ids.windows(2) {
+        if pair[0] != pair[1] {
+            done.insert(pair[0]);
+            assert!(
+                !done.contains(pair[1]),
+                "{} was sent again after the next one had gone",
+                pair[1]
+            );
+        }
+    }
+}
+
+async fn delivered_to(c: &tokio_postgres::Client, webhook: Uuid) -> i64 {
+    count(
+        c,
+        &format!(
+            "select count(*) from herald.webhook_deliveries
+              where webhook_id = '{webhook}' and status = 'delivered'"
+        ),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn fifo_three_replicas_deliver_in_seq_order_one_at_a_time() {
+    let db = TestDb::new().await;
+    let c = db.client().await;
+    let receiver = TestReceiver::start().await;
+    // Every 7th message fails once (500); each answer takes a moment, so overlapping requests
+    // would be seen.
+    let answer = Reply::ok().delay(Duration::from_millis(2));
+    receiver.set_behaviour(
+        "/fifo",
+        Behaviour::EveryNthIdFailsOnce {
+            n: 7,
+            failure: Reply::status(500).delay(Duration::from_millis(2)),
+            success: answer,
+        },
+    );
+    receiver.set_behaviour(
+        "/other",
+        Behaviour::reply(Reply::ok().delay(Duration::from_millis(50))),
+    );
+    event_type(&c, "order.created", "own").await;
+    let (fifo_user, fifo, _) = webhook(&c, &receiver.url("/fifo")).await;
+    let (other_user, other, _) = webhook(&c, &receiver.url("/other")).await;
+    c.execute(
+        "update herald.user_webhooks set ordering = 'fifo' where id = $1",
+        &[&fifo],
+    )
+    .await
+    .expect("switch to fifo");
+    let env = [("HERALD_RETRY_SCHEDULE", "0,0,0,0,0")];
+    let replicas: Vec<HeraldProcess> = (0..3)
+        .map(|_| HeraldProcess::spawn(&db.url, &env))
+        .collect();
+    for r in &replicas {
+        r.worker_id().await;
+    }
+    emit_many(&c, "order.created", fifo_user, 500).await;
+    emit_many(&c, "order.created", other_user, 200).await;
+
+    eventually(
+        "500 FIFO and 200 other deliveries delivered",
+        Duration::from_secs(120),
+        || async { delivered_to(&c, fifo).await == 500 && delivered_to(&c, other).await == 200 },
+    )
+    .await;
+    let requests = receiver.requests();
+    assert_eq!(
+        first_arrivals(&requests, "/fifo"),
+        seq_order(&c, fifo).await,
+        "first deliveries in the events' seq order"
+    );
+    assert_retries_hold_the_rest(&requests, "/fifo");
+    let fifo_requests = requests.iter().filter(|r| r.path == "/fifo").count();
+    assert_eq!(
+        fifo_requests,
+        500 + 500 / 7,
+        "each 7th failed once, none sent twice"
+    );
+    assert_eq!(receiver.max_in_flight("/fifo"), 1, "never two in flight");
+    assert!(
+        receiver.max_in_flight("/other") > 1,
+        "the other webhook kept its concurrency: {}",
+        receiver.max_in_flight("/other")
+    );
+    for r in &replicas {
+        let log = r.log_text();
+        assert!(!log.contains("panicked"), "{log}");
+    }
+}
+
+/// A database as Herald left it before ordered delivery: migrations up to 0008 and a webhook
+/// with 31 deliveries waiting in the queue (without a seq there), one of them for an event that
+/// has no seq (as events recorded before 0002 that were not waiting then), due in the reverse
+/// order of their events' seq. No triggers: the rows are written as the fan-out of that time
+/// wrote them.
+async fn database_at_0008(url: &str) -> (TestDb, Uuid) {
+    let db = TestDb::empty().await;
+    let c = db.client().await;
+    c.batch_execute(include_str!(
+        "../../src/store/scripts/migrate_bookkeeping.sql"
+    ))
+    .await
+    .expect("bookkeeping");
+    for (name, sql) in migrate::MIGRATIONS
+        .iter()
+        .take_while(|(name, _)| *name < "0009")
+    {
+        c.batch_execute(sql).await.expect(name);
+        c.execute(
+            "insert into herald.schema_migrations (name, kind, checksum) values ($1, 'migration', $2)",
+            &[name, &migrate::checksum(sql)],
+        )
+        .await
+        .expect("record the migration");
+    }
+    event_type(&c, "order.created", "own").await;
+    let (user, hook, _) = webhook(&c, url).await;
+    c.batch_execute(&format!(
+        "insert into herald.events (event_type, user_id, data, seq)
+         values ('order.created', '{user}', '{{\"n\": 0}}', null);
+         insert into herald.events (event_type, user_id, data)
+         select 'order.created', '{user}', jsonb_build_object('n', g) from generate_series(1, 30) g;
+         insert into herald.deliveries (id, webhook_id, event_id, event_type, created_at)
+         select gen_random_uuid(), '{hook}', e.id, e.event_type, e.created_at from herald.events e;
+         insert into herald.queue (delivery_id, webhook_id, due_at)
+         select d.id, d.webhook_id, now() - make_interval(secs => coalesce(e.seq, 0))
+           from herald.deliveries d join herald.events e on e.id = d.event_id;"
+    ))
+    .await
+    .expect("deliveries waiting at 0008");
+    (db, hook)
+}
+
+#[tokio::test]
+async fn fifo_upgrade_from_0008_numbers_waiting_deliveries_and_delivers_them_in_order() {
+    let receiver = TestReceiver::start().await;
+    receiver.set_behaviour(
+        "/fifo",
+        Behaviour::reply(Reply::ok().delay(Duration::from_millis(5))),
+    );
+    let (db, hook) = database_at_0008(&receiver.url("/fifo")).await;
+    let c = db.client().await;
+    let (mut m, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(conn);
+    let report = migrate::run(&mut m).await.expect("herald migrate");
+    assert_eq!(report.applied, ["0010_fifo"]);
+    assert_eq!(
+        count(&c, "select count(*) from herald.queue where seq is null").await,
+        31,
+        "the upgrade rewrites no queue row"
+    );
+    c.execute(
+        "update herald.user_webhooks set ordering = 'fifo' where id = $1",
+        &[&hook],
+    )
+    .await
+    .expect("switch to fifo");
+    assert_eq!(
+        count(
+            &c,
+            "select count(*) from herald.queue
+              where seq is not null and (seq = 0) = (delivery_id in (
+                    select d.id from herald.deliveries d join herald.events e on e.id = d.event_id
+                     where e.seq is null))"
+        )
+        .await,
+        31,
+        "the switch numbers the waiting deliveries: 0 for the event without a seq"
+    );
+    let app = start(test_config(&db)).await;
+    eventually("31 delivered", Duration::from_secs(60), || async {
+        delivered_to(&c, hook).await == 31
+    })
+    .await;
+    // Events after the upgrade get their number from the fan-out.
+    let user: Uuid = c
+        .query_one(
+            "select user_id from herald.user_webhooks where id = $1",
+            &[&hook],
+        )
+        .await
+        .expect("owner")
+        .get(0);
+    emit_many(&c, "order.created", user, 10).await;
+    eventually("41 delivered", Duration::from_secs(60), || async {
+        delivered_to(&c, hook).await == 41
+    })
+    .await;
+    let requests = receiver.requests();
+    assert_eq!(
+        first_arrivals(&requests, "/fifo"),
+        seq_order(&c, hook).await,
+        "the event without a seq first, then by seq, whatever the due times"
+    );
+    assert_eq!(receiver.max_in_flight("/fifo"), 1, "never two in flight");
+    app.shutdown().await;
+}
