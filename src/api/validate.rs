@@ -96,4 +96,22 @@ mod tests {
             assert!(validate_event_type_name("name", bad).is_err(), "{bad}");
         }
     }
+
+    #[test]
+    fn validate_ordering_and_scope_name_the_field_and_the_choices() {
+        assert!(validate_ordering("none").is_ok());
+        assert!(validate_ordering("fifo").is_ok());
+        let err = validate_ordering("lifo").unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("ordering"));
+        assert!(
+            err.message.contains(r#""none" or "fifo""#),
+            "{}",
+            err.message
+        );
+        let err = validate_scope("scope", "global").unwrap_err();
+        assert_eq!(
+            err.message,
+            r#"scope must be "own" or "platform", not "global""#
+        );
+    }
 }

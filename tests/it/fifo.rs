@@ -62,6 +62,18 @@ fn assert_retries_hold_the_rest(requests: &[RecordedRequest], path: &str) {
     }
 }
 
+/// Asserts `got == want`, naming the first place they differ rather than printing both.
+fn assert_same_order(got: &[String], want: &[String], what: &str) {
+    let first_difference = got.iter().zip(want).position(|(g, w)| g != w);
+    assert!(
+        got.len() == want.len() && first_difference.is_none(),
+        "{what}: {} ids against {} expected, first difference at position {:?}",
+        got.len(),
+        want.len(),
+        first_difference
+    );
+}
+
 async fn delivered_to(c: &tokio_postgres::Client, webhook: Uuid) -> i64 {
     count(
         c,
@@ -119,10 +131,10 @@ async fn fifo_three_replicas_deliver_in_seq_order_one_at_a_time() {
     )
     .await;
     let requests = receiver.requests();
-    assert_eq!(
-        first_arrivals(&requests, "/fifo"),
-        seq_order(&c, fifo).await,
-        "first deliveries in the events' seq order"
+    assert_same_order(
+        &first_arrivals(&requests, "/fifo"),
+        &seq_order(&c, fifo).await,
+        "first deliveries in the events' seq order",
     );
     assert_retries_hold_the_rest(&requests, "/fifo");
     let fifo_requests = requests.iter().filter(|r| r.path == "/fifo").count();
@@ -244,10 +256,10 @@ async fn fifo_upgrade_from_0008_numbers_waiting_deliveries_and_delivers_them_in_
     })
     .await;
     let requests = receiver.requests();
-    assert_eq!(
-        first_arrivals(&requests, "/fifo"),
-        seq_order(&c, hook).await,
-        "the event without a seq first, then by seq, whatever the due times"
+    assert_same_order(
+        &first_arrivals(&requests, "/fifo"),
+        &seq_order(&c, hook).await,
+        "the event without a seq first, then by seq, whatever the due times",
     );
     assert_eq!(receiver.max_in_flight("/fifo"), 1, "never two in flight");
     app.shutdown().await;
