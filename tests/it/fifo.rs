@@ -264,3 +264,55 @@ async fn fifo_upgrade_from_0008_numbers_waiting_deliveries_and_delivers_them_in_
     assert_eq!(receiver.max_in_flight("/fifo"), 1, "never two in flight");
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn fifo_breaker_probes_with_the_head_and_the_order_holds() {
+    let db = TestDb::new().await;
+    let c = db.client().await;
+    let receiver = TestReceiver::start().await;
+    // Down for the first four requests: the head fails twice, the breaker opens, two probes
+    // fail, then the endpoint is back.
+    let mut replies = vec![Reply::status(500); 4];
+    replies.push(Reply::ok().delay(Duration::from_millis(2)));
+    receiver.set_behaviour("/fifo", Behaviour::Sequence(replies));
+    event_type(&c, "order.created", "own").await;
+    let (user, hook, _) = webhook(&c, &receiver.url("/fifo")).await;
+    c.execute(
+        "update herald.user_webhooks set ordering = 'fifo' where id = $1",
+        &[&hook],
+    )
+    .await
+    .expect("switch to fifo");
+    let mut config = test_config(&db);
+    config.retry_schedule = "0,0,0,0,0,0,0,0".parse().expect("schedule");
+    config.breaker_threshold = 2;
+    config.breaker_cooldown = Duration::from_millis(300);
+    let app = start(config).await;
+    emit_many(&c, "order.created", user, 20).await;
+    eventually("20 delivered", Duration::from_secs(60), || async {
+        delivered_to(&c, hook).await == 20
+    })
+    .await;
+    let requests = receiver.requests();
+    let order = seq_order(&c, hook).await;
+    assert!(
+        requests[..5].iter().all(|r| r.webhook_id() == Some(&order[0])),
+        "the failed attempts and the probes were all the head's"
+    );
+    assert_same_order(
+        &first_arrivals(&requests, "/fifo"),
+        &order,
+        "delivered in seq order after the breaker closed",
+    );
+    assert_eq!(receiver.max_in_flight("/fifo"), 1, "never two in flight");
+    assert_eq!(
+        count(
+            &c,
+            "select count(*) from herald.events where event_type = 'herald.endpoint.recovered'"
+        )
+        .await,
+        1,
+        "the breaker opened and closed once"
+    );
+    app.shutdown().await;
+}
