@@ -7,9 +7,10 @@
 --
 -- Each delivery is a row in herald.deliveries (no payload copy: it is built from the event when
 -- sent) plus a row in herald.queue, due now. A FIFO webhook's rows carry the event's seq (its
--- order of delivery); other webhooks' carry null. The statement does as little as it can: one query
--- validates and tells whether platform events are present, one inserts; statements of own events
--- only (the common case) skip the platform join entirely.
+-- order of delivery) and wait their turn with due_at 'infinity' (triggers/7_fifo.sql); other
+-- webhooks' rows carry null. The statement does as little as it can: one query validates and
+-- tells whether platform events are present, one inserts; statements of own events only (the
+-- common case) skip the platform join entirely.
 
 -- A time-ordered id (48 bits of Unix milliseconds, version 7, random bits): new rows land at the
 -- right edge of the primary key instead of on a random page.
@@ -85,8 +86,9 @@ begin
             on conflict (webhook_id, event_type, resource_id) where resource_id is not null do nothing
             returning id, webhook_id, seq
         )
-        insert into herald.queue (delivery_id, webhook_id, seq)
-        select id, webhook_id, seq from inserted;
+        insert into herald.queue (delivery_id, webhook_id, seq, due_at)
+        select id, webhook_id, seq, case when seq is null then now() else 'infinity' end
+          from inserted;
     else
         with e as (
             select n.id, n.event_type, n.user_id, n.resource_id, n.created_at, n.seq, t.scope
@@ -117,8 +119,9 @@ begin
             on conflict (webhook_id, event_type, resource_id) where resource_id is not null do nothing
             returning id, webhook_id, seq
         )
-        insert into herald.queue (delivery_id, webhook_id, seq)
-        select id, webhook_id, seq from inserted;
+        insert into herald.queue (delivery_id, webhook_id, seq, due_at)
+        select id, webhook_id, seq, case when seq is null then now() else 'infinity' end
+          from inserted;
     end if;
 
     get diagnostics v_inserted = row_count;

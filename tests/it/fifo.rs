@@ -124,12 +124,24 @@ async fn fifo_three_replicas_deliver_in_seq_order_one_at_a_time() {
     emit_many(&c, "order.created", fifo_user, 500).await;
     emit_many(&c, "order.created", other_user, 200).await;
 
+    // The FIFO backlog waits out of the main claim's range: at most its head is ever due.
+    let due_fifo = format!(
+        "select count(*) from herald.queue where webhook_id = '{fifo}' and due_at <= now()"
+    );
+    let most_due = std::sync::atomic::AtomicI64::new(0);
     eventually(
         "500 FIFO and 200 other deliveries delivered",
         Duration::from_secs(120),
-        || async { delivered_to(&c, fifo).await == 500 && delivered_to(&c, other).await == 200 },
+        || async {
+            most_due.fetch_max(
+                count(&c, &due_fifo).await,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+            delivered_to(&c, fifo).await == 500 && delivered_to(&c, other).await == 200
+        },
     )
     .await;
+    assert!(most_due.into_inner() <= 1, "only the head is due");
     let requests = receiver.requests();
     assert_same_order(
         &first_arrivals(&requests, "/fifo"),
@@ -236,6 +248,16 @@ async fn fifo_upgrade_from_0008_numbers_waiting_deliveries_and_delivers_them_in_
         31,
         "the switch numbers the waiting deliveries: 0 for the event without a seq"
     );
+    assert_eq!(
+        count(
+            &c,
+            "select count(*) from herald.queue q join herald.webhook_deliveries d on d.id = q.delivery_id
+              where q.due_at = 'infinity' and d.next_attempt_at = d.created_at"
+        )
+        .await,
+        31,
+        "they wait their turn out of the main claim's range; SQL shows them due since created"
+    );
     let app = start(test_config(&db)).await;
     eventually("31 delivered", Duration::from_secs(60), || async {
         delivered_to(&c, hook).await == 31
@@ -259,7 +281,7 @@ async fn fifo_upgrade_from_0008_numbers_waiting_deliveries_and_delivers_them_in_
     assert_same_order(
         &first_arrivals(&requests, "/fifo"),
         &seq_order(&c, hook).await,
-        "the event without a seq first, then by seq, whatever the due times",
+        "the event without a seq first, then by seq, whatever their due times were",
     );
     assert_eq!(receiver.max_in_flight("/fifo"), 1, "never two in flight");
     app.shutdown().await;
@@ -296,7 +318,9 @@ async fn fifo_breaker_probes_with_the_head_and_the_order_holds() {
     let requests = receiver.requests();
     let order = seq_order(&c, hook).await;
     assert!(
-        requests[..5].iter().all(|r| r.webhook_id() == Some(&order[0])),
+        requests[..5]
+            .iter()
+            .all(|r| r.webhook_id() == Some(&order[0])),
         "the failed attempts and the probes were all the head's"
     );
     assert_same_order(
@@ -314,5 +338,51 @@ async fn fifo_breaker_probes_with_the_head_and_the_order_holds() {
         1,
         "the breaker opened and closed once"
     );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn fifo_disabled_webhook_releases_its_waiting_deliveries_to_be_exhausted() {
+    let db = TestDb::new().await;
+    let c = db.client().await;
+    event_type(&c, "order.created", "own").await;
+    let (user, hook, _) = webhook(&c, "http://127.0.0.1:9/never").await;
+    c.execute(
+        "update herald.user_webhooks set ordering = 'fifo' where id = $1",
+        &[&hook],
+    )
+    .await
+    .expect("switch to fifo");
+    emit_many(&c, "order.created", user, 5).await;
+    assert_eq!(
+        count(
+            &c,
+            "select count(*) from herald.queue where due_at = 'infinity'"
+        )
+        .await,
+        5,
+        "waiting their turn"
+    );
+    c.execute(
+        "update herald.user_webhooks set enabled = false, disabled_at = now() where id = $1",
+        &[&hook],
+    )
+    .await
+    .expect("disable");
+    let app = start(test_config(&db)).await;
+    eventually(
+        "5 exhausted as 'webhook disabled'",
+        Duration::from_secs(60),
+        || async {
+            count(
+                &c,
+                "select count(*) from herald.webhook_deliveries
+                  where status = 'exhausted' and last_error = 'webhook disabled' and attempt_count = 0",
+            )
+            .await
+                == 5
+        },
+    )
+    .await;
     app.shutdown().await;
 }

@@ -24,11 +24,12 @@ head as (
 ),
 claimed as (
     -- The head as this statement's snapshot saw it: the update waits for a writer changing it
-    -- and re-checks that it is still due (a claim or a retry that just committed moved it).
+    -- and re-checks that it is still due or waiting its turn ('infinity'): a claim or a retry
+    -- that just committed moved it.
     update herald.queue q
        set due_at = now() + make_interval(secs => $2::float8)
       from head
-     where q.delivery_id = head.delivery_id and q.due_at <= now()
+     where q.delivery_id = head.delivery_id and (q.due_at <= now() or q.due_at = 'infinity')
     returning q.delivery_id, q.webhook_id, q.due_at as lease, head.due_at as was_due
 )
 select c.delivery_id as id, c.webhook_id, c.lease, o.*

@@ -32,11 +32,12 @@ probe as (
      where r.fifo and h.due_at <= now()
 ),
 claimed as (
-    -- (A head is not locked above: the update re-checks that it is still due.)
+    -- (A head is not locked above: the update re-checks that it is still due, or waiting its
+    -- turn: deliveries_claim_fifo.sql.)
     update herald.queue q
        set due_at = now() + make_interval(secs => $2::float8)
       from probe
-     where q.delivery_id = probe.delivery_id and q.due_at <= now()
+     where q.delivery_id = probe.delivery_id and (q.due_at <= now() or q.due_at = 'infinity')
     returning q.delivery_id, q.webhook_id, q.due_at as lease, probe.due_at as was_due
 ),
 probing as (
