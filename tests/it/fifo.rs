@@ -14,6 +14,22 @@ use crate::{
     receiver::{Behaviour, RecordedRequest, Reply, TestReceiver},
 };
 
+/// A new user's webhook at `url`, switched to fifo; returns (user, webhook).
+async fn fifo_webhook(c: &tokio_postgres::Client, url: &str) -> (Uuid, Uuid) {
+    let (user, hook, _) = webhook(c, url).await;
+    switch_to_fifo(c, hook).await;
+    (user, hook)
+}
+
+async fn switch_to_fifo(c: &tokio_postgres::Client, hook: Uuid) {
+    c.execute(
+        "update herald.user_webhooks set ordering = 'fifo' where id = $1",
+        &[&hook],
+    )
+    .await
+    .expect("switch to fifo");
+}
+
 /// The ids of `webhook`'s events (its deliveries' `webhook-id`s), in the order FIFO delivers
 /// them: by seq, events without one first.
 async fn seq_order(c: &tokio_postgres::Client, webhook: Uuid) -> Vec<String> {
@@ -106,14 +122,8 @@ async fn fifo_three_replicas_deliver_in_seq_order_one_at_a_time() {
         Behaviour::reply(Reply::ok().delay(Duration::from_millis(50))),
     );
     event_type(&c, "order.created", "own").await;
-    let (fifo_user, fifo, _) = webhook(&c, &receiver.url("/fifo")).await;
+    let (fifo_user, fifo) = fifo_webhook(&c, &receiver.url("/fifo")).await;
     let (other_user, other, _) = webhook(&c, &receiver.url("/other")).await;
-    c.execute(
-        "update herald.user_webhooks set ordering = 'fifo' where id = $1",
-        &[&fifo],
-    )
-    .await
-    .expect("switch to fifo");
     let env = [("HERALD_RETRY_SCHEDULE", "0,0,0,0,0")];
     let replicas: Vec<HeraldProcess> = (0..3)
         .map(|_| HeraldProcess::spawn(&db.url, &env))
@@ -230,12 +240,7 @@ async fn fifo_upgrade_from_0008_numbers_waiting_deliveries_and_delivers_them_in_
         31,
         "the upgrade rewrites no queue row"
     );
-    c.execute(
-        "update herald.user_webhooks set ordering = 'fifo' where id = $1",
-        &[&hook],
-    )
-    .await
-    .expect("switch to fifo");
+    switch_to_fifo(&c, hook).await;
     assert_eq!(
         count(
             &c,
@@ -298,13 +303,7 @@ async fn fifo_breaker_probes_with_the_head_and_the_order_holds() {
     replies.push(Reply::ok().delay(Duration::from_millis(2)));
     receiver.set_behaviour("/fifo", Behaviour::Sequence(replies));
     event_type(&c, "order.created", "own").await;
-    let (user, hook, _) = webhook(&c, &receiver.url("/fifo")).await;
-    c.execute(
-        "update herald.user_webhooks set ordering = 'fifo' where id = $1",
-        &[&hook],
-    )
-    .await
-    .expect("switch to fifo");
+    let (user, hook) = fifo_webhook(&c, &receiver.url("/fifo")).await;
     let mut config = test_config(&db);
     config.retry_schedule = "0,0,0,0,0,0,0,0".parse().expect("schedule");
     config.breaker_threshold = 2;
@@ -346,13 +345,7 @@ async fn fifo_disabled_webhook_releases_its_waiting_deliveries_to_be_exhausted()
     let db = TestDb::new().await;
     let c = db.client().await;
     event_type(&c, "order.created", "own").await;
-    let (user, hook, _) = webhook(&c, "http://127.0.0.1:9/never").await;
-    c.execute(
-        "update herald.user_webhooks set ordering = 'fifo' where id = $1",
-        &[&hook],
-    )
-    .await
-    .expect("switch to fifo");
+    let (user, hook) = fifo_webhook(&c, "http://127.0.0.1:9/never").await;
     emit_many(&c, "order.created", user, 5).await;
     assert_eq!(
         count(
