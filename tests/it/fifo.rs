@@ -379,3 +379,95 @@ async fn fifo_disabled_webhook_releases_its_waiting_deliveries_to_be_exhausted()
     .await;
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn fifo_switch_waits_for_open_producers_and_numbers_their_deliveries() {
+    let db = TestDb::new().await;
+    let c = db.client().await;
+    event_type(&c, "order.created", "own").await;
+    let (user, hook, _) = webhook(&c, "http://127.0.0.1:9/hook").await;
+    // A producer's transaction inserts an event while the webhook is not FIFO yet, and stays
+    // open while the switch runs.
+    let mut producer = db.client().await;
+    let tx = producer.transaction().await.expect("begin");
+    tx.execute(
+        "insert into herald.events (event_type, user_id, data) values ('order.created', $1, '{}')",
+        &[&user],
+    )
+    .await
+    .expect("emit in the open transaction");
+    let switch = tokio::spawn({
+        let url = db.url.clone();
+        async move {
+            let (s, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .expect("connect");
+            tokio::spawn(conn);
+            s.execute(
+                "update herald.user_webhooks set ordering = 'fifo' where id = $1",
+                &[&hook],
+            )
+            .await
+        }
+    });
+    eventually(
+        "the switch waits for the producer",
+        Duration::from_secs(60),
+        || async {
+            count(
+                &c,
+                "select count(*) from pg_stat_activity
+              where datname = current_database() and wait_event_type = 'Lock'
+                and query like 'update herald.user_webhooks set ordering%'",
+            )
+            .await
+                == 1
+        },
+    )
+    .await;
+    tx.commit().await.expect("the producer commits");
+    switch
+        .await
+        .expect("switch task")
+        .expect("the switch commits");
+    assert_eq!(
+        count(
+            &c,
+            &format!(
+                "select count(*) from herald.queue where webhook_id = '{hook}' and seq is null"
+            )
+        )
+        .await,
+        0,
+        "the delivery the producer queued before the switch is numbered"
+    );
+
+    // A producer that keeps its transaction open makes the switch give up after 5 s.
+    c.execute(
+        "update herald.user_webhooks set ordering = 'none' where id = $1",
+        &[&hook],
+    )
+    .await
+    .expect("switch back");
+    let mut producer = db.client().await;
+    let tx = producer.transaction().await.expect("begin");
+    tx.execute(
+        "insert into herald.events (event_type, user_id, data) values ('order.created', $1, '{}')",
+        &[&user],
+    )
+    .await
+    .expect("emit in the open transaction");
+    let err = c
+        .execute(
+            "update herald.user_webhooks set ordering = 'fifo' where id = $1",
+            &[&hook],
+        )
+        .await
+        .expect_err("the switch gives up");
+    assert_eq!(
+        err.code().map(|c| c.code()),
+        Some("HR030"),
+        "a clear error: {err}"
+    );
+    tx.rollback().await.expect("rollback");
+}
