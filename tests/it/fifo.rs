@@ -383,6 +383,19 @@ async fn fifo_disabled_webhook_releases_its_waiting_deliveries_to_be_exhausted()
     app.shutdown().await;
 }
 
+/// A connection whose transaction inserted an event for `user` and is still open.
+async fn producer_left_open(db: &TestDb, user: Uuid) -> tokio_postgres::Client {
+    let producer = db.client().await;
+    producer
+        .batch_execute(&format!(
+            "begin; insert into herald.events (event_type, user_id, data)
+                    values ('order.created', '{user}', '{{}}')"
+        ))
+        .await
+        .expect("emit in an open transaction");
+    producer
+}
+
 #[tokio::test]
 async fn fifo_switch_waits_for_open_producers_and_numbers_their_deliveries() {
     let db = TestDb::new().await;
@@ -391,14 +404,7 @@ async fn fifo_switch_waits_for_open_producers_and_numbers_their_deliveries() {
     let (user, hook, _) = webhook(&c, "http://127.0.0.1:9/hook").await;
     // A producer's transaction inserts an event while the webhook is not FIFO yet, and stays
     // open while the switch runs.
-    let mut producer = db.client().await;
-    let tx = producer.transaction().await.expect("begin");
-    tx.execute(
-        "insert into herald.events (event_type, user_id, data) values ('order.created', $1, '{}')",
-        &[&user],
-    )
-    .await
-    .expect("emit in the open transaction");
+    let producer = producer_left_open(&db, user).await;
     let switch = tokio::spawn({
         let url = db.url.clone();
         async move {
@@ -428,7 +434,10 @@ async fn fifo_switch_waits_for_open_producers_and_numbers_their_deliveries() {
         },
     )
     .await;
-    tx.commit().await.expect("the producer commits");
+    producer
+        .batch_execute("commit")
+        .await
+        .expect("the producer commits");
     switch
         .await
         .expect("switch task")
@@ -452,14 +461,7 @@ async fn fifo_switch_waits_for_open_producers_and_numbers_their_deliveries() {
     )
     .await
     .expect("switch back");
-    let mut producer = db.client().await;
-    let tx = producer.transaction().await.expect("begin");
-    tx.execute(
-        "insert into herald.events (event_type, user_id, data) values ('order.created', $1, '{}')",
-        &[&user],
-    )
-    .await
-    .expect("emit in the open transaction");
+    let producer = producer_left_open(&db, user).await;
     let err = c
         .execute(
             "update herald.user_webhooks set ordering = 'fifo' where id = $1",
@@ -472,5 +474,5 @@ async fn fifo_switch_waits_for_open_producers_and_numbers_their_deliveries() {
         Some("HR030"),
         "a clear error: {err}"
     );
-    tx.rollback().await.expect("rollback");
+    producer.batch_execute("rollback").await.expect("rollback");
 }
