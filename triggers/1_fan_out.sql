@@ -6,9 +6,11 @@
 -- A payload that is not a JSON object is refused by the check constraint event_data_is_object.
 --
 -- Each delivery is a row in herald.deliveries (no payload copy: it is built from the event when
--- sent) plus a row in herald.queue, due now. The statement does as little as it can: one query
--- validates and tells whether platform events are present, one inserts; statements of own events
--- only (the common case) skip the platform join entirely.
+-- sent) plus a row in herald.queue, due now. A FIFO webhook's rows carry the event's seq (its
+-- order of delivery) and wait their turn with due_at 'infinity' (triggers/7_fifo.sql); other
+-- webhooks' rows carry null. The statement does as little as it can: one query validates and
+-- tells whether platform events are present, one inserts; statements of own events only (the
+-- common case) skip the platform join entirely.
 
 -- A time-ordered id (48 bits of Unix milliseconds, version 7, random bits): new rows land at the
 -- right edge of the primary key instead of on a random page.
@@ -72,8 +74,9 @@ begin
     if not v_check.platform then
         -- Every event is of an `own` type (validated above).
         with inserted as (
-            insert into herald.deliveries (id, webhook_id, event_id, event_type, resource_id, created_at)
-            select herald.new_delivery_id(), w.id, e.id, e.event_type, e.resource_id, e.created_at
+            insert into herald.deliveries (id, webhook_id, event_id, event_type, resource_id, created_at, seq)
+            select herald.new_delivery_id(), w.id, e.id, e.event_type, e.resource_id, e.created_at,
+                   case when w.ordering = 'fifo' then coalesce(e.seq, 0) end
               from new_events e
               join herald.user_webhooks w
                 on w.user_id = e.user_id
@@ -81,19 +84,21 @@ begin
                and w.enabled and w.disabled_at is null
                and (w.event_types is null or w.event_types ? e.event_type)
             on conflict (webhook_id, event_type, resource_id) where resource_id is not null do nothing
-            returning id, webhook_id
+            returning id, webhook_id, seq
         )
-        insert into herald.queue (delivery_id, webhook_id)
-        select id, webhook_id from inserted;
+        insert into herald.queue (delivery_id, webhook_id, seq, due_at)
+        select id, webhook_id, seq, case when seq is null then now() else 'infinity' end
+          from inserted;
     else
         with e as (
-            select n.id, n.event_type, n.user_id, n.resource_id, n.created_at, t.scope
+            select n.id, n.event_type, n.user_id, n.resource_id, n.created_at, n.seq, t.scope
               from new_events n
               join herald.event_types t on t.name = n.event_type
         ),
         inserted as (
-            insert into herald.deliveries (id, webhook_id, event_id, event_type, resource_id, created_at)
-            select herald.new_delivery_id(), w.id, e.id, e.event_type, e.resource_id, e.created_at
+            insert into herald.deliveries (id, webhook_id, event_id, event_type, resource_id, created_at, seq)
+            select herald.new_delivery_id(), w.id, e.id, e.event_type, e.resource_id, e.created_at,
+                   case when w.ordering = 'fifo' then coalesce(e.seq, 0) end
               from e
               join herald.user_webhooks w
                 on w.user_id = e.user_id
@@ -102,7 +107,8 @@ begin
                and (w.event_types is null or w.event_types ? e.event_type)
              where e.scope = 'own'
             union all
-            select herald.new_delivery_id(), w.id, e.id, e.event_type, e.resource_id, e.created_at
+            select herald.new_delivery_id(), w.id, e.id, e.event_type, e.resource_id, e.created_at,
+                   case when w.ordering = 'fifo' then coalesce(e.seq, 0) end
               from e
               join herald.user_webhooks w
                 on w.scope = 'platform'
@@ -111,10 +117,11 @@ begin
               join herald.user_roles r on r.user_id = w.user_id and r.role = 'PLATFORMMANAGER'
              where e.scope = 'platform'
             on conflict (webhook_id, event_type, resource_id) where resource_id is not null do nothing
-            returning id, webhook_id
+            returning id, webhook_id, seq
         )
-        insert into herald.queue (delivery_id, webhook_id)
-        select id, webhook_id from inserted;
+        insert into herald.queue (delivery_id, webhook_id, seq, due_at)
+        select id, webhook_id, seq, case when seq is null then now() else 'infinity' end
+          from inserted;
     end if;
 
     get diagnostics v_inserted = row_count;

@@ -14,7 +14,8 @@ $$;
 
 -- One row per (event, webhook), with the columns of the table it replaced. `next_attempt_at` is
 -- when the delivery may next be claimed (its retry time, or the end of a claim's lease) while it
--- is pending or failed, and the time of its last change once delivered or exhausted.
+-- is pending or failed, and the time of its last change once delivered or exhausted. A FIFO
+-- webhook's delivery waiting its turn (due_at 'infinity') shows its creation: due since then.
 create or replace view herald.webhook_deliveries as
 select d.id,
        d.webhook_id,
@@ -26,7 +27,8 @@ select d.id,
        d.resource_id,
        d.status,
        d.attempt_count,
-       coalesce(q.due_at, d.updated_at) as next_attempt_at,
+       case when q.due_at = 'infinity' then d.created_at
+            else coalesce(q.due_at, d.updated_at) end as next_attempt_at,
        d.last_status_code,
        d.last_error,
        d.delivered_at,

@@ -114,15 +114,16 @@ begin
 end;
 $$;
 
--- After a change of a webhook's breaker, back-off or enabled state: list it in (or take it out
--- of) herald.webhook_gates, and tell platform webhooks about what happened.
+-- After a change of a webhook's breaker, back-off, ordering or enabled state: list it in (or
+-- take it out of) herald.webhook_gates, and tell platform webhooks about what happened.
 create or replace function herald.webhook_policy_changed() returns trigger
 language plpgsql
 as $$
 declare
     v_active boolean := new.enabled and new.disabled_at is null;
 begin
-    if v_active and (new.breaker_state <> 'closed' or new.backoff_until is not null) then
+    if v_active and (new.breaker_state <> 'closed' or new.backoff_until is not null
+                     or new.ordering = 'fifo') then
         insert into herald.webhook_gates (webhook_id) values (new.id) on conflict do nothing;
     else
         delete from herald.webhook_gates where webhook_id = new.id;
@@ -154,10 +155,11 @@ $$;
 
 drop trigger if exists policy_changed on herald.user_webhooks;
 create trigger policy_changed
-    after update of breaker_state, backoff_until, enabled, disabled_at on herald.user_webhooks
+    after update of breaker_state, backoff_until, enabled, disabled_at, ordering on herald.user_webhooks
     for each row
     when (old.breaker_state is distinct from new.breaker_state
           or (old.backoff_until is null) <> (new.backoff_until is null)
+          or old.ordering is distinct from new.ordering
           or old.enabled is distinct from new.enabled
           or old.disabled_at is distinct from new.disabled_at)
     execute function herald.webhook_policy_changed();

@@ -26,6 +26,17 @@ pub fn validate_scope(field: &str, scope: &str) -> Result<Scope, ApiError> {
     })
 }
 
+/// `none` (the default) or `fifo`: one delivery at a time, in the events' order.
+pub fn validate_ordering(ordering: &str) -> Result<(), ApiError> {
+    if ["none", "fifo"].contains(&ordering) {
+        return Ok(());
+    }
+    Err(ApiError::bad_request(
+        "ordering",
+        format!("ordering must be \"none\" or \"fifo\", not {ordering:?}"),
+    ))
+}
+
 /// Dot-separated words of `[a-zA-Z0-9_]`, at most 255 bytes (the `event_type_name_format`
 /// check).
 pub fn validate_event_type_name(field: &str, name: &str) -> Result<(), ApiError> {
@@ -83,5 +94,23 @@ mod tests {
         for bad in ["", ".a", "a.", "a..b", "a-b", "a b", "ä"] {
             assert!(validate_event_type_name("name", bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn validate_ordering_and_scope_name_the_field_and_the_choices() {
+        assert!(validate_ordering("none").is_ok());
+        assert!(validate_ordering("fifo").is_ok());
+        let err = validate_ordering("lifo").unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("ordering"));
+        assert!(
+            err.message.contains(r#""none" or "fifo""#),
+            "{}",
+            err.message
+        );
+        let err = validate_scope("scope", "global").unwrap_err();
+        assert_eq!(
+            err.message,
+            r#"scope must be "own" or "platform", not "global""#
+        );
     }
 }

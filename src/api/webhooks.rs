@@ -11,7 +11,10 @@ use uuid::Uuid;
 use super::{
     error::{found, ApiError},
     request::double_option,
-    validate::{validate_description, validate_event_type_name, validate_scope, validate_url},
+    validate::{
+        validate_description, validate_event_type_name, validate_ordering, validate_scope,
+        validate_url,
+    },
     ApiState,
 };
 use crate::domain::{
@@ -47,6 +50,13 @@ pub struct CreateWebhook {
     /// Static headers added to every request: `{"name": "value"}`.
     #[serde(default)]
     pub headers: Option<serde_json::Value>,
+    /// `none` (default) or `fifo`: one delivery at a time, in the order of the events.
+    #[serde(default = "no_ordering")]
+    pub ordering: String,
+}
+
+fn no_ordering() -> String {
+    "none".to_owned()
 }
 
 fn own() -> String {
@@ -76,6 +86,9 @@ pub struct PatchWebhook {
     /// Replaces every custom header; `null` or `{}` removes them.
     #[serde(default, deserialize_with = "double_option")]
     pub headers: Option<Option<serde_json::Value>>,
+    /// `none` or `fifo`.
+    #[serde(default, deserialize_with = "double_option")]
+    pub ordering: Option<Option<String>>,
 }
 
 /// Custom headers must be an object of at most 16 string values (1 KiB each) whose names are
@@ -219,6 +232,7 @@ pub async fn create(
         ));
     }
     validate_description(req.description.as_deref())?;
+    validate_ordering(&req.ordering)?;
     if let Some(headers) = &req.headers {
         check_headers(headers)?;
     }
@@ -245,6 +259,7 @@ pub async fn create(
         scope,
         enabled: req.enabled,
         headers: req.headers.as_ref(),
+        ordering: &req.ordering,
     };
     match webhooks::create(&state.pool, &state.secret_keys, &new).await {
         Ok(webhook) => Ok(Created {
@@ -279,6 +294,14 @@ pub async fn update(
         Some(None) => return Err(ApiError::bad_request("enabled", "enabled cannot be null")),
         Some(Some(enabled)) => changes.enabled = Some(enabled),
     }
+    match req.ordering {
+        None => {}
+        Some(None) => return Err(ApiError::bad_request("ordering", "ordering cannot be null")),
+        Some(Some(ordering)) => {
+            validate_ordering(&ordering)?;
+            changes.ordering = Some(ordering);
+        }
+    }
     if let Some(description) = &req.description {
         validate_description(description.as_deref())?;
     }
@@ -295,6 +318,12 @@ pub async fn update(
     }
     changes.event_types = req.event_types;
     let updated = webhooks::update_opt(&state.pool, user_id, id, &changes).await;
+    if let Err(e) = &updated {
+        // Switching to fifo waits at most 5 s for transactions inserting events.
+        if e.sqlstate().is_some_and(|c| c.code() == "HR030") {
+            return Err(ApiError::conflict(e.db_message().unwrap_or("busy; try again")));
+        }
+    }
     found(updated, "updating a webhook", "webhook")
 }
 

@@ -49,6 +49,9 @@ pub enum WebhooksCommand {
         /// A custom header sent with every request (repeat for more).
         #[arg(long = "header", value_name = "NAME=VALUE")]
         headers: Vec<String>,
+        /// `none`, or `fifo`: one delivery at a time, in the order of the events.
+        #[arg(long, default_value = "none")]
+        ordering: String,
     },
     /// One webhook.
     Get(Target),
@@ -84,6 +87,9 @@ pub enum WebhooksCommand {
         /// Remove every custom header.
         #[arg(long)]
         no_headers: bool,
+        /// `none`, or `fifo`: one delivery at a time, in the order of the events.
+        #[arg(long)]
+        ordering: Option<String>,
     },
     /// Delete a webhook with its deliveries and attempts.
     Delete(Target),
@@ -174,6 +180,7 @@ fn webhook_fields(w: &Webhook, extra: &[(&str, String)]) -> String {
     pairs.push(("USER", w.user_id.to_string()));
     pairs.push(("DISABLED AT", opt(w.disabled_at)));
     pairs.push(("HEADERS", w.headers.to_string()));
+    pairs.push(("ORDERING", w.ordering.clone()));
     pairs.push(("PREVIOUS SECRET UNTIL", opt(w.previous_secret_expires_at)));
     pairs.push(("CREATED", w.created_at.to_string()));
     pairs.push(("UPDATED", w.updated_at.to_string()));
@@ -204,6 +211,7 @@ pub async fn run(args: WebhooksArgs) -> Result<(), OpError> {
             disabled,
             signature_scheme,
             headers,
+            ordering,
         } => {
             let req = CreateWebhook {
                 url,
@@ -217,6 +225,7 @@ pub async fn run(args: WebhooksArgs) -> Result<(), OpError> {
                 } else {
                     Some(header_options(&headers)?)
                 },
+                ordering,
             };
             let created = webhooks::create(&state, uuid("user_id", &user)?, req).await?;
             out.print(&created, || {
@@ -247,6 +256,7 @@ pub async fn run(args: WebhooksArgs) -> Result<(), OpError> {
             disable,
             headers,
             no_headers,
+            ordering,
         } => {
             let (user, id) = target.resolve(&state).await?;
             let req = PatchWebhook {
@@ -269,6 +279,7 @@ pub async fn run(args: WebhooksArgs) -> Result<(), OpError> {
                 } else {
                     Some(Some(header_options(&headers)?))
                 },
+                ordering: ordering.map(Some),
             };
             let w = webhooks::update(&state, user, id, req).await?;
             out.print(&w, || webhook_fields(&w, &[]))

@@ -176,6 +176,7 @@ pub async fn create(pool: &Pool, receiver: &Receiver, with_platform: bool) -> an
                 scope,
                 enabled: true,
                 headers: None,
+                ordering: "none",
             },
         )
         .await

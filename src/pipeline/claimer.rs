@@ -18,7 +18,10 @@ use super::{
 };
 use crate::{
     metrics::Metrics,
-    store::{deliveries, Pool, StoreError},
+    store::{
+        deliveries::{self, OnePerWebhook},
+        Pool, StoreError,
+    },
 };
 
 /// A claimed delivery and its share of the capacity.
@@ -106,8 +109,9 @@ impl Claimer {
     }
 
     /// Delivery policies: looks at the gated webhooks (every round while there are some, else
-    /// every [`GATE_CHECK`]), claims a probe for each one whose wait is over, and remembers when
-    /// the next wait ends. Returns how many probes it claimed.
+    /// every [`GATE_CHECK`]), claims a probe for each one whose wait is over and the due head of
+    /// each FIFO webhook, and remembers when the next wait ends or head is due. Returns how many
+    /// it claimed.
     async fn claim_probes(&mut self, due: &mut BTreeSet<DateTime<Utc>>) -> usize {
         let now = Instant::now();
         if !self.gates.gated && self.gates.next_check.is_some_and(|t| now < t) {
@@ -128,10 +132,6 @@ impl Claimer {
         if let Some(t) = gates.next_at {
             remember(due, t);
         }
-        let limit = self.capacity.free().min(self.batch_max);
-        if !gates.ready || limit == 0 {
-            return 0;
-        }
         let full: Vec<uuid::Uuid> = self
             .capacity
             .claim_limits()
@@ -140,16 +140,24 @@ impl Claimer {
             .filter(|a| a.alone <= 0)
             .map(|a| a.webhook_id)
             .collect();
-        match deliveries::claim_probes(&client, limit, self.lease, &full).await {
-            Ok(batch) => {
-                drop(client);
-                self.hand_over(batch).await
+        let mut batch = Vec::new();
+        for (kind, wanted) in [
+            (OnePerWebhook::Probes, gates.ready),
+            (OnePerWebhook::FifoHeads, gates.fifo_ready),
+        ] {
+            let limit = (self.capacity.free().min(self.batch_max)).saturating_sub(batch.len());
+            if !wanted || limit == 0 {
+                continue;
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "claimer: cannot claim probes of gated webhooks");
-                0
+            match deliveries::claim_probes(&client, kind, limit, self.lease, &full).await {
+                Ok(claimed) => batch.extend(claimed),
+                Err(e) => {
+                    tracing::warn!(error = %e, ?kind, "claimer: cannot claim for gated webhooks")
+                }
             }
         }
+        drop(client);
+        self.hand_over(batch).await
     }
 
     pub async fn run(mut self, stop: CancellationToken) {

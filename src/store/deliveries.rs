@@ -16,6 +16,7 @@ const CLAIM: &str = include_str!("queries/deliveries_claim.sql");
 const RECORD_RESULTS: &str = include_str!("queries/deliveries_record_results.sql");
 const GATES: &str = include_str!("queries/deliveries_gates.sql");
 const CLAIM_GATED: &str = include_str!("queries/deliveries_claim_gated.sql");
+const CLAIM_FIFO: &str = include_str!("queries/deliveries_claim_fifo.sql");
 
 /// A delivery claimed by this worker, with what the sender needs.
 #[derive(Debug, Clone)]
@@ -175,13 +176,15 @@ fn claimed_from_row(r: &tokio_postgres::Row) -> Result<ClaimedDelivery, StoreErr
     })
 }
 
-/// The webhooks the claim leaves to the policy claim (breaker not closed, back-off running).
+/// The webhooks the claim leaves to the policy claim (breaker, back-off) and the FIFO claim.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Gates {
     pub gated: i64,
     /// A probe may go now for at least one of them.
     pub ready: bool,
-    /// The next end of a cool-down or back-off.
+    /// The head of at least one FIFO webhook is due.
+    pub fifo_ready: bool,
+    /// The next end of a cool-down or back-off, or the next due time of a FIFO head.
     pub next_at: Option<DateTime<Utc>>,
 }
 
@@ -191,29 +194,42 @@ pub async fn gates(client: &super::Client) -> Result<Gates, StoreError> {
     Ok(Gates {
         gated: row.try_get("gated")?,
         ready: row.try_get("ready")?,
+        fifo_ready: row.try_get("fifo_ready")?,
         next_at: row.try_get("next_at")?,
     })
 }
 
-/// Claims at most `limit` probes: one due delivery of each gated webhook whose wait is over,
-/// cluster-wide, skipping the webhooks in `full`.
+/// The claims of one delivery per webhook, cluster-wide, that lock the webhook's row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnePerWebhook {
+    /// One due delivery of each gated webhook whose wait is over (a FIFO webhook's head).
+    Probes,
+    /// The due head of each FIFO webhook whose breaker is closed and which has no back-off.
+    FifoHeads,
+}
+
+/// Claims at most `limit` deliveries of `kind`, skipping the webhooks in `full`.
 pub async fn claim_probes(
     client: &super::Client,
+    kind: OnePerWebhook,
     limit: usize,
     lease: Duration,
     full: &[Uuid],
 ) -> Result<Vec<ClaimedDelivery>, StoreError> {
-    let stmt = client.prepare_cached(CLAIM_GATED).await?;
+    let sql = match kind {
+        OnePerWebhook::Probes => CLAIM_GATED,
+        OnePerWebhook::FifoHeads => CLAIM_FIFO,
+    };
+    let stmt = client.prepare_cached(sql).await?;
     let rows = client
         .query(&stmt, &[&(limit as i64), &lease.as_secs_f64(), &full])
         .await?;
     rows.iter().map(claimed_from_row).collect()
 }
 
-/// The payload of an event exactly as `herald.event_payload(...)::text` renders it (PostgreSQL's
-/// jsonb text form: keys ordered by length, then bytes; `": "` and `", "` separators), built
-/// here so that the claim does not have to build and print a jsonb per row. `data` is the
-/// event's `data::text`.
+/// The payload of an event exactly as `herald.event_payload(...)::text` renders it (jsonb text
+/// form: keys ordered by length, then bytes; `": "` and `", "` separators), built here so that
+/// the claim does not have to build and print a jsonb per row. `data` is the event's text.
 pub fn event_body(event_type: &str, created_at: DateTime<Utc>, data: &str) -> Bytes {
     let event_type = serde_json::to_string(event_type).unwrap_or_else(|_| "\"\"".into());
     let timestamp = created_at.format("%Y-%m-%dT%H:%M:%S%.6fZ");

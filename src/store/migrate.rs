@@ -26,6 +26,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0008_rollup_bucket_arrays",
         include_str!("../../sql/0008_rollup_bucket_arrays.sql"),
     ),
+    ("0010_fifo", include_str!("../../sql/0010_fifo.sql")),
 ];
 
 /// Trigger functions, re-applied whenever their text changes.
@@ -43,6 +44,7 @@ pub const TRIGGERS: &[(&str, &str)] = &[
         include_str!("../../triggers/5_deliveries.sql"),
     ),
     ("6_policies", include_str!("../../triggers/6_policies.sql")),
+    ("7_fifo", include_str!("../../triggers/7_fifo.sql")),
     (PRIVILEGES, include_str!("../../triggers/9_privileges.sql")),
 ];
 

@@ -85,6 +85,8 @@ pub struct Webhook {
     pub breaker_until: Option<DateTime<Utc>>,
     /// Static headers added to every request.
     pub headers: serde_json::Value,
+    /// `none`, or `fifo`: one delivery at a time, cluster-wide, in the order of the events.
+    pub ordering: String,
     /// While in the future, the previous secret still signs too.
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
@@ -109,6 +111,7 @@ impl Webhook {
             breaker_state: row.try_get("breaker_state")?,
             breaker_until: row.try_get("breaker_until")?,
             headers: row.try_get::<_, Json<serde_json::Value>>("headers")?.0,
+            ordering: row.try_get("ordering")?,
             previous_secret_expires_at: row.try_get("previous_secret_expires_at")?,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
@@ -132,6 +135,8 @@ pub struct NewWebhook<'a> {
     pub enabled: bool,
     /// Custom headers, checked by the caller (`None`: none).
     pub headers: Option<&'a serde_json::Value>,
+    /// `none` or `fifo`, checked by the caller.
+    pub ordering: &'a str,
 }
 
 /// A partial update: `None` keeps a field; `Some(None)` clears a nullable one.
@@ -144,6 +149,8 @@ pub struct WebhookChanges {
     pub enabled: Option<bool>,
     /// Replaces every custom header (checked by the caller).
     pub headers: Option<serde_json::Value>,
+    /// `none` or `fifo` (checked by the caller).
+    pub ordering: Option<String>,
 }
 
 fn event_types_json(types: Option<&[String]>) -> Option<serde_json::Value> {
@@ -175,6 +182,7 @@ pub async fn create(
                 &new.signature_scheme,
                 &new.public_key,
                 &new.headers,
+                &new.ordering,
             ],
         )
         .await?;
@@ -232,6 +240,7 @@ pub async fn update_opt(
                 &event_types,
                 &changes.enabled,
                 &changes.headers,
+                &changes.ordering,
             ],
         )
         .await?

@@ -12,6 +12,7 @@ mod demo;
 mod failover;
 mod fanout;
 mod faults;
+mod fifo;
 mod harness;
 mod leader;
 mod migrate;

@@ -4,12 +4,14 @@
 -- half-open, or its back-off to the lease's end, so that no other worker sends a second probe
 -- while this one is in flight; the probe's result closes the breaker or ends the back-off (the
 -- writer), or the lease ends and another probe goes. At most $1 probes; webhooks in $3 (no
--- capacity left on this worker) are skipped.
+-- capacity left on this worker) are skipped. A FIFO webhook's probe is its head if it is due
+-- (herald.fifo_head, triggers/7_fifo.sql), never a delivery behind it.
 with ready as (
-    select w.id as webhook_id
+    select w.id as webhook_id, w.ordering = 'fifo' as fifo
       from herald.webhook_gates g
       join herald.user_webhooks w on w.id = g.webhook_id
      where g.webhook_id <> all ($3::uuid[])
+       and (w.breaker_state <> 'closed' or w.backoff_until is not null)
        and coalesce(greatest(w.breaker_until, w.backoff_until), '-infinity') <= now()
      limit $1::int8
        for no key update of w skip locked
@@ -19,16 +21,23 @@ probe as (
       from ready r
      cross join lateral (select q.delivery_id, q.webhook_id, q.due_at
                            from herald.queue q
-                          where q.webhook_id = r.webhook_id and q.due_at <= now()
+                          where q.webhook_id = r.webhook_id and q.due_at <= now() and not r.fifo
                           order by q.due_at
                           limit 1
                             for update skip locked) p
+    union all
+    select h.delivery_id, h.webhook_id, h.due_at
+      from ready r
+     cross join lateral herald.fifo_head(r.webhook_id) h
+     where r.fifo and h.due_at <= now()
 ),
 claimed as (
+    -- (A head is not locked above: the update re-checks that it is still due, or waiting its
+    -- turn: deliveries_claim_fifo.sql.)
     update herald.queue q
        set due_at = now() + make_interval(secs => $2::float8)
       from probe
-     where q.delivery_id = probe.delivery_id
+     where q.delivery_id = probe.delivery_id and (q.due_at <= now() or q.due_at = 'infinity')
     returning q.delivery_id, q.webhook_id, q.due_at as lease, probe.due_at as was_due
 ),
 probing as (

@@ -362,3 +362,42 @@ async fn webhooks_custom_headers_are_checked_naming_the_header_and_shown_with_th
     assert_eq!(cleared.json()["headers"], json!({}));
     api.stop().await;
 }
+
+#[tokio::test]
+async fn webhooks_ordering_is_validated_shown_and_gates_the_webhook() {
+    let api = TestApi::start().await;
+    let user = Uuid::new_v4();
+    let path = format!("/v1/users/{user}/webhooks");
+    api.post(
+        &path,
+        json!({"url": "https://example.com/", "ordering": "lifo"}),
+    )
+    .await
+    .assert_error(StatusCode::BAD_REQUEST, Some("ordering"));
+    let (id, _) = api
+        .create_webhook(
+            user,
+            json!({"url": "https://example.com/", "ordering": "fifo"}),
+        )
+        .await;
+    let gated = format!("select count(*) from herald.webhook_gates where webhook_id = '{id}'");
+    assert_eq!(count(&api.sql, &gated).await, 1, "a FIFO webhook is gated");
+    let one = format!("{path}/{id}");
+    assert_eq!(api.get(&one).await.json()["ordering"], "fifo");
+    api.patch(&one, json!({"ordering": null}))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, Some("ordering"));
+    api.patch(&one, json!({"ordering": "FIFO"}))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, Some("ordering"));
+    let v = api.patch(&one, json!({"ordering": "none"})).await.json();
+    assert_eq!(v["ordering"], "none");
+    assert_eq!(count(&api.sql, &gated).await, 0, "no longer gated");
+    let (plain, _) = api.create_webhook(user, hook("https://example.com/")).await;
+    assert_eq!(
+        api.get(&format!("{path}/{plain}")).await.json()["ordering"],
+        "none",
+        "the default"
+    );
+    api.stop().await;
+}

@@ -108,6 +108,8 @@ struct State {
     count_tx: watch::Sender<usize>,
     script: Mutex<Script>,
     connections: AtomicUsize,
+    /// Per path: requests being answered now, and the most at once so far.
+    in_flight: Mutex<HashMap<String, (usize, usize)>>,
 }
 
 /// A scripted, recording HTTP(S) receiver on `127.0.0.1:0`.
@@ -150,6 +152,7 @@ impl TestReceiver {
             count_tx,
             script: Mutex::new(Script::default()),
             connections: AtomicUsize::new(0),
+            in_flight: Mutex::new(HashMap::new()),
         });
         let scheme = if tls.is_some() { "https" } else { "http" };
         let task = tokio::spawn(serve(listener, tls, state.clone()));
@@ -229,6 +232,12 @@ impl TestReceiver {
                 self.count()
             );
         }
+    }
+
+    /// The most requests to `path` (query ignored) that were being answered at once.
+    pub fn max_in_flight(&self, path: &str) -> usize {
+        let in_flight = self.state.in_flight.lock().expect("in_flight lock");
+        in_flight.get(path).map_or(0, |(_, max)| *max)
     }
 
     /// TCP connections accepted so far (to check keep-alive reuse).
@@ -332,6 +341,7 @@ async fn handle(
         .expect("script lock")
         .next_reply(parts.uri.path(), webhook_id.as_deref());
     let received_at = Instant::now();
+    let _answering = Answering::new(&state, parts.uri.path());
     *state
         .by_id
         .lock()
@@ -367,6 +377,34 @@ async fn handle(
         response.headers_mut().append(name, value);
     }
     Ok(response)
+}
+
+/// Counts a request in its path's in-flight number while it is being answered.
+struct Answering {
+    state: Arc<State>,
+    path: String,
+}
+
+impl Answering {
+    fn new(state: &Arc<State>, path: &str) -> Self {
+        let mut in_flight = state.in_flight.lock().expect("in_flight lock");
+        let (now, max) = in_flight.entry(path.to_owned()).or_default();
+        *now += 1;
+        *max = (*max).max(*now);
+        Self {
+            state: Arc::clone(state),
+            path: path.to_owned(),
+        }
+    }
+}
+
+impl Drop for Answering {
+    fn drop(&mut self) {
+        let mut in_flight = self.state.in_flight.lock().expect("in_flight lock");
+        if let Some((now, _)) = in_flight.get_mut(&self.path) {
+            *now -= 1;
+        }
+    }
 }
 
 fn plain(status: StatusCode) -> Response<Full<Bytes>> {

@@ -64,6 +64,13 @@ pub enum Behaviour {
     Sequence(Vec<Reply>),
     /// The k-th request carrying the same `webhook-id` gets `replies[k]`; the last repeats.
     PerWebhookId(Vec<Reply>),
+    /// The first request of every `n`-th distinct `webhook-id` on the route gets `failure`;
+    /// every other request gets `success`.
+    EveryNthIdFailsOnce {
+        n: usize,
+        failure: Reply,
+        success: Reply,
+    },
 }
 
 impl Behaviour {
@@ -138,6 +145,26 @@ impl Script {
                 let seen = self.seen_by_id.entry(key).or_default();
                 *seen += 1;
                 pick(replies, *seen - 1)
+            }
+            Behaviour::EveryNthIdFailsOnce {
+                n,
+                failure,
+                success,
+            } => {
+                let key = (route.clone(), webhook_id.unwrap_or_default().to_owned());
+                let seen = self.seen_by_id.entry(key).or_default();
+                *seen += 1;
+                if *seen > 1 {
+                    return success.clone();
+                }
+                // seen_by_route counts the distinct ids here.
+                let distinct = self.seen_by_route.entry(route).or_default();
+                *distinct += 1;
+                if *distinct % (*n).max(1) == 0 {
+                    failure.clone()
+                } else {
+                    success.clone()
+                }
             }
         }
     }

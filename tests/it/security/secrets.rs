@@ -354,6 +354,7 @@ async fn secrets_a_removed_key_or_a_copied_ciphertext_fails_that_webhook_clearly
                 scope: Scope::Own,
                 enabled: true,
                 headers: None,
+                ordering: "none",
             },
         )
         .await
