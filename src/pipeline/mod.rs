@@ -23,7 +23,10 @@ use tokio::sync::{mpsc, Notify};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use uuid::Uuid;
 
-use crate::{config::Config, http::Sender, metrics::Metrics, readiness::Readiness, store::Pool};
+use crate::{
+    config::Config, http::Sender, metrics::Metrics, readiness::Readiness, store::Pool,
+    supervise::Supervisor,
+};
 
 /// Settings of one pipeline, from [`Config`].
 #[derive(Debug, Clone)]
@@ -61,12 +64,14 @@ impl PipelineSettings {
 }
 
 /// Runs the pipeline until `stop` is cancelled, then shuts down in order (see the module doc).
+/// Its tasks run under `supervisor`.
 pub async fn run(
     settings: PipelineSettings,
     pool: Pool,
     sender: Sender,
     metrics: Arc<Metrics>,
     readiness: Arc<Readiness>,
+    supervisor: Supervisor,
     stop: CancellationToken,
 ) {
     let capacity = capacity::Capacity::new(
@@ -90,7 +95,7 @@ pub async fn run(
         Arc::clone(&wake),
         readiness,
     );
-    let listener_task = tokio::spawn(listener.run(stop_listener.clone()));
+    let listener_task = supervisor.spawn("listener", listener.run(stop_listener.clone()));
 
     let claimer = claimer::Claimer {
         pool: pool.clone(),
@@ -105,7 +110,7 @@ pub async fn run(
         metrics: Arc::clone(&metrics),
         gates: claimer::GateWatch::default(),
     };
-    let claimer_task = tokio::spawn(claimer.run(stop_claiming));
+    let claimer_task = supervisor.spawn("claimer", claimer.run(stop_claiming));
 
     let dispatcher = sender::Dispatcher {
         sender,
@@ -114,7 +119,8 @@ pub async fn run(
         metrics: Arc::clone(&metrics),
         abandon: give_up_writes.clone(),
     };
-    let dispatcher_task = tokio::spawn(dispatcher.run(senders.clone()));
+    // The dispatcher ends when the claimer does, the writer when the last sender does.
+    let dispatcher_task = supervisor.spawn_stage("dispatcher", dispatcher.run(senders.clone()));
 
     let writer = writer::Writer {
         pool,
@@ -126,12 +132,13 @@ pub async fn run(
         metrics,
         outage: std::sync::atomic::AtomicBool::new(false),
     };
-    let writer_task = tokio::spawn(writer.run(results_rx, give_up_writes.clone()));
+    let writer_task =
+        supervisor.spawn_stage("writer", writer.run(results_rx, give_up_writes.clone()));
 
     stop.cancelled().await;
     // 1. No new claims. The claimer drops its channel, so the dispatcher ends too.
-    let _ = claimer_task.await;
-    let _ = dispatcher_task.await;
+    claimer_task.join().await;
+    dispatcher_task.join().await;
     senders.close();
     // 2. In-flight requests finish, up to the grace period.
     let in_flight = senders.len();
@@ -156,7 +163,7 @@ pub async fn run(
         settings.shutdown_grace.max(Duration::from_secs(2))
     };
     let writer_abort = writer_task.abort_handle();
-    if tokio::time::timeout(writer_deadline, writer_task)
+    if tokio::time::timeout(writer_deadline, writer_task.join())
         .await
         .is_err()
     {
@@ -164,5 +171,5 @@ pub async fn run(
         writer_abort.abort();
     }
     stop_listener.cancel();
-    let _ = listener_task.await;
+    listener_task.join().await;
 }
