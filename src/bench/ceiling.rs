@@ -18,13 +18,14 @@ use crate::{
     domain::retry::{next_state, RetrySchedule},
     store::{
         self,
-        deliveries::{self, AttemptRow, BreakerUpdate, ClaimLimits, ClaimedDelivery, ResultRow},
+        deliveries::{
+            self, AttemptRow, BreakerPolicy, BreakerUpdate, ClaimLimits, ClaimedDelivery, ResultRow,
+        },
     },
 };
 
-/// Herald's default lease and breaker threshold: the statements get the values they get there.
-const LEASE: Duration = Duration::from_secs(300);
-const BREAKER_THRESHOLD: u32 = 10;
+/// Herald's default lease and breaker policy: the statements get the values they get there.
+const LEASE: Duration = crate::config::DEFAULT_LEASE;
 /// After an empty claim while other connections still hold rows.
 const EMPTY_CLAIM_PAUSE: Duration = Duration::from_millis(1);
 const GIVE_UP: Duration = Duration::from_secs(600);
@@ -95,7 +96,7 @@ pub async fn run(
                     &results,
                     &attempts,
                     &breaker,
-                    BREAKER_THRESHOLD,
+                    BreakerPolicy::default(),
                 )
                 .await?;
                 rows.fetch_add(recorded.applied.len() as u64, Ordering::Relaxed);

@@ -51,12 +51,7 @@ impl PipelineSettings {
             poll_interval: c.poll_interval,
             max_in_flight: c.max_in_flight,
             max_in_flight_per_webhook: c.max_in_flight_per_webhook,
-            breaker: crate::store::deliveries::BreakerPolicy {
-                threshold: c.breaker_threshold,
-                cooldown: c.breaker_cooldown,
-                disable_after: c.breaker_disable_after,
-                max_retry_after: c.max_retry_after,
-            },
+            breaker: c.breaker,
             retry_schedule: c.retry_schedule.clone(),
             shutdown_grace: c.shutdown_grace,
         }

@@ -36,8 +36,9 @@ pub const MAX_BATCH: usize = 1000;
 /// batches touch different queue and delivery rows; breaker updates of the same webhook in two
 /// batches are serialised by its row lock (a deadlock between them is retried).
 pub const CONCURRENT_WRITES: usize = 2;
-/// Kept in the attempt log per response.
-const EXCERPT_CHARS: usize = 1024;
+/// Kept in the attempt log per response: the sender reads no more bytes than this, and the
+/// writer keeps no more characters of whatever excerpt it is handed.
+const EXCERPT_CHARS: usize = crate::http::MAX_RESPONSE_EXCERPT;
 /// How far back results are written again after a failed write: commits use
 /// `synchronous_commit = off`, so a failover can lose the last fraction of a second of them.
 pub const REPLAY_WINDOW: Duration = Duration::from_secs(2);

@@ -274,9 +274,17 @@ pub struct BreakerPolicy {
 }
 
 impl BreakerPolicy {
+    pub const DEFAULT_THRESHOLD: u32 = 10;
     pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(30);
     pub const DEFAULT_DISABLE_AFTER: Duration = Duration::from_secs(3 * 24 * 3600);
     pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+}
+
+/// The documented defaults (README, "Delivery policies").
+impl Default for BreakerPolicy {
+    fn default() -> Self {
+        Self::from(Self::DEFAULT_THRESHOLD)
+    }
 }
 
 /// The default policy with the given threshold.

@@ -158,8 +158,8 @@ async fn pipeline_breaker_opens_and_its_deliveries_wait_unclaimed() {
     let (witness, _, _) = webhook(&c, &receiver.url("/witness")).await;
     let mut config = test_config(&db);
     config.retry_schedule = "0,60".parse::<RetrySchedule>().unwrap();
-    config.breaker_threshold = 3;
-    config.breaker_cooldown = Duration::from_secs(600);
+    config.breaker.threshold = 3;
+    config.breaker.cooldown = Duration::from_secs(600);
     config.max_in_flight_per_webhook = 1;
     let app = start(config).await;
 
