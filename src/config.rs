@@ -269,36 +269,19 @@ impl Config {
                 Some(v) => parse_duration(&v).map_err(|reason| ConfigError { var, reason }),
             }
         };
-        c.http_timeout = positive(
-            "HERALD_HTTP_TIMEOUT",
-            duration("HERALD_HTTP_TIMEOUT", c.http_timeout)?,
-        )?;
-        c.connect_timeout = positive(
-            "HERALD_CONNECT_TIMEOUT",
-            duration("HERALD_CONNECT_TIMEOUT", c.connect_timeout)?,
-        )?;
-        c.lease = positive("HERALD_LEASE", duration("HERALD_LEASE", c.lease)?)?;
-        c.poll_interval = positive(
-            "HERALD_POLL_INTERVAL",
-            duration("HERALD_POLL_INTERVAL", c.poll_interval)?,
-        )?;
-        c.retention = positive(
-            "HERALD_RETENTION",
-            duration("HERALD_RETENTION", c.retention)?,
-        )?;
+        let positive_duration =
+            |var: &'static str, default: Duration| positive(var, duration(var, default)?);
+        c.http_timeout = positive_duration("HERALD_HTTP_TIMEOUT", c.http_timeout)?;
+        c.connect_timeout = positive_duration("HERALD_CONNECT_TIMEOUT", c.connect_timeout)?;
+        c.lease = positive_duration("HERALD_LEASE", c.lease)?;
+        c.poll_interval = positive_duration("HERALD_POLL_INTERVAL", c.poll_interval)?;
+        c.retention = positive_duration("HERALD_RETENTION", c.retention)?;
         c.shutdown_grace = duration("HERALD_SHUTDOWN_GRACE", c.shutdown_grace)?;
-        c.breaker.cooldown = positive(
-            "HERALD_BREAKER_COOLDOWN",
-            duration("HERALD_BREAKER_COOLDOWN", c.breaker.cooldown)?,
-        )?;
-        c.breaker.disable_after = positive(
-            "HERALD_BREAKER_DISABLE_AFTER",
-            duration("HERALD_BREAKER_DISABLE_AFTER", c.breaker.disable_after)?,
-        )?;
-        c.breaker.max_retry_after = positive(
-            "HERALD_MAX_RETRY_AFTER",
-            duration("HERALD_MAX_RETRY_AFTER", c.breaker.max_retry_after)?,
-        )?;
+        c.breaker.cooldown = positive_duration("HERALD_BREAKER_COOLDOWN", c.breaker.cooldown)?;
+        c.breaker.disable_after =
+            positive_duration("HERALD_BREAKER_DISABLE_AFTER", c.breaker.disable_after)?;
+        c.breaker.max_retry_after =
+            positive_duration("HERALD_MAX_RETRY_AFTER", c.breaker.max_retry_after)?;
         let number =
             |var: &'static str, default: usize, max: usize| -> Result<usize, ConfigError> {
                 match get(var) {

@@ -19,7 +19,8 @@ use crate::{
     store::{
         self,
         deliveries::{
-            self, AttemptRow, BreakerPolicy, BreakerUpdate, ClaimLimits, ClaimedDelivery, ResultRow,
+            self, Attempt, AttemptRow, BreakerPolicy, BreakerUpdate, ClaimLimits, ClaimedDelivery,
+            ResultRow,
         },
     },
 };
@@ -158,12 +159,14 @@ fn delivered(
         attempts.push(AttemptRow {
             delivery_id: d.id,
             webhook_id: d.webhook_id,
-            attempt: d.attempt_count + 1,
-            started_at: now,
-            duration_ms: 0.0,
-            status_code: Some(204),
-            error: None,
-            response_excerpt: None,
+            attempt: Attempt {
+                attempt: d.attempt_count + 1,
+                started_at: now,
+                duration_ms: 0.0,
+                status_code: Some(204),
+                error: None,
+                response_excerpt: None,
+            },
         });
         if !webhooks.contains(&d.webhook_id) {
             webhooks.push(d.webhook_id);

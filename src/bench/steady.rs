@@ -71,11 +71,7 @@ pub fn p99_goal(rate: u64) -> Goal {
 
 pub async fn run(env: &BenchEnv, args: &SteadyArgs, mode: WakeMode) -> anyhow::Result<Report> {
     anyhow::ensure!(args.steady_users > 0, "--steady-users must be positive");
-    env.reset(mode).await?;
-    let receiver = Receiver::start().await?;
-    let users = env
-        .create_own_webhooks(args.steady_users, 1, &receiver.url_base())
-        .await?;
+    let (receiver, users) = env.reset_with_users(mode, args.steady_users).await?;
     let load = Load {
         rate: args.rate,
         duration: Duration::from_secs(args.seconds),

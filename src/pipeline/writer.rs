@@ -25,7 +25,7 @@ use crate::{
     domain::retry::{next_state, NextState, RetrySchedule},
     metrics::Metrics,
     store::{
-        deliveries::{self, AttemptRow, BreakerPolicy, BreakerUpdate, ResultRow},
+        deliveries::{self, Attempt, AttemptRow, BreakerPolicy, BreakerUpdate, ResultRow},
         Pool, StoreError,
     },
 };
@@ -117,15 +117,17 @@ pub fn prepare(
         batch.attempts.push(AttemptRow {
             delivery_id: d.id,
             webhook_id: d.webhook_id,
-            attempt: d.attempt_count + 1,
-            started_at: o.started_at,
-            duration_ms: o.duration.as_secs_f64() * 1000.0,
-            status_code: o.status_code.map(i32::from),
-            error,
-            response_excerpt: o
-                .response_excerpt
-                .as_ref()
-                .map(|e| e.chars().take(EXCERPT_CHARS).collect()),
+            attempt: Attempt {
+                attempt: d.attempt_count + 1,
+                started_at: o.started_at,
+                duration_ms: o.duration.as_secs_f64() * 1000.0,
+                status_code: o.status_code.map(i32::from),
+                error,
+                response_excerpt: o
+                    .response_excerpt
+                    .as_ref()
+                    .map(|e| e.chars().take(EXCERPT_CHARS).collect()),
+            },
         });
         let b = breaker
             .entry(d.webhook_id)
