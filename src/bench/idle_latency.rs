@@ -82,9 +82,7 @@ pub async fn run(env: &BenchEnv, args: &IdleArgs, mode: WakeMode) -> anyhow::Res
             "pause between events",
             format!("{} ms after each delivery", args.gap_ms),
         )
-        .setting("herald", settings.describe())
-        .setting("receiver", super::receiver::AT_ONCE)
-        .setting("latency", super::receiver::LATENCY);
+        .latency_settings(settings.describe());
     r.target("p50", p.p50_ms, "ms", Goal::AtMost(2.0))
         .figure("p90", round(p.p90_ms), "ms")
         .target("p99", p.p99_ms, "ms", Goal::AtMost(10.0))

@@ -91,9 +91,7 @@ pub async fn run(env: &BenchEnv, args: &SteadyArgs, mode: WakeMode) -> anyhow::R
             "layout",
             format!("{} users, 1 webhook each, round-robin", args.steady_users),
         )
-        .setting("herald", settings.describe())
-        .setting("receiver", super::receiver::AT_ONCE)
-        .setting("latency", super::receiver::LATENCY);
+        .latency_settings(settings.describe());
     m.add_figures(&mut r, Some(p99_goal(args.rate)));
     Ok(r)
 }
