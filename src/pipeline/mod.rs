@@ -81,7 +81,8 @@ pub async fn run(
 
     let stop_listener = CancellationToken::new();
     let stop_claiming = stop.child_token();
-    let give_up_writes = CancellationToken::new();
+    // Past the grace period: unfinished requests and unwritable results are left to their lease.
+    let stop_unfinished = CancellationToken::new();
     let senders = TaskTracker::new();
 
     let (listener, gate) = listener::Listener::new(
@@ -112,7 +113,7 @@ pub async fn run(
         claimed_rx,
         results_tx,
         metrics: Arc::clone(&metrics),
-        abandon: give_up_writes.clone(),
+        stop_unfinished: stop_unfinished.clone(),
     };
     // The dispatcher ends when the claimer does, the writer when the last sender does.
     let dispatcher_task = supervisor.spawn_stage("dispatcher", dispatcher.run(senders.clone()));
@@ -128,7 +129,7 @@ pub async fn run(
         outage: std::sync::atomic::AtomicBool::new(false),
     };
     let writer_task =
-        supervisor.spawn_stage("writer", writer.run(results_rx, give_up_writes.clone()));
+        supervisor.spawn_stage("writer", writer.run(results_rx, stop_unfinished.clone()));
 
     stop.cancelled().await;
     // 1. No new claims. The claimer drops its channel, so the dispatcher ends too.
@@ -148,11 +149,11 @@ pub async fn run(
             unfinished = senders.len(),
             "grace period over; unfinished deliveries are left to their lease"
         );
-        give_up_writes.cancel();
+        stop_unfinished.cancel();
     }
     // 3. The writer records what came back, then ends with the last result sender. Past the
     // deadline it gets a short moment for what is already in hand.
-    let writer_deadline = if give_up_writes.is_cancelled() {
+    let writer_deadline = if stop_unfinished.is_cancelled() {
         Duration::from_secs(2)
     } else {
         settings.shutdown_grace.max(Duration::from_secs(2))
@@ -162,7 +163,7 @@ pub async fn run(
         .await
         .is_err()
     {
-        give_up_writes.cancel();
+        stop_unfinished.cancel();
         writer_abort.abort();
     }
     stop_listener.cancel();

@@ -159,10 +159,10 @@ pub fn prepare(
 }
 
 impl Writer {
-    /// Writes one batch, retrying transient failures until `give_up` is cancelled. Of batches
-    /// written at once, the first to meet an outage logs it and, once it gets through, the
-    /// recovery: one warning and one recovery line per outage.
-    pub async fn flush(&self, sent: &[Sent], give_up: &CancellationToken) -> bool {
+    /// Writes one batch, retrying transient failures until `stop_unfinished` is cancelled. Of
+    /// batches written at once, the first to meet an outage logs it and, once it gets through,
+    /// the recovery: one warning and one recovery line per outage.
+    pub async fn flush(&self, sent: &[Sent], stop_unfinished: &CancellationToken) -> bool {
         let batch = prepare(
             sent,
             &self.schedule,
@@ -206,7 +206,7 @@ impl Writer {
                         return false;
                     }
                     tokio::select! {
-                        _ = give_up.cancelled() => {
+                        _ = stop_unfinished.cancelled() => {
                             tracing::warn!(results = sent.len(), "writer: stopped before the database came back; rows return after their lease");
                             return false;
                         }
@@ -301,12 +301,12 @@ impl Writer {
         }
     }
 
-    /// Runs until every sender is gone and all results are written. `give_up` abandons
+    /// Runs until every sender is gone and all results are written. `stop_unfinished` abandons
     /// unwritable results at the end of a shutdown.
     pub async fn run(
         self,
         mut results_rx: mpsc::UnboundedReceiver<Sent>,
-        give_up: CancellationToken,
+        stop_unfinished: CancellationToken,
     ) {
         let writer = Arc::new(self);
         let mut writes = FuturesUnordered::new();
@@ -321,9 +321,9 @@ impl Writer {
                     }
                     let batch = std::mem::replace(&mut buf, Vec::with_capacity(MAX_BATCH));
                     let writer = Arc::clone(&writer);
-                    let give_up = give_up.clone();
+                    let stop_unfinished = stop_unfinished.clone();
                     writes.push(async move {
-                        writer.flush(&batch, &give_up).await;
+                        writer.flush(&batch, &stop_unfinished).await;
                         // Dropping the results releases their capacity, after the commit.
                         drop(batch);
                         writer.capacity.batch_released();
