@@ -65,39 +65,30 @@ impl HeraldProcess {
         self.child.log_text()
     }
 
-    /// The worker id it logs at start.
+    /// The worker id it logs once it runs.
     pub async fn worker_id(&self) -> String {
-        eventually_some(
-            "herald run logs its worker id",
-            Duration::from_secs(60),
-            || {
-                let id = self
-                    .log_text()
-                    .lines()
-                    .find_map(|l| l.split("worker_id=").nth(1).map(|r| r[..36].to_owned()));
-                std::future::ready(id)
-            },
-        )
-        .await
+        self.running_line_field("worker_id").await
     }
 
     /// The address of its API, from the line it logs once it runs.
     pub async fn api_address(&self) -> String {
+        self.running_line_field("api").await
+    }
+
+    /// The value of `field=` on the line `herald running`, once it is logged.
+    async fn running_line_field(&self, field: &str) -> String {
+        let key = format!("{field}=");
         eventually_some(
-            "herald run logs its API address",
+            &format!("herald run logs {field}"),
             Duration::from_secs(60),
             || {
                 let found = self
                     .log_text()
                     .lines()
                     .filter(|l| l.contains("herald running"))
-                    .find_map(|l| l.split("api=").nth(1))
-                    .map(|rest| {
-                        rest.split_whitespace()
-                            .next()
-                            .unwrap_or_default()
-                            .to_owned()
-                    });
+                    .find_map(|l| l.split(key.as_str()).nth(1))
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .map(str::to_owned);
                 std::future::ready(found)
             },
         )

@@ -61,25 +61,6 @@ async fn allow_http_unset_refuses_to_send_to_a_plain_http_webhook_written_in_sql
     herald.shutdown().await;
 }
 
-/// The API address `herald run` logs once it is up.
-async fn api_addr(process: &HeraldProcess) -> std::net::SocketAddr {
-    eventually_some(
-        "herald run logs its API address",
-        Duration::from_secs(20),
-        || {
-            let addr = process
-                .log_text()
-                .lines()
-                .filter(|l| l.contains("herald running"))
-                .find_map(|l| l.split("api=").nth(1))
-                .and_then(|r| r.split_whitespace().next())
-                .and_then(|a| a.parse().ok());
-            std::future::ready(addr)
-        },
-    )
-    .await
-}
-
 #[tokio::test]
 async fn driver_log_at_trace_shows_no_secret_through_create_rotate_and_deliveries() {
     let db = TestDb::new().await;
@@ -87,7 +68,11 @@ async fn driver_log_at_trace_shows_no_secret_through_create_rotate_and_deliverie
     let receiver = TestReceiver::start().await;
     // No HERALD_SECRET_KEYS: the secrets go to the database as plaintext, the worst case.
     let process = HeraldProcess::spawn(&db.url, &[("RUST_LOG", "trace")]);
-    let addr = api_addr(&process).await;
+    let addr: std::net::SocketAddr = process
+        .api_address()
+        .await
+        .parse()
+        .expect("the API address parses");
     let (status, _) = api(
         addr,
         Method::POST,
