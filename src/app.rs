@@ -1,7 +1,7 @@
 //! `herald run`: one process = the delivery pipeline, the leader's chores and the admin API.
 //! `App::start` returns a handle, so `main` and the tests drive the same runtime.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{net::SocketAddr, process::ExitCode, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
@@ -15,7 +15,15 @@ use crate::{
     metrics::Metrics,
     pipeline::{self, PipelineSettings},
     store,
+    supervise::{self, Supervisor},
 };
+
+/// After a task failed, how long `/readyz` goes on answering 503 with its name.
+const FAILED_READYZ_FOR: Duration = Duration::from_secs(2);
+
+/// After a task failed, how long the rest gets to shut down before the process exits anyway
+/// (unfinished deliveries are left to their lease, as past `HERALD_SHUTDOWN_GRACE`).
+const FAILED_SHUTDOWN_WITHIN: Duration = Duration::from_secs(4);
 
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -37,6 +45,7 @@ pub struct AppHandle {
     pub api_addr: SocketAddr,
     pub metrics: Arc<Metrics>,
     pub leader: Arc<LeaderState>,
+    readiness: Arc<Readiness>,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<()>,
 }
@@ -51,6 +60,16 @@ impl AppHandle {
 
     pub fn stop_token(&self) -> CancellationToken {
         self.stop.clone()
+    }
+
+    /// Resolves when the app started stopping by itself: a supervised task failed.
+    pub async fn stopping(&self) {
+        self.stop.cancelled().await;
+    }
+
+    /// The supervised task that ended unexpectedly, if one did.
+    pub fn failed_task(&self) -> Option<&'static str> {
+        self.readiness.failed_task.get().copied()
     }
 }
 
@@ -131,37 +150,45 @@ impl App {
             chores: Chores::new(worker_pool.clone(), config.retention, Arc::clone(&metrics)),
         };
         let settings = PipelineSettings::from_config(&config, worker_id);
+        let supervisor = Supervisor::new(stop.clone(), Arc::clone(&readiness));
         let workers = {
             let (metrics, readiness, stop) =
                 (Arc::clone(&metrics), Arc::clone(&readiness), stop.clone());
-            let api_pool = api_pool.clone();
+            let (api_pool, supervisor) = (api_pool.clone(), supervisor.clone());
             async move {
                 if wait_for_database && !database_answers(&worker_pool, &stop).await {
                     return;
                 }
                 let stop_elector = CancellationToken::new();
-                let elector_task = tokio::spawn(elector.run(stop_elector.clone()));
-                let pipeline_task = tokio::spawn(pipeline::run(
-                    settings,
-                    worker_pool,
-                    sender,
-                    metrics,
-                    readiness,
-                    stop.clone(),
-                ));
-                let heartbeat_task = tokio::spawn(crate::heartbeat::run(api_pool, worker_id, stop));
-                let _ = pipeline_task.await;
-                let _ = heartbeat_task.await;
+                let elector_task = supervisor.spawn("elector", elector.run(stop_elector.clone()));
+                let pipeline_task = supervisor.spawn(
+                    "pipeline",
+                    pipeline::run(
+                        settings,
+                        worker_pool,
+                        sender,
+                        metrics,
+                        readiness,
+                        supervisor.clone(),
+                        stop.clone(),
+                    ),
+                );
+                let heartbeat_task = supervisor.spawn(
+                    "heartbeat",
+                    crate::heartbeat::run(api_pool, worker_id, stop),
+                );
+                pipeline_task.join().await;
+                heartbeat_task.join().await;
                 // Leadership is resigned after the pipeline drained, so another replica takes
                 // over the chores at once.
                 stop_elector.cancel();
-                let _ = elector_task.await;
+                elector_task.join().await;
             }
         };
         let api_state = ApiState {
             pool: api_pool,
             metrics: Arc::clone(&metrics),
-            readiness,
+            readiness: Arc::clone(&readiness),
             admin_token: config.admin_token.clone(),
             allow_http: config.allow_http,
             max_body_bytes: crate::api::DEFAULT_MAX_BODY_BYTES,
@@ -169,22 +196,32 @@ impl App {
             body_timeout: crate::api::DEFAULT_BODY_TIMEOUT,
         };
         let stop_api = CancellationToken::new();
-        let api_task = tokio::spawn(crate::admin::serve(
-            api_listener,
-            api_state,
-            stop_api.clone(),
-        ));
-        // Shutdown order: the workers drain first, then the API stops.
+        let api_task = supervisor.spawn(
+            "api",
+            crate::admin::serve(api_listener, api_state, stop_api.clone()),
+        );
+        // Shutdown order: the workers drain first, then the API stops. After a task failed,
+        // `/readyz` keeps answering 503 with its name for a moment, so a probe can see why.
+        let failed = {
+            let (stop, readiness) = (stop.clone(), Arc::clone(&readiness));
+            async move {
+                stop.cancelled().await;
+                if readiness.failed_task.get().is_some() {
+                    tokio::time::sleep(FAILED_READYZ_FOR).await;
+                }
+            }
+        };
         let task = tokio::spawn(async move {
-            workers.await;
+            tokio::join!(workers, failed);
             stop_api.cancel();
-            let _ = api_task.await;
+            api_task.join().await;
         });
         Ok(AppHandle {
             worker_id,
             api_addr,
             metrics,
             leader: leader_state,
+            readiness,
             stop,
             task,
         })
@@ -226,11 +263,14 @@ async fn database_answers(pool: &store::Pool, stop: &CancellationToken) -> bool 
     }
 }
 
-pub fn run_cli(args: RunArgs) -> anyhow::Result<()> {
+/// `herald run`: exits 0 after SIGINT/SIGTERM, [`supervise::EXIT_TASK_FAILED`] after a task
+/// failed (its one error line is logged already).
+pub fn run_cli(args: RunArgs) -> anyhow::Result<ExitCode> {
     let config = Config::from_env()?;
     crate::runtime::init_tracing(config.log_format, "info");
+    supervise::install_panic_hook();
     let rt = crate::runtime::new()?;
-    rt.block_on(async move {
+    let code = rt.block_on(async move {
         if args.migrate {
             let (mut client, _conn) =
                 store::connect_one(&config.database_url, "herald-migrate", None).await?;
@@ -246,12 +286,30 @@ pub fn run_cli(args: RunArgs) -> anyhow::Result<()> {
         )
         .await?;
         tracing::info!(worker_id = %app.worker_id, api = %app.api_addr, "herald running");
-        shutdown_signal().await;
-        tracing::info!("shutdown requested; finishing in-flight deliveries");
-        app.shutdown().await;
-        tracing::info!("herald stopped");
-        Ok(())
-    })
+        tokio::select! {
+            _ = shutdown_signal() => {
+                tracing::info!("shutdown requested; finishing in-flight deliveries");
+            }
+            _ = app.stopping() => {}
+        }
+        if app.failed_task().is_none() {
+            app.shutdown().await;
+            tracing::info!("herald stopped");
+            return anyhow::Ok(ExitCode::SUCCESS);
+        }
+        if tokio::time::timeout(FAILED_SHUTDOWN_WITHIN, app.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!(within = ?FAILED_SHUTDOWN_WITHIN, "the shutdown did not finish in time; exiting anyway");
+        } else {
+            tracing::info!("herald stopped");
+        }
+        Ok(ExitCode::from(supervise::EXIT_TASK_FAILED))
+    })?;
+    // What the bounded shutdown left running is dropped, not waited for.
+    rt.shutdown_timeout(Duration::from_millis(500));
+    Ok(code)
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -69,7 +69,10 @@ pub fn main() -> ExitCode {
         Command::Events(args) => return context::run(events::run_events(args)),
         Command::Status(out) => return context::run(status::run(out)),
         Command::Migrate(args) => crate::runtime::new().and_then(|rt| rt.block_on(migrate(args))),
-        Command::Run(args) => crate::app::run_cli(args),
+        Command::Run(args) => match crate::app::run_cli(args) {
+            Ok(code) => return code,
+            Err(e) => Err(e),
+        },
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Secrets(args) => secrets::run(args),

@@ -63,6 +63,15 @@ pub fn env_var(var: &'static str) -> Result<Option<String>, ConfigError> {
     non_empty(var, |k| std::env::var(k).ok())
 }
 
+/// `HERALD_HTTP_TIMEOUT` unless set: the total time of one attempt.
+pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(30);
+/// `HERALD_CONNECT_TIMEOUT` unless set.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// `HERALD_LEASE` unless set.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(300);
+/// `HERALD_MAX_IN_FLIGHT` unless set.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
+
 /// What a missing `DATABASE_URL` is told.
 const DATABASE_URL_NOT_SET: &str =
     "not set; give a PostgreSQL URL like postgres://user@localhost/app";
@@ -102,13 +111,9 @@ pub struct Config {
     pub listen: SocketAddr,
     pub admin_token: Option<String>,
     pub retry_schedule: RetrySchedule,
-    pub breaker_threshold: u32,
-    /// How long an opened breaker waits before its probe; doubles on each re-open (up to 1h).
-    pub breaker_cooldown: Duration,
-    /// Open for longer than this, a webhook is disabled.
-    pub breaker_disable_after: Duration,
-    /// Bound on the wait a 429/503 imposes on the endpoint (`Retry-After` or the back-off).
-    pub max_retry_after: Duration,
+    /// `HERALD_BREAKER_THRESHOLD`, `HERALD_BREAKER_COOLDOWN`, `HERALD_BREAKER_DISABLE_AFTER`
+    /// and `HERALD_MAX_RETRY_AFTER` (the bound on the wait a 429/503 imposes).
+    pub breaker: BreakerPolicy,
     pub http_timeout: Duration,
     pub connect_timeout: Duration,
     pub lease: Duration,
@@ -137,10 +142,7 @@ impl fmt::Debug for Config {
                 &self.admin_token.as_ref().map(|_| "<redacted>"),
             )
             .field("retry_schedule", &self.retry_schedule.to_string())
-            .field("breaker_threshold", &self.breaker_threshold)
-            .field("breaker_cooldown", &self.breaker_cooldown)
-            .field("breaker_disable_after", &self.breaker_disable_after)
-            .field("max_retry_after", &self.max_retry_after)
+            .field("breaker", &self.breaker)
             .field("http_timeout", &self.http_timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("lease", &self.lease)
@@ -203,15 +205,12 @@ impl Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             admin_token: None,
             retry_schedule: RetrySchedule::standard(),
-            breaker_threshold: 10,
-            breaker_cooldown: BreakerPolicy::DEFAULT_COOLDOWN,
-            breaker_disable_after: BreakerPolicy::DEFAULT_DISABLE_AFTER,
-            max_retry_after: BreakerPolicy::DEFAULT_MAX_RETRY_AFTER,
-            http_timeout: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(10),
-            lease: Duration::from_secs(300),
+            breaker: BreakerPolicy::default(),
+            http_timeout: DEFAULT_HTTP_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            lease: DEFAULT_LEASE,
             poll_interval: Duration::from_secs(1),
-            max_in_flight: 256,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             max_in_flight_per_webhook: 16,
             retention: Duration::from_secs(7 * 24 * 3600),
             allow_private_targets: false,
@@ -270,36 +269,19 @@ impl Config {
                 Some(v) => parse_duration(&v).map_err(|reason| ConfigError { var, reason }),
             }
         };
-        c.http_timeout = positive(
-            "HERALD_HTTP_TIMEOUT",
-            duration("HERALD_HTTP_TIMEOUT", c.http_timeout)?,
-        )?;
-        c.connect_timeout = positive(
-            "HERALD_CONNECT_TIMEOUT",
-            duration("HERALD_CONNECT_TIMEOUT", c.connect_timeout)?,
-        )?;
-        c.lease = positive("HERALD_LEASE", duration("HERALD_LEASE", c.lease)?)?;
-        c.poll_interval = positive(
-            "HERALD_POLL_INTERVAL",
-            duration("HERALD_POLL_INTERVAL", c.poll_interval)?,
-        )?;
-        c.retention = positive(
-            "HERALD_RETENTION",
-            duration("HERALD_RETENTION", c.retention)?,
-        )?;
+        let positive_duration =
+            |var: &'static str, default: Duration| positive(var, duration(var, default)?);
+        c.http_timeout = positive_duration("HERALD_HTTP_TIMEOUT", c.http_timeout)?;
+        c.connect_timeout = positive_duration("HERALD_CONNECT_TIMEOUT", c.connect_timeout)?;
+        c.lease = positive_duration("HERALD_LEASE", c.lease)?;
+        c.poll_interval = positive_duration("HERALD_POLL_INTERVAL", c.poll_interval)?;
+        c.retention = positive_duration("HERALD_RETENTION", c.retention)?;
         c.shutdown_grace = duration("HERALD_SHUTDOWN_GRACE", c.shutdown_grace)?;
-        c.breaker_cooldown = positive(
-            "HERALD_BREAKER_COOLDOWN",
-            duration("HERALD_BREAKER_COOLDOWN", c.breaker_cooldown)?,
-        )?;
-        c.breaker_disable_after = positive(
-            "HERALD_BREAKER_DISABLE_AFTER",
-            duration("HERALD_BREAKER_DISABLE_AFTER", c.breaker_disable_after)?,
-        )?;
-        c.max_retry_after = positive(
-            "HERALD_MAX_RETRY_AFTER",
-            duration("HERALD_MAX_RETRY_AFTER", c.max_retry_after)?,
-        )?;
+        c.breaker.cooldown = positive_duration("HERALD_BREAKER_COOLDOWN", c.breaker.cooldown)?;
+        c.breaker.disable_after =
+            positive_duration("HERALD_BREAKER_DISABLE_AFTER", c.breaker.disable_after)?;
+        c.breaker.max_retry_after =
+            positive_duration("HERALD_MAX_RETRY_AFTER", c.breaker.max_retry_after)?;
         let number =
             |var: &'static str, default: usize, max: usize| -> Result<usize, ConfigError> {
                 match get(var) {
@@ -313,9 +295,9 @@ impl Config {
                     },
                 }
             };
-        c.breaker_threshold = number(
+        c.breaker.threshold = number(
             "HERALD_BREAKER_THRESHOLD",
-            c.breaker_threshold as usize,
+            c.breaker.threshold as usize,
             1_000_000,
         )? as u32;
         c.max_in_flight = number("HERALD_MAX_IN_FLIGHT", c.max_in_flight, 100_000)?;

@@ -24,6 +24,7 @@ pub mod readiness;
 pub(crate) mod runtime;
 pub mod secrets;
 pub mod store;
+pub mod supervise;
 
 /// `herald/<version>`, sent as `user-agent`.
 pub const USER_AGENT: &str = concat!("herald/", env!("CARGO_PKG_VERSION"));

@@ -1,5 +1,5 @@
 //! `/healthz` (the process answers), `/readyz` (database reachable, listener connected,
-//! leader known), `/metrics` (Prometheus text) and `/v1/openapi.json`.
+//! leader known, no task failed), `/metrics` (Prometheus text) and `/v1/openapi.json`.
 
 use std::{sync::atomic::Ordering, time::Duration};
 
@@ -46,6 +46,7 @@ pub async fn readyz(state: &ApiState) -> Response<Full<Bytes>> {
             "leader",
             state.readiness.leader_known.load(Ordering::Relaxed),
         ),
+        ("tasks", state.readiness.failed_task.get().is_none()),
     ];
     let not_ready: Vec<&str> = checks
         .iter()
@@ -56,6 +57,7 @@ pub async fn readyz(state: &ApiState) -> Response<Full<Bytes>> {
         "status": if not_ready.is_empty() { "ready" } else { "not ready" },
         "checks": checks.iter().map(|(n, ok)| (n.to_string(), json!(ok))).collect::<serde_json::Map<_, _>>(),
         "not_ready": not_ready,
+        "failed_task": state.readiness.failed_task.get(),
     });
     let status = if not_ready.is_empty() {
         StatusCode::OK

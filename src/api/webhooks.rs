@@ -321,7 +321,9 @@ pub async fn update(
     if let Err(e) = &updated {
         // Switching to fifo waits at most 5 s for transactions inserting events.
         if e.sqlstate().is_some_and(|c| c.code() == "HR030") {
-            return Err(ApiError::conflict(e.db_message().unwrap_or("busy; try again")));
+            return Err(ApiError::conflict(
+                e.db_message().unwrap_or("busy; try again"),
+            ));
         }
     }
     found(updated, "updating a webhook", "webhook")

@@ -18,13 +18,15 @@ use crate::{
     domain::retry::{next_state, RetrySchedule},
     store::{
         self,
-        deliveries::{self, AttemptRow, BreakerUpdate, ClaimLimits, ClaimedDelivery, ResultRow},
+        deliveries::{
+            self, Attempt, AttemptRow, BreakerPolicy, BreakerUpdate, ClaimLimits, ClaimedDelivery,
+            ResultRow,
+        },
     },
 };
 
-/// Herald's default lease and breaker threshold: the statements get the values they get there.
-const LEASE: Duration = Duration::from_secs(300);
-const BREAKER_THRESHOLD: u32 = 10;
+/// Herald's default lease and breaker policy: the statements get the values they get there.
+const LEASE: Duration = crate::config::DEFAULT_LEASE;
 /// After an empty claim while other connections still hold rows.
 const EMPTY_CLAIM_PAUSE: Duration = Duration::from_millis(1);
 const GIVE_UP: Duration = Duration::from_secs(600);
@@ -95,7 +97,7 @@ pub async fn run(
                     &results,
                     &attempts,
                     &breaker,
-                    BREAKER_THRESHOLD,
+                    BreakerPolicy::default(),
                 )
                 .await?;
                 rows.fetch_add(recorded.applied.len() as u64, Ordering::Relaxed);
@@ -157,12 +159,14 @@ fn delivered(
         attempts.push(AttemptRow {
             delivery_id: d.id,
             webhook_id: d.webhook_id,
-            attempt: d.attempt_count + 1,
-            started_at: now,
-            duration_ms: 0.0,
-            status_code: Some(204),
-            error: None,
-            response_excerpt: None,
+            attempt: Attempt {
+                attempt: d.attempt_count + 1,
+                started_at: now,
+                duration_ms: 0.0,
+                status_code: Some(204),
+                error: None,
+                response_excerpt: None,
+            },
         });
         if !webhooks.contains(&d.webhook_id) {
             webhooks.push(d.webhook_id);

@@ -7,7 +7,7 @@ use anyhow::Context;
 use tokio_postgres::Client;
 use uuid::Uuid;
 
-use super::WakeMode;
+use super::{receiver::Receiver, WakeMode};
 use crate::store::bench as sql;
 use crate::{pgcluster, store};
 
@@ -131,6 +131,21 @@ impl BenchEnv {
             .await?;
         c.batch_execute(&tables.vacuum_analyze).await?;
         Ok(())
+    }
+
+    /// A clean slate ([`BenchEnv::reset`]), a receiver, and `users` users with one webhook each
+    /// pointing at it.
+    pub async fn reset_with_users(
+        &self,
+        mode: WakeMode,
+        users: usize,
+    ) -> anyhow::Result<(Receiver, Vec<Uuid>)> {
+        self.reset(mode).await?;
+        let receiver = Receiver::start().await?;
+        let users = self
+            .create_own_webhooks(users, 1, &receiver.url_base())
+            .await?;
+        Ok((receiver, users))
     }
 
     /// One more webhook of `user` at `url`.

@@ -198,11 +198,7 @@ async fn healthy_load(
     dead: bool,
     settings: &WorkerSettings,
 ) -> anyhow::Result<Measured> {
-    env.reset(mode).await?;
-    let receiver = Receiver::start().await?;
-    let users = env
-        .create_own_webhooks(args.healthy, 1, &receiver.url_base())
-        .await?;
+    let (receiver, users) = env.reset_with_users(mode, args.healthy).await?;
     if dead {
         let url = format!("{}/{}/1", receiver.url_for(Behaviour::Never), 1);
         env.create_webhook(users[0], &url).await?;

@@ -9,7 +9,6 @@ use uuid::Uuid;
 
 use super::{
     env::{BenchEnv, OWN_TYPE},
-    receiver::Receiver,
     report::{round, Goal, Report},
     stats::percentiles,
     worker::{Worker, WorkerSettings},
@@ -43,9 +42,7 @@ pub async fn run(env: &BenchEnv, args: &IdleArgs, mode: WakeMode) -> anyhow::Res
         WakeMode::Notify => 1_000,
         WakeMode::PollOnly => 200,
     });
-    env.reset(mode).await?;
-    let receiver = Receiver::start().await?;
-    let users = env.create_own_webhooks(1, 1, &receiver.url_base()).await?;
+    let (receiver, users) = env.reset_with_users(mode, 1).await?;
     let settings = WorkerSettings::defaults();
     let mut worker = Worker::spawn(&env.url, &settings).await?;
     env.wait_for_sleeper(Duration::from_secs(15)).await?;
@@ -85,9 +82,7 @@ pub async fn run(env: &BenchEnv, args: &IdleArgs, mode: WakeMode) -> anyhow::Res
             "pause between events",
             format!("{} ms after each delivery", args.gap_ms),
         )
-        .setting("herald", settings.describe())
-        .setting("receiver", super::receiver::AT_ONCE)
-        .setting("latency", super::receiver::LATENCY);
+        .latency_settings(settings.describe());
     r.target("p50", p.p50_ms, "ms", Goal::AtMost(2.0))
         .figure("p90", round(p.p90_ms), "ms")
         .target("p99", p.p99_ms, "ms", Goal::AtMost(10.0))

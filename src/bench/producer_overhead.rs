@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use super::{
     env::{BenchEnv, OWN_TYPE},
-    receiver::Receiver,
     report::{round, Goal, Report},
     worker::{Worker, WorkerSettings},
     WakeMode,
@@ -56,11 +55,7 @@ pub async fn run(env: &BenchEnv, args: &OverheadArgs, mode: WakeMode) -> anyhow:
         args.clients > 0 && args.rounds > 0,
         "clients and rounds must be positive"
     );
-    env.reset(mode).await?;
-    let receiver = Receiver::start().await?;
-    let users = env
-        .create_own_webhooks(args.clients, 1, &receiver.url_base())
-        .await?;
+    let (_receiver, users) = env.reset_with_users(mode, args.clients).await?;
     let admin = env.connect().await?;
     admin.batch_execute(sql::OVERHEAD_PLAIN_TABLE).await?;
     let settings = WorkerSettings::defaults();

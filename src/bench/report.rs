@@ -107,6 +107,14 @@ impl Report {
         self
     }
 
+    /// What every latency scenario states last: Herald's settings (`herald`), how the receiver
+    /// answers and between which moments the latency is measured.
+    pub fn latency_settings(&mut self, herald: String) -> &mut Self {
+        self.setting("herald", herald)
+            .setting("receiver", super::receiver::AT_ONCE)
+            .setting("latency", super::receiver::LATENCY)
+    }
+
     pub fn figure(&mut self, name: &str, value: impl Into<Value>, unit: &str) -> &mut Self {
         self.figures.push(Figure {
             name: name.into(),

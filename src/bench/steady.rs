@@ -71,11 +71,7 @@ pub fn p99_goal(rate: u64) -> Goal {
 
 pub async fn run(env: &BenchEnv, args: &SteadyArgs, mode: WakeMode) -> anyhow::Result<Report> {
     anyhow::ensure!(args.steady_users > 0, "--steady-users must be positive");
-    env.reset(mode).await?;
-    let receiver = Receiver::start().await?;
-    let users = env
-        .create_own_webhooks(args.steady_users, 1, &receiver.url_base())
-        .await?;
+    let (receiver, users) = env.reset_with_users(mode, args.steady_users).await?;
     let load = Load {
         rate: args.rate,
         duration: Duration::from_secs(args.seconds),
@@ -95,9 +91,7 @@ pub async fn run(env: &BenchEnv, args: &SteadyArgs, mode: WakeMode) -> anyhow::R
             "layout",
             format!("{} users, 1 webhook each, round-robin", args.steady_users),
         )
-        .setting("herald", settings.describe())
-        .setting("receiver", super::receiver::AT_ONCE)
-        .setting("latency", super::receiver::LATENCY);
+        .latency_settings(settings.describe());
     m.add_figures(&mut r, Some(p99_goal(args.rate)));
     Ok(r)
 }

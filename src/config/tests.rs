@@ -19,7 +19,7 @@ fn config_defaults_match_the_spec() {
     let c = parse(&[]).unwrap();
     assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
     assert_eq!(c.retry_schedule, RetrySchedule::standard());
-    assert_eq!(c.breaker_threshold, 10);
+    assert_eq!(c.breaker.threshold, 10);
     assert_eq!(c.http_timeout, Duration::from_secs(30));
     assert_eq!(c.lease, Duration::from_secs(300));
     assert_eq!(c.poll_interval, Duration::from_secs(1));

@@ -257,11 +257,11 @@ fn demo_config(args: &DemoArgs, database_url: &str, admin_token: &str) -> Config
     config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
     config.admin_token = Some(admin_token.to_owned());
     config.retry_schedule = args.retry_schedule.clone();
-    config.breaker_threshold = args.breaker_threshold;
+    config.breaker.threshold = args.breaker_threshold;
     // The dead endpoint's breaker opens, probes every second or two, and is disabled after a
     // few seconds open: the demo shows the whole breaker in its run.
-    config.breaker_cooldown = Duration::from_secs(1);
-    config.breaker_disable_after = Duration::from_secs(3);
+    config.breaker.cooldown = Duration::from_secs(1);
+    config.breaker.disable_after = Duration::from_secs(3);
     config.poll_interval = Duration::from_secs(1);
     config.allow_private_targets = true;
     config.allow_http = true;

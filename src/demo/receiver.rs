@@ -113,6 +113,19 @@ struct State {
     unknown_path_requests: u64,
 }
 
+impl State {
+    /// The endpoint at `path`, added healthy and without a secret if there is none.
+    fn endpoint(&mut self, path: &str) -> &mut Endpoint {
+        self.endpoints
+            .entry(path.to_owned())
+            .or_insert_with(|| Endpoint {
+                behaviour: Behaviour::Healthy,
+                secret: None,
+                stats: EndpointStats::default(),
+            })
+    }
+}
+
 /// A running receiver. See the module documentation.
 pub struct Receiver {
     addr: SocketAddr,
@@ -141,31 +154,13 @@ impl Receiver {
 
     /// Adds (or replaces) the endpoint at `path` (e.g. `/healthy`), keeping its secret.
     pub fn add_endpoint(&self, path: &str, behaviour: Behaviour) {
-        let mut state = lock(&self.state);
-        let endpoint = state
-            .endpoints
-            .entry(path.to_owned())
-            .or_insert_with(|| Endpoint {
-                behaviour,
-                secret: None,
-                stats: EndpointStats::default(),
-            });
-        endpoint.behaviour = behaviour;
+        lock(&self.state).endpoint(path).behaviour = behaviour;
     }
 
     /// The secret that signs requests to `path`. Until one is set, every request to the path
     /// fails its signature check. Adds a healthy endpoint if there is none.
     pub fn set_secret(&self, path: &str, secret: WebhookSecret) {
-        let mut state = lock(&self.state);
-        let endpoint = state
-            .endpoints
-            .entry(path.to_owned())
-            .or_insert_with(|| Endpoint {
-                behaviour: Behaviour::Healthy,
-                secret: None,
-                stats: EndpointStats::default(),
-            });
-        endpoint.secret = Some(secret);
+        lock(&self.state).endpoint(path).secret = Some(secret);
     }
 
     pub fn stats(&self) -> ReceiverStats {

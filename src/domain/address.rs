@@ -13,14 +13,35 @@ pub fn forbidden_reason(ip: IpAddr) -> Option<&'static str> {
     }
 }
 
-fn in_v4(ip: Ipv4Addr, net: [u8; 4], prefix: u32) -> bool {
-    let mask = if prefix == 0 {
-        0
-    } else {
-        u32::MAX << (32 - prefix)
-    };
-    (u32::from(ip) & mask) == (u32::from(Ipv4Addr::from(net)) & mask)
+/// Whether `ip` and `net`, both `width` bits wide, agree in their first `prefix` bits.
+fn same_prefix(ip: u128, net: u128, prefix: u32, width: u32) -> bool {
+    prefix == 0 || (ip ^ net) >> (width - prefix) == 0
 }
+
+fn in_v4(ip: Ipv4Addr, net: [u8; 4], prefix: u32) -> bool {
+    let net = Ipv4Addr::from(net);
+    same_prefix(u32::from(ip).into(), u32::from(net).into(), prefix, 32)
+}
+
+/// Whether `ip` is in the network whose first three 16-bit groups are `net`, the rest zero.
+fn in_v6(ip: Ipv6Addr, net: [u16; 3], prefix: u32) -> bool {
+    let net = Ipv6Addr::new(net[0], net[1], net[2], 0, 0, 0, 0, 0);
+    same_prefix(ip.into(), net.into(), prefix, 128)
+}
+
+/// The reason of the first rule (network, prefix length, reason) whose network `holds` the
+/// address.
+fn first_rule<N: Copy>(
+    rules: &[(N, u32, &'static str)],
+    holds: impl Fn(N, u32) -> bool,
+) -> Option<&'static str> {
+    rules
+        .iter()
+        .find(|(net, prefix, _)| holds(*net, *prefix))
+        .map(|(_, _, reason)| *reason)
+}
+
+const METADATA: &str = "link-local (the cloud metadata address)";
 
 fn forbidden_v4(ip: Ipv4Addr) -> Option<&'static str> {
     const RULES: &[([u8; 4], u32, &str)] = &[
@@ -30,11 +51,7 @@ fn forbidden_v4(ip: Ipv4Addr) -> Option<&'static str> {
         ([10, 0, 0, 0], 8, "private"),
         ([172, 16, 0, 0], 12, "private"),
         ([192, 168, 0, 0], 16, "private"),
-        (
-            [169, 254, 169, 254],
-            32,
-            "link-local (the cloud metadata address)",
-        ),
+        ([169, 254, 169, 254], 32, METADATA),
         ([169, 254, 0, 0], 16, "link-local"),
         ([100, 64, 0, 0], 10, "shared address space (CGNAT)"),
         ([192, 0, 0, 0], 24, "reserved for IETF protocol assignments"),
@@ -47,19 +64,7 @@ fn forbidden_v4(ip: Ipv4Addr) -> Option<&'static str> {
         ([255, 255, 255, 255], 32, "broadcast"),
         ([240, 0, 0, 0], 4, "reserved"),
     ];
-    RULES
-        .iter()
-        .find(|(net, prefix, _)| in_v4(ip, *net, *prefix))
-        .map(|(_, _, reason)| *reason)
-}
-
-fn in_v6(ip: Ipv6Addr, net: Ipv6Addr, prefix: u32) -> bool {
-    let mask = if prefix == 0 {
-        0
-    } else {
-        u128::MAX << (128 - prefix)
-    };
-    (u128::from(ip) & mask) == (u128::from(net) & mask)
+    first_rule(RULES, |net, prefix| in_v4(ip, net, prefix))
 }
 
 fn embedded_v4(bits: u128) -> Ipv4Addr {
@@ -79,66 +84,31 @@ fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
         return forbidden_v4(embedded_v4(bits));
     }
     // IPv4-translated ::ffff:0:a.b.c.d (SIIT) and NAT64 64:ff9b::/96.
-    if bits >> 32 == 0xffff_0000 || in_v6(ip, Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, 0, 0), 96) {
+    if bits >> 32 == 0xffff_0000 || in_v6(ip, [0x64, 0xff9b, 0], 96) {
         return forbidden_v4(embedded_v4(bits));
     }
     // 6to4 2002:a.b.c.d::/48: the embedded address is bits 16..48.
-    if in_v6(ip, Ipv6Addr::new(0x2002, 0, 0, 0, 0, 0, 0, 0), 16) {
+    if in_v6(ip, [0x2002, 0, 0], 16) {
         return forbidden_v4(Ipv4Addr::from(((bits >> 80) & 0xffff_ffff) as u32));
     }
-    const RULES: &[(Ipv6Addr, u32, &str)] = &[
-        (
-            Ipv6Addr::new(0x64, 0xff9b, 1, 0, 0, 0, 0, 0),
-            48,
-            "reserved (local-use NAT64)",
-        ),
-        (
-            Ipv6Addr::new(0x100, 0, 0, 0, 0, 0, 0, 0),
-            64,
-            "reserved (discard-only)",
-        ),
-        (
-            Ipv6Addr::new(0x2001, 0, 0, 0, 0, 0, 0, 0),
-            32,
-            "reserved (Teredo tunnelling)",
-        ),
-        (
-            Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 0),
-            48,
-            "reserved for benchmarking",
-        ),
-        (
-            Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0),
-            32,
-            "reserved for documentation",
-        ),
-        (
-            Ipv6Addr::new(0x3fff, 0, 0, 0, 0, 0, 0, 0),
-            20,
-            "reserved for documentation",
-        ),
-        (
-            Ipv6Addr::new(0xfc00, 0, 0, 0, 0, 0, 0, 0),
-            7,
-            "unique local (private)",
-        ),
-        (Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0), 10, "link-local"),
-        (
-            Ipv6Addr::new(0xfec0, 0, 0, 0, 0, 0, 0, 0),
-            10,
-            "site-local (private)",
-        ),
-        (Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0), 8, "multicast"),
+    const RULES: &[([u16; 3], u32, &str)] = &[
+        ([0x64, 0xff9b, 1], 48, "reserved (local-use NAT64)"),
+        ([0x100, 0, 0], 64, "reserved (discard-only)"),
+        ([0x2001, 0, 0], 32, "reserved (Teredo tunnelling)"),
+        ([0x2001, 2, 0], 48, "reserved for benchmarking"),
+        ([0x2001, 0xdb8, 0], 32, "reserved for documentation"),
+        ([0x3fff, 0, 0], 20, "reserved for documentation"),
+        ([0xfc00, 0, 0], 7, "unique local (private)"),
+        ([0xfe80, 0, 0], 10, "link-local"),
+        ([0xfec0, 0, 0], 10, "site-local (private)"),
+        ([0xff00, 0, 0], 8, "multicast"),
     ];
-    if let Some((_, _, reason)) = RULES
-        .iter()
-        .find(|(net, prefix, _)| in_v6(ip, *net, *prefix))
-    {
+    if let Some(reason) = first_rule(RULES, |net, prefix| in_v6(ip, net, prefix)) {
         return Some(reason);
     }
     // Everything outside global unicast 2000::/3 (bar NAT64, handled above) is unassigned or
     // special-purpose.
-    if !in_v6(ip, Ipv6Addr::new(0x2000, 0, 0, 0, 0, 0, 0, 0), 3) {
+    if !in_v6(ip, [0x2000, 0, 0], 3) {
         return Some("reserved (outside global unicast 2000::/3)");
     }
     None

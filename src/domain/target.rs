@@ -164,6 +164,11 @@ impl fmt::Debug for TargetUrl {
 mod tests {
     use super::*;
 
+    /// Why `s` is refused (plain `http` not allowed).
+    fn refused(s: &str) -> UrlError {
+        TargetUrl::parse(s, false).expect_err(s)
+    }
+
     #[test]
     fn parse_accepts_https_and_normalises() {
         let t = TargetUrl::parse("  https://Example.COM/hooks?a=1  ", false).expect("valid");
@@ -176,10 +181,7 @@ mod tests {
 
     #[test]
     fn parse_refuses_plain_http_unless_allowed() {
-        assert_eq!(
-            TargetUrl::parse("http://example.com/", false),
-            Err(UrlError::HttpNotAllowed)
-        );
+        assert_eq!(refused("http://example.com/"), UrlError::HttpNotAllowed);
         assert!(TargetUrl::parse("http://example.com/", true).is_ok());
     }
 
@@ -209,39 +211,23 @@ mod tests {
             "https://user:pw@example.com/",
             "https://:pw@example.com/",
         ] {
-            assert_eq!(
-                TargetUrl::parse(input, false),
-                Err(UrlError::UserInfo),
-                "{input}"
-            );
+            assert_eq!(refused(input), UrlError::UserInfo, "{input}");
         }
     }
 
     #[test]
     fn parse_refuses_missing_host_empty_and_relative() {
-        assert_eq!(TargetUrl::parse("", false), Err(UrlError::Empty));
-        assert_eq!(TargetUrl::parse("   ", false), Err(UrlError::Empty));
-        assert_eq!(
-            TargetUrl::parse("https://", false),
-            Err(UrlError::MissingHost)
-        );
-        assert!(matches!(
-            TargetUrl::parse("/hooks", false),
-            Err(UrlError::Invalid(_))
-        ));
-        assert!(matches!(
-            TargetUrl::parse("example.com/hooks", false),
-            Err(UrlError::Invalid(_))
-        ));
+        assert_eq!(refused(""), UrlError::Empty);
+        assert_eq!(refused("   "), UrlError::Empty);
+        assert_eq!(refused("https://"), UrlError::MissingHost);
+        assert!(matches!(refused("/hooks"), UrlError::Invalid(_)));
+        assert!(matches!(refused("example.com/hooks"), UrlError::Invalid(_)));
     }
 
     #[test]
     fn parse_refuses_overlong_urls() {
         let long = format!("https://example.com/{}", "a".repeat(MAX_URL_LEN));
-        assert!(matches!(
-            TargetUrl::parse(&long, false),
-            Err(UrlError::TooLong { .. })
-        ));
+        assert!(matches!(refused(&long), UrlError::TooLong { .. }));
         let just = format!(
             "https://example.com/{}",
             "a".repeat(MAX_URL_LEN - "https://example.com/".len())
@@ -251,14 +237,8 @@ mod tests {
 
     #[test]
     fn parse_refuses_port_zero_and_fragments() {
-        assert_eq!(
-            TargetUrl::parse("https://example.com:0/", false),
-            Err(UrlError::PortZero)
-        );
-        assert_eq!(
-            TargetUrl::parse("https://example.com/#x", false),
-            Err(UrlError::Fragment)
-        );
+        assert_eq!(refused("https://example.com:0/"), UrlError::PortZero);
+        assert_eq!(refused("https://example.com/#x"), UrlError::Fragment);
     }
 
     #[test]
@@ -269,10 +249,7 @@ mod tests {
 
     #[test]
     fn parse_refuses_invalid_idna_hosts() {
-        assert_eq!(
-            TargetUrl::parse("https://xn--a.example/", false),
-            Err(UrlError::BadHost)
-        );
+        assert_eq!(refused("https://xn--a.example/"), UrlError::BadHost);
     }
 
     #[test]

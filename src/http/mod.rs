@@ -20,8 +20,13 @@ mod tls;
 
 use std::{io, path::PathBuf, time::Duration};
 
+use crate::config;
+
 pub use client::{Outgoing, Sender};
 pub use outcome::{parse_retry_after, AttemptOutcome};
+
+/// Bytes of a response body read and kept for the delivery log.
+pub const MAX_RESPONSE_EXCERPT: usize = 1024;
 
 /// How the sender behaves. `Default` gives the documented defaults (README, "Configuration").
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,20 +53,20 @@ pub struct SenderConfig {
 impl Default for SenderConfig {
     fn default() -> Self {
         Self {
-            http_timeout: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(10),
+            http_timeout: config::DEFAULT_HTTP_TIMEOUT,
+            connect_timeout: config::DEFAULT_CONNECT_TIMEOUT,
             allow_private_targets: false,
             allow_http: false,
             secret_keys: crate::domain::keyring::KeyRing::none(),
             ca_file: None,
-            max_response_excerpt: 1024,
-            max_idle_per_host: 256,
+            max_response_excerpt: MAX_RESPONSE_EXCERPT,
+            max_idle_per_host: config::DEFAULT_MAX_IN_FLIGHT,
         }
     }
 }
 
-impl From<&crate::config::Config> for SenderConfig {
-    fn from(c: &crate::config::Config) -> Self {
+impl From<&config::Config> for SenderConfig {
+    fn from(c: &config::Config) -> Self {
         Self {
             http_timeout: c.http_timeout,
             connect_timeout: c.connect_timeout,

@@ -224,39 +224,53 @@ impl Claimer {
                     }
                 }
             }
-            // Wait; due-time announcements only update the timer.
-            loop {
-                while let Ok(t) = self.due_rx.try_recv() {
-                    remember(&mut due, t);
-                }
-                let due_at = due.first().map(|t| instant_of(*t));
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = self.wake.notified() => {
-                        self.metrics.wakeup("notify");
-                    }
-                    _ = tokio::time::sleep_until(next_poll) => {
-                        self.metrics.wakeup("poll");
-                        next_poll = Instant::now() + jitter(self.poll_interval, 0.2);
-                    }
-                    _ = tokio::time::sleep_until(due_at.unwrap_or(next_poll)), if due_at.is_some() => {
-                        self.metrics.wakeup("due");
-                        let now = Utc::now();
-                        while due.first().is_some_and(|t| *t <= now) {
-                            due.pop_first();
-                        }
-                    }
-                    _ = self.capacity.freed() => {
-                        self.metrics.wakeup("capacity");
-                    }
-                    Some(t) = self.due_rx.recv() => {
-                        remember(&mut due, t);
-                        continue;
-                    }
-                }
-                break;
+            if !self.wait(&mut due, &mut next_poll, &stop).await {
+                return;
             }
         }
+    }
+
+    /// Waits for a reason to claim again: a notification, the safety poll, a known due time
+    /// or freed capacity (each counted in `herald_wakeups`). Due times announced meanwhile
+    /// only move the timer. False when `stop` came first.
+    async fn wait(
+        &mut self,
+        due: &mut BTreeSet<DateTime<Utc>>,
+        next_poll: &mut Instant,
+        stop: &CancellationToken,
+    ) -> bool {
+        loop {
+            while let Ok(t) = self.due_rx.try_recv() {
+                remember(due, t);
+            }
+            let due_at = due.first().map(|t| instant_of(*t));
+            tokio::select! {
+                _ = stop.cancelled() => return false,
+                _ = self.wake.notified() => {
+                    self.metrics.wakeup("notify");
+                }
+                _ = tokio::time::sleep_until(*next_poll) => {
+                    self.metrics.wakeup("poll");
+                    *next_poll = Instant::now() + jitter(self.poll_interval, 0.2);
+                }
+                _ = tokio::time::sleep_until(due_at.unwrap_or(*next_poll)), if due_at.is_some() => {
+                    self.metrics.wakeup("due");
+                    let now = Utc::now();
+                    while due.first().is_some_and(|t| *t <= now) {
+                        due.pop_first();
+                    }
+                }
+                _ = self.capacity.freed() => {
+                    self.metrics.wakeup("capacity");
+                }
+                Some(t) = self.due_rx.recv() => {
+                    remember(due, t);
+                    continue;
+                }
+            }
+            break;
+        }
+        true
     }
 }
 

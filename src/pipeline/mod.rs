@@ -23,7 +23,10 @@ use tokio::sync::{mpsc, Notify};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use uuid::Uuid;
 
-use crate::{config::Config, http::Sender, metrics::Metrics, readiness::Readiness, store::Pool};
+use crate::{
+    config::Config, http::Sender, metrics::Metrics, readiness::Readiness, store::Pool,
+    supervise::Supervisor,
+};
 
 /// Settings of one pipeline, from [`Config`].
 #[derive(Debug, Clone)]
@@ -48,12 +51,7 @@ impl PipelineSettings {
             poll_interval: c.poll_interval,
             max_in_flight: c.max_in_flight,
             max_in_flight_per_webhook: c.max_in_flight_per_webhook,
-            breaker: crate::store::deliveries::BreakerPolicy {
-                threshold: c.breaker_threshold,
-                cooldown: c.breaker_cooldown,
-                disable_after: c.breaker_disable_after,
-                max_retry_after: c.max_retry_after,
-            },
+            breaker: c.breaker,
             retry_schedule: c.retry_schedule.clone(),
             shutdown_grace: c.shutdown_grace,
         }
@@ -61,12 +59,14 @@ impl PipelineSettings {
 }
 
 /// Runs the pipeline until `stop` is cancelled, then shuts down in order (see the module doc).
+/// Its tasks run under `supervisor`.
 pub async fn run(
     settings: PipelineSettings,
     pool: Pool,
     sender: Sender,
     metrics: Arc<Metrics>,
     readiness: Arc<Readiness>,
+    supervisor: Supervisor,
     stop: CancellationToken,
 ) {
     let capacity = capacity::Capacity::new(
@@ -81,7 +81,8 @@ pub async fn run(
 
     let stop_listener = CancellationToken::new();
     let stop_claiming = stop.child_token();
-    let give_up_writes = CancellationToken::new();
+    // Past the grace period: unfinished requests and unwritable results are left to their lease.
+    let stop_unfinished = CancellationToken::new();
     let senders = TaskTracker::new();
 
     let (listener, gate) = listener::Listener::new(
@@ -90,7 +91,7 @@ pub async fn run(
         Arc::clone(&wake),
         readiness,
     );
-    let listener_task = tokio::spawn(listener.run(stop_listener.clone()));
+    let listener_task = supervisor.spawn("listener", listener.run(stop_listener.clone()));
 
     let claimer = claimer::Claimer {
         pool: pool.clone(),
@@ -105,16 +106,17 @@ pub async fn run(
         metrics: Arc::clone(&metrics),
         gates: claimer::GateWatch::default(),
     };
-    let claimer_task = tokio::spawn(claimer.run(stop_claiming));
+    let claimer_task = supervisor.spawn("claimer", claimer.run(stop_claiming));
 
     let dispatcher = sender::Dispatcher {
         sender,
         claimed_rx,
         results_tx,
         metrics: Arc::clone(&metrics),
-        abandon: give_up_writes.clone(),
+        stop_unfinished: stop_unfinished.clone(),
     };
-    let dispatcher_task = tokio::spawn(dispatcher.run(senders.clone()));
+    // The dispatcher ends when the claimer does, the writer when the last sender does.
+    let dispatcher_task = supervisor.spawn_stage("dispatcher", dispatcher.run(senders.clone()));
 
     let writer = writer::Writer {
         pool,
@@ -126,12 +128,13 @@ pub async fn run(
         metrics,
         outage: std::sync::atomic::AtomicBool::new(false),
     };
-    let writer_task = tokio::spawn(writer.run(results_rx, give_up_writes.clone()));
+    let writer_task =
+        supervisor.spawn_stage("writer", writer.run(results_rx, stop_unfinished.clone()));
 
     stop.cancelled().await;
     // 1. No new claims. The claimer drops its channel, so the dispatcher ends too.
-    let _ = claimer_task.await;
-    let _ = dispatcher_task.await;
+    claimer_task.join().await;
+    dispatcher_task.join().await;
     senders.close();
     // 2. In-flight requests finish, up to the grace period.
     let in_flight = senders.len();
@@ -146,23 +149,23 @@ pub async fn run(
             unfinished = senders.len(),
             "grace period over; unfinished deliveries are left to their lease"
         );
-        give_up_writes.cancel();
+        stop_unfinished.cancel();
     }
     // 3. The writer records what came back, then ends with the last result sender. Past the
     // deadline it gets a short moment for what is already in hand.
-    let writer_deadline = if give_up_writes.is_cancelled() {
+    let writer_deadline = if stop_unfinished.is_cancelled() {
         Duration::from_secs(2)
     } else {
         settings.shutdown_grace.max(Duration::from_secs(2))
     };
     let writer_abort = writer_task.abort_handle();
-    if tokio::time::timeout(writer_deadline, writer_task)
+    if tokio::time::timeout(writer_deadline, writer_task.join())
         .await
         .is_err()
     {
-        give_up_writes.cancel();
+        stop_unfinished.cancel();
         writer_abort.abort();
     }
     stop_listener.cancel();
-    let _ = listener_task.await;
+    listener_task.join().await;
 }

@@ -54,7 +54,7 @@ pub struct Dispatcher {
     pub metrics: Arc<Metrics>,
     /// Cancelled when the shutdown grace period is over: unfinished requests are dropped and
     /// their rows return after their lease.
-    pub abandon: CancellationToken,
+    pub stop_unfinished: CancellationToken,
 }
 
 impl Dispatcher {
@@ -64,7 +64,7 @@ impl Dispatcher {
             let sender = self.sender.clone();
             let results_tx = self.results_tx.clone();
             let metrics = Arc::clone(&self.metrics);
-            let abandon = self.abandon.clone();
+            let stop_unfinished = self.stop_unfinished.clone();
             let span = tracing::debug_span!(
                 "attempt",
                 delivery_id = %claimed.delivery.id,
@@ -75,7 +75,7 @@ impl Dispatcher {
                 async move {
                     let outcome = tokio::select! {
                         outcome = send_one(&sender, &claimed) => outcome,
-                        _ = abandon.cancelled() => return,
+                        _ = stop_unfinished.cancelled() => return,
                     };
                     if let Outcome::Attempted(o) = &outcome {
                         claimed.slot.observe(o.duration, o.success());

@@ -32,7 +32,7 @@ use crate::{
     },
     metrics::Metrics,
     store::{
-        deliveries::{self, AttemptRow, BreakerPolicy, BreakerUpdate, ResultRow},
+        deliveries::{self, Attempt, AttemptRow, BreakerPolicy, BreakerUpdate, ResultRow},
         Pool, StoreError,
     },
 };
@@ -43,8 +43,9 @@ pub const MAX_BATCH: usize = 1000;
 /// batches touch different queue and delivery rows; breaker updates of the same webhook in two
 /// batches are serialised by its row lock (a deadlock between them is retried).
 pub const CONCURRENT_WRITES: usize = 2;
-/// Kept in the attempt log per response.
-const EXCERPT_CHARS: usize = 1024;
+/// Kept in the attempt log per response: the sender reads no more bytes than this, and the
+/// writer keeps no more characters of whatever excerpt it is handed.
+const EXCERPT_CHARS: usize = crate::http::MAX_RESPONSE_EXCERPT;
 /// How far back results are written again after a failed write: commits use
 /// `synchronous_commit = off`, so a failover can lose the last fraction of a second of them.
 pub const REPLAY_WINDOW: Duration = Duration::from_secs(2);
@@ -126,15 +127,17 @@ pub fn prepare(
         batch.attempts.push(AttemptRow {
             delivery_id: d.id,
             webhook_id: d.webhook_id,
-            attempt: d.attempt_count + 1,
-            started_at: o.started_at,
-            duration_ms: o.duration.as_secs_f64() * 1000.0,
-            status_code: o.status_code.map(i32::from),
-            error,
-            response_excerpt: o
-                .response_excerpt
-                .as_ref()
-                .map(|e| e.chars().take(EXCERPT_CHARS).collect()),
+            attempt: Attempt {
+                attempt: d.attempt_count + 1,
+                started_at: o.started_at,
+                duration_ms: o.duration.as_secs_f64() * 1000.0,
+                status_code: o.status_code.map(i32::from),
+                error,
+                response_excerpt: o
+                    .response_excerpt
+                    .as_ref()
+                    .map(|e| e.chars().take(EXCERPT_CHARS).collect()),
+            },
         });
         let b = breaker
             .entry(d.webhook_id)
@@ -166,10 +169,10 @@ pub fn prepare(
 }
 
 impl Writer {
-    /// Writes one batch, retrying transient failures until `give_up` is cancelled. Of batches
-    /// written at once, the first to meet an outage logs it and, once it gets through, the
-    /// recovery: one warning and one recovery line per outage.
-    pub async fn flush(&self, sent: &[Sent], give_up: &CancellationToken) -> bool {
+    /// Writes one batch, retrying transient failures until `stop_unfinished` is cancelled. Of
+    /// batches written at once, the first to meet an outage logs it and, once it gets through,
+    /// the recovery: one warning and one recovery line per outage.
+    pub async fn flush(&self, sent: &[Sent], stop_unfinished: &CancellationToken) -> bool {
         let batch = prepare(
             sent,
             &self.schedule,
@@ -213,7 +216,7 @@ impl Writer {
                         return false;
                     }
                     tokio::select! {
-                        _ = give_up.cancelled() => {
+                        _ = stop_unfinished.cancelled() => {
                             tracing::warn!(results = sent.len(), "writer: stopped before the database came back; rows return after their lease");
                             return false;
                         }
@@ -308,12 +311,12 @@ impl Writer {
         }
     }
 
-    /// Runs until every sender is gone and all results are written. `give_up` abandons
+    /// Runs until every sender is gone and all results are written. `stop_unfinished` abandons
     /// unwritable results at the end of a shutdown.
     pub async fn run(
         self,
         mut results_rx: mpsc::UnboundedReceiver<Sent>,
-        give_up: CancellationToken,
+        stop_unfinished: CancellationToken,
     ) {
         let writer = Arc::new(self);
         let mut writes = FuturesUnordered::new();
@@ -328,9 +331,9 @@ impl Writer {
                     }
                     let batch = std::mem::replace(&mut buf, Vec::with_capacity(MAX_BATCH));
                     let writer = Arc::clone(&writer);
-                    let give_up = give_up.clone();
+                    let stop_unfinished = stop_unfinished.clone();
                     writes.push(async move {
-                        writer.flush(&batch, &give_up).await;
+                        writer.flush(&batch, &stop_unfinished).await;
                         // Dropping the results releases their capacity, after the commit.
                         drop(batch);
                         writer.capacity.batch_released();

@@ -11,7 +11,7 @@ use serde::Serialize;
 use tokio_postgres::{types::Json, Row};
 use uuid::Uuid;
 
-use super::{Pool, StoreError};
+use super::{deliveries::Attempt, Pool, StoreError};
 use crate::domain::status::DeliveryStatus;
 
 const LIST_DELIVERIES: &str = include_str!("queries/admin_list_deliveries.sql");
@@ -21,16 +21,6 @@ const RECOVER_DELIVERIES: &str = include_str!("queries/admin_recover_deliveries.
 const WAKE: &str = include_str!("queries/admin_wake.sql");
 const PING: &str = include_str!("queries/admin_ping.sql");
 const SCHEMA_PRESENT: &str = include_str!("queries/admin_schema_present.sql");
-
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct Attempt {
-    pub attempt: i32,
-    pub started_at: DateTime<Utc>,
-    pub duration_ms: f64,
-    pub status_code: Option<i32>,
-    pub error: Option<String>,
-    pub response_excerpt: Option<String>,
-}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DeliveryView {

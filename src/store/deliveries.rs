@@ -253,11 +253,9 @@ pub struct ResultRow {
     pub attempted: bool,
 }
 
-/// One row of the delivery log.
-#[derive(Debug, Clone)]
-pub struct AttemptRow {
-    pub delivery_id: Uuid,
-    pub webhook_id: Uuid,
+/// One attempt in the delivery log, as the writer records it and the admin API shows it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Attempt {
     /// 1-based attempt number.
     pub attempt: i32,
     pub started_at: DateTime<Utc>,
@@ -265,6 +263,14 @@ pub struct AttemptRow {
     pub status_code: Option<i32>,
     pub error: Option<String>,
     pub response_excerpt: Option<String>,
+}
+
+/// One row of the delivery log: an attempt of a delivery to a webhook.
+#[derive(Debug, Clone)]
+pub struct AttemptRow {
+    pub delivery_id: Uuid,
+    pub webhook_id: Uuid,
+    pub attempt: Attempt,
 }
 
 /// A batch's effect on one webhook's circuit breaker.
@@ -300,9 +306,17 @@ pub struct BreakerPolicy {
 }
 
 impl BreakerPolicy {
+    pub const DEFAULT_THRESHOLD: u32 = 10;
     pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(30);
     pub const DEFAULT_DISABLE_AFTER: Duration = Duration::from_secs(3 * 24 * 3600);
     pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+}
+
+/// The documented defaults (README, "Delivery policies").
+impl Default for BreakerPolicy {
+    fn default() -> Self {
+        Self::from(Self::DEFAULT_THRESHOLD)
+    }
 }
 
 /// The default policy with the given threshold.
@@ -348,15 +362,13 @@ pub async fn record_results(
 
     let a_ids: Vec<Uuid> = attempts.iter().map(|a| a.delivery_id).collect();
     let a_webhooks: Vec<Uuid> = attempts.iter().map(|a| a.webhook_id).collect();
-    let a_numbers: Vec<i32> = attempts.iter().map(|a| a.attempt).collect();
-    let a_started: Vec<DateTime<Utc>> = attempts.iter().map(|a| a.started_at).collect();
-    let a_durations: Vec<f64> = attempts.iter().map(|a| a.duration_ms).collect();
-    let a_codes: Vec<Option<i32>> = attempts.iter().map(|a| a.status_code).collect();
-    let a_errors: Vec<Option<&str>> = attempts.iter().map(|a| a.error.as_deref()).collect();
-    let a_excerpts: Vec<Option<&str>> = attempts
-        .iter()
-        .map(|a| a.response_excerpt.as_deref())
-        .collect();
+    let logged = || attempts.iter().map(|a| &a.attempt);
+    let a_numbers: Vec<i32> = logged().map(|a| a.attempt).collect();
+    let a_started: Vec<DateTime<Utc>> = logged().map(|a| a.started_at).collect();
+    let a_durations: Vec<f64> = logged().map(|a| a.duration_ms).collect();
+    let a_codes: Vec<Option<i32>> = logged().map(|a| a.status_code).collect();
+    let a_errors: Vec<Option<&str>> = logged().map(|a| a.error.as_deref()).collect();
+    let a_excerpts: Vec<Option<&str>> = logged().map(|a| a.response_excerpt.as_deref()).collect();
 
     let b_ids: Vec<Uuid> = breaker.iter().map(|b| b.webhook_id).collect();
     let b_reset: Vec<bool> = breaker.iter().map(|b| b.reset).collect();

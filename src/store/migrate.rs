@@ -136,13 +136,7 @@ pub async fn run(client: &mut Client) -> Result<MigrateReport, StoreError> {
             }
             None => {}
         }
-        tx.batch_execute(sql)
-            .await
-            .map_err(|e| StoreError::Migration {
-                name: name.to_string(),
-                reason: db_error_text(&e),
-            })?;
-        tx.execute(RECORD_MIGRATION, &[name, &sum]).await?;
+        apply(&tx, name, sql, &sum, RECORD_MIGRATION).await?;
         report.applied.push(name.to_string());
     }
     for (name, sql) in TRIGGERS {
@@ -151,17 +145,29 @@ pub async fn run(client: &mut Client) -> Result<MigrateReport, StoreError> {
         if !others_changed && matches!(applied.get(*name), Some((_, old)) if *old == sum) {
             continue;
         }
-        tx.batch_execute(sql)
-            .await
-            .map_err(|e| StoreError::Migration {
-                name: name.to_string(),
-                reason: db_error_text(&e),
-            })?;
-        tx.execute(RECORD_TRIGGER, &[name, &sum]).await?;
+        apply(&tx, name, sql, &sum, RECORD_TRIGGER).await?;
         report.triggers_applied.push(name.to_string());
     }
     tx.commit().await?;
     Ok(report)
+}
+
+/// Runs the file `name` and records its checksum with the statement `record`.
+async fn apply(
+    tx: &tokio_postgres::Transaction<'_>,
+    name: &str,
+    sql: &str,
+    sum: &str,
+    record: &str,
+) -> Result<(), StoreError> {
+    tx.batch_execute(sql)
+        .await
+        .map_err(|e| StoreError::Migration {
+            name: name.to_string(),
+            reason: db_error_text(&e),
+        })?;
+    tx.execute(record, &[&name, &sum]).await?;
+    Ok(())
 }
 
 /// Which rights `herald migrate --grant-*` gives a role.

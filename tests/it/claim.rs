@@ -256,12 +256,14 @@ async fn record_results_retried_after_a_lost_acknowledgement_changes_nothing_mor
     let attempt = deliveries::AttemptRow {
         delivery_id: d.id,
         webhook_id: webhook,
-        attempt: 1,
-        started_at: Utc::now(),
-        duration_ms: 1.0,
-        status_code: Some(500),
-        error: Some("HTTP 500".into()),
-        response_excerpt: None,
+        attempt: deliveries::Attempt {
+            attempt: 1,
+            started_at: Utc::now(),
+            duration_ms: 1.0,
+            status_code: Some(500),
+            error: Some("HTTP 500".into()),
+            response_excerpt: None,
+        },
     };
     let breaker = deliveries::BreakerUpdate {
         webhook_id: webhook,

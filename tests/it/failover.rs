@@ -6,14 +6,13 @@
 use std::{sync::Arc, time::Duration};
 
 use herald::pgcluster::{Cluster, ClusterOptions};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_postgres::NoTls;
 
 use crate::{
-    app::{emit_many, event_type, webhook, TOKEN},
+    app::{emit_many, event_type, webhook},
     cluster::{self, connect},
     harness::{count, eventually, eventually_count, eventually_delivered, eventually_some},
-    process::HeraldProcess,
+    process::{status_of, HeraldProcess},
     receiver::TestReceiver,
 };
 
@@ -22,38 +21,6 @@ async fn owned_cluster() -> Arc<Cluster> {
     let mut c = connect(cluster.url()).await;
     herald::store::migrate::run(&mut c).await.expect("migrate");
     cluster
-}
-
-/// The status code of `GET path` on Herald's API.
-async fn status_of(api: &str, path: &str) -> u16 {
-    let mut stream = tokio::net::TcpStream::connect(api)
-        .await
-        .expect("connect to the API");
-    stream
-        .write_all(
-            format!(
-                "GET {path} HTTP/1.1\r\nHost: {api}\r\nAuthorization: Bearer {TOKEN}\r\n\
-                 Connection: close\r\n\r\n"
-            )
-            .as_bytes(),
-        )
-        .await
-        .expect("send the request");
-    let mut answer = String::new();
-    stream
-        .read_to_string(&mut answer)
-        .await
-        .expect("read the answer");
-    answer
-        .split(' ')
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("not an HTTP answer: {answer}"))
-}
-
-/// The API address `herald run` logs once it serves.
-async fn api_address(herald: &HeraldProcess) -> String {
-    herald.api_addr().await.to_string()
 }
 
 /// A port on loopback where nothing listens (bound, then released).
@@ -77,7 +44,7 @@ async fn run_started_before_the_database_serves_health_and_delivers_once_it_answ
     cluster::off_runtime(&cluster, |c| c.stop_server()).await;
 
     let mut herald = HeraldProcess::spawn(&url, &[("HERALD_POLL_INTERVAL", "500ms")]);
-    let api = api_address(&herald).await;
+    let api = herald.api_addr().await.to_string();
     assert_eq!(status_of(&api, "/healthz").await, 200);
     assert_eq!(status_of(&api, "/readyz").await, 503);
     assert!(herald.running(), "herald exited:\n{}", herald.log_text());

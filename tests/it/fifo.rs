@@ -306,8 +306,8 @@ async fn fifo_breaker_probes_with_the_head_and_the_order_holds() {
     let (user, hook) = fifo_webhook(&c, &receiver.url("/fifo")).await;
     let mut config = test_config(&db);
     config.retry_schedule = "0,0,0,0,0,0,0,0".parse().expect("schedule");
-    config.breaker_threshold = 2;
-    config.breaker_cooldown = Duration::from_millis(300);
+    config.breaker.threshold = 2;
+    config.breaker.cooldown = Duration::from_millis(300);
     let app = start(config).await;
     emit_many(&c, "order.created", user, 20).await;
     eventually("20 delivered", Duration::from_secs(60), || async {

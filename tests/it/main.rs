@@ -25,4 +25,5 @@ mod replicas;
 mod security;
 mod sender;
 mod stats;
+mod supervise;
 mod upgrade;

@@ -127,8 +127,8 @@ async fn pipeline_breaker_opens_and_its_deliveries_wait_unclaimed() {
     let (user, webhook_id, _) = webhook(&c, &receiver.url("/dead")).await;
     let (witness, _, _) = webhook(&c, &receiver.url("/witness")).await;
     let mut config = retrying(&db, "0,60");
-    config.breaker_threshold = 3;
-    config.breaker_cooldown = Duration::from_secs(600);
+    config.breaker.threshold = 3;
+    config.breaker.cooldown = Duration::from_secs(600);
     config.max_in_flight_per_webhook = 1;
     let app = start(config).await;
 

@@ -52,8 +52,8 @@ async fn policies_breaker_opens_probes_and_closes_then_the_backlog_flows() {
     let mut config = test_config(&db);
     // Retries are soon and many: only the breaker holds deliveries back.
     config.retry_schedule = "0,1,1,1,1,1,1,1,1,1,1,1".parse::<RetrySchedule>().unwrap();
-    config.breaker_threshold = 3;
-    config.breaker_cooldown = Duration::from_millis(500);
+    config.breaker.threshold = 3;
+    config.breaker.cooldown = Duration::from_millis(500);
     config.max_in_flight_per_webhook = 1;
     let app = start(config).await;
 
@@ -138,9 +138,9 @@ async fn policies_breaker_disables_after_staying_open_and_tells_platform_webhook
     make_platform(&c, dead).await;
     make_platform(&c, ops).await;
     let mut config = retrying(&db, "0,1,1,1,1,1,1,1,1,1,1,1");
-    config.breaker_threshold = 2;
-    config.breaker_cooldown = Duration::from_millis(500);
-    config.breaker_disable_after = Duration::from_secs(2);
+    config.breaker.threshold = 2;
+    config.breaker.cooldown = Duration::from_millis(500);
+    config.breaker.disable_after = Duration::from_secs(2);
     config.max_in_flight_per_webhook = 1;
     let app = start(config).await;
 

@@ -9,8 +9,12 @@ use std::{
 };
 
 use herald::child::{ChildOptions, HeraldChild};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::harness::{eventually_some, WAIT};
+use crate::{
+    app::TOKEN,
+    harness::{eventually_some, WAIT},
+};
 
 pub struct HeraldProcess {
     child: HeraldChild,
@@ -34,7 +38,7 @@ impl HeraldProcess {
             ("HERALD_LISTEN", "127.0.0.1:0"),
             ("HERALD_ALLOW_PRIVATE_TARGETS", "true"),
             ("HERALD_ALLOW_HTTP", "true"),
-            ("HERALD_ADMIN_TOKEN", "test-admin-token-0123456789"),
+            ("HERALD_ADMIN_TOKEN", TOKEN),
             ("HERALD_LOG_FORMAT", "text"),
             ("RUST_LOG", "info"),
             ("NO_COLOR", "1"),
@@ -65,7 +69,7 @@ impl HeraldProcess {
         self.child.log_text()
     }
 
-    /// The worker id it logs at start.
+    /// The worker id it logs once it runs.
     pub async fn worker_id(&self) -> String {
         self.logged("herald run logs its worker id", |l| {
             l.split("worker_id=").nth(1).map(|r| r[..36].to_owned())
@@ -122,4 +126,25 @@ impl Drop for HeraldProcess {
         // The child itself is killed when its handle drops, just after this.
         let _ = std::fs::remove_file(self.child.log_path());
     }
+}
+
+/// The status code of `GET path` on Herald's API at `api`.
+pub async fn status_of(api: &str, path: &str) -> u16 {
+    get(api, path).await.expect("the API answers").0
+}
+
+/// `GET path` on Herald's API at `api`: the status code and the body; `None` when it does not
+/// answer (nothing listens, or the connection closes before an answer).
+pub async fn get(api: &str, path: &str) -> Option<(u16, String)> {
+    let mut stream = tokio::net::TcpStream::connect(api).await.ok()?;
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {api}\r\nAuthorization: Bearer {TOKEN}\r\n\
+         Connection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.ok()?;
+    let code = answer.split(' ').nth(1)?.parse().ok()?;
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    Some((code, body.to_owned()))
 }

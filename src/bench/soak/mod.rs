@@ -15,7 +15,6 @@ use serde_json::{json, Value};
 use super::{
     env::BenchEnv,
     load::{self, Load},
-    receiver::Receiver,
     report::{round, Goal, Report, Table},
     scrape::{self, Buckets},
     steady,
@@ -87,11 +86,7 @@ pub async fn run(env: &BenchEnv, args: &SoakArgs, mode: WakeMode) -> anyhow::Res
         interval * 3 <= duration,
         "--sample-seconds must leave at least three samples in the run"
     );
-    env.reset(mode).await?;
-    let receiver = Receiver::start().await?;
-    let users = env
-        .create_own_webhooks(args.users, 1, &receiver.url_base())
-        .await?;
+    let (receiver, users) = env.reset_with_users(mode, args.users).await?;
     let load = Load {
         rate: args.rate,
         duration,

@@ -104,5 +104,5 @@ fn prepare_exhausts_after_the_last_scheduled_attempt() {
     assert_eq!(prepared.results[0].status, DeliveryStatus::Failed);
     assert!(prepared.results[0].next_attempt_at.is_some());
     assert_eq!(prepared.results[1].status, DeliveryStatus::Exhausted);
-    assert_eq!(prepared.attempts[1].attempt, 3);
+    assert_eq!(prepared.attempts[1].attempt.attempt, 3);
 }

@@ -20,42 +20,33 @@ with state as (
            coalesce(a.status_code between 200 and 299, false) as ok
       from herald.delivery_attempts a, state, hi
      where a.id > state.lo and a.id <= hi.id
-), bucketed as (
-    select webhook_id, date_trunc('minute', started_at) as minute,
-           date_trunc('hour', started_at) as hour,
-           width_bucket(duration_ms, $1::float8[]) as b, ok
-      from batch
-), per_minute_bucket as (
-    select webhook_id, minute, b, count(*)::int as n, (count(*) filter (where ok))::int as ok_n
-      from bucketed
-     group by 1, 2, 3
-), per_hour_bucket as (
-    select webhook_id, hour, b, count(*)::int as n, (count(*) filter (where ok))::int as ok_n
-      from bucketed
-     group by 1, 2, 3
-), per_webhook as (
-    -- One row per webhook and minute: the count of each bucket 0..cardinality($1), dense.
-    insert into herald.attempt_rollup as r (webhook_id, minute, delivered, attempts)
-    select k.webhook_id, k.minute, sum(coalesce(c.ok_n, 0))::int,
-           array_agg(coalesce(c.n, 0) order by s.b)
-      from (select distinct webhook_id, minute from per_minute_bucket) k
+), per_bucket as (
+    -- Counts per webhook, period and duration bucket, at both grains ('minute' and 'hour').
+    select g.grain, a.webhook_id, date_trunc(g.grain, a.started_at) as period,
+           width_bucket(a.duration_ms, $1::float8[]) as b,
+           count(*)::int as n, (count(*) filter (where a.ok))::int as ok_n
+      from batch a cross join (values ('minute'), ('hour')) as g (grain)
+     group by 1, 2, 3, 4
+), dense as (
+    -- One row per grain, webhook and period: the count of each bucket 0..cardinality($1), dense.
+    select k.grain, k.webhook_id, k.period, sum(coalesce(c.ok_n, 0))::int as delivered,
+           array_agg(coalesce(c.n, 0) order by s.b) as attempts
+      from (select distinct grain, webhook_id, period from per_bucket) k
      cross join generate_series(0, cardinality($1::float8[])) as s (b)
-      left join per_minute_bucket c
-             on c.webhook_id = k.webhook_id and c.minute = k.minute and c.b = s.b
-     group by k.webhook_id, k.minute
+      left join per_bucket c
+             on (c.grain, c.webhook_id, c.period, c.b) = (k.grain, k.webhook_id, k.period, s.b)
+     group by k.grain, k.webhook_id, k.period
+), per_minute as (
+    -- A row already there adds the new counts bucket by bucket.
+    insert into herald.attempt_rollup as r (webhook_id, minute, delivered, attempts)
+    select webhook_id, period, delivered, attempts from dense where grain = 'minute'
     on conflict (webhook_id, minute) do update
        set attempts  = (select array_agg(coalesce(x, 0) + coalesce(y, 0) order by i)
                           from unnest(r.attempts, excluded.attempts) with ordinality as t (x, y, i)),
            delivered = r.delivered + excluded.delivered
 ), per_hour as (
     insert into herald.attempt_rollup_hourly as r (webhook_id, hour, delivered, attempts)
-    select k.webhook_id, k.hour, sum(coalesce(c.ok_n, 0))::int,
-           array_agg(coalesce(c.n, 0) order by s.b)
-      from (select distinct webhook_id, hour from per_hour_bucket) k
-     cross join generate_series(0, cardinality($1::float8[])) as s (b)
-      left join per_hour_bucket c
-             on c.webhook_id = k.webhook_id and c.hour = k.hour and c.b = s.b
-     group by k.webhook_id, k.hour
+    select webhook_id, period, delivered, attempts from dense where grain = 'hour'
     on conflict (webhook_id, hour) do update
        set attempts  = (select array_agg(coalesce(x, 0) + coalesce(y, 0) order by i)
                           from unnest(r.attempts, excluded.attempts) with ordinality as t (x, y, i)),
