@@ -114,15 +114,17 @@ begin
 end;
 $$;
 
--- After a change of a webhook's breaker, back-off or enabled state: list it in (or take it out
--- of) herald.webhook_gates, and tell platform webhooks about what happened.
+-- After a change of a webhook's breaker, back-off, rate limit or enabled state (or the insert
+-- of a limited webhook): list it in (or take it out of) herald.webhook_gates, and tell platform
+-- webhooks about what happened.
 create or replace function herald.webhook_policy_changed() returns trigger
 language plpgsql
 as $$
 declare
     v_active boolean := new.enabled and new.disabled_at is null;
 begin
-    if v_active and (new.breaker_state <> 'closed' or new.backoff_until is not null) then
+    if v_active and (new.breaker_state <> 'closed' or new.backoff_until is not null
+                     or new.rate_limit_per_s is not null) then
         insert into herald.webhook_gates (webhook_id) values (new.id) on conflict do nothing;
     else
         delete from herald.webhook_gates where webhook_id = new.id;
@@ -154,12 +156,21 @@ $$;
 
 drop trigger if exists policy_changed on herald.user_webhooks;
 create trigger policy_changed
-    after update of breaker_state, backoff_until, enabled, disabled_at on herald.user_webhooks
+    after update of breaker_state, backoff_until, enabled, disabled_at, rate_limit_per_s
+    on herald.user_webhooks
     for each row
     when (old.breaker_state is distinct from new.breaker_state
           or (old.backoff_until is null) <> (new.backoff_until is null)
           or old.enabled is distinct from new.enabled
-          or old.disabled_at is distinct from new.disabled_at)
+          or old.disabled_at is distinct from new.disabled_at
+          or (old.rate_limit_per_s is null) <> (new.rate_limit_per_s is null))
+    execute function herald.webhook_policy_changed();
+
+drop trigger if exists limited_inserted on herald.user_webhooks;
+create trigger limited_inserted
+    after insert on herald.user_webhooks
+    for each row
+    when (new.rate_limit_per_s is not null)
     execute function herald.webhook_policy_changed();
 
 create or replace function herald.forget_webhook_gates() returns trigger

@@ -11,7 +11,10 @@ use uuid::Uuid;
 use super::{
     error::ApiError,
     request::double_option,
-    validate::{validate_description, validate_event_type_name, validate_scope, validate_url},
+    validate::{
+        validate_description, validate_event_type_name, validate_rate_limit, validate_scope,
+        validate_url,
+    },
     ApiState,
 };
 use crate::domain::secret::{Ed25519Secret, WebhookSecret};
@@ -44,6 +47,12 @@ pub struct CreateWebhook {
     /// Static headers added to every request: `{"name": "value"}`.
     #[serde(default)]
     pub headers: Option<serde_json::Value>,
+    /// Deliveries per second at most, across every replica (none by default).
+    #[serde(default)]
+    pub rate_limit_per_s: Option<f64>,
+    /// How many may start at once after a quiet spell (default: one second's worth).
+    #[serde(default)]
+    pub rate_limit_burst: Option<i64>,
 }
 
 fn own() -> String {
@@ -73,6 +82,12 @@ pub struct PatchWebhook {
     /// Replaces every custom header; `null` or `{}` removes them.
     #[serde(default, deserialize_with = "double_option")]
     pub headers: Option<Option<serde_json::Value>>,
+    /// `null` removes the rate limit (and its burst).
+    #[serde(default, deserialize_with = "double_option")]
+    pub rate_limit_per_s: Option<Option<f64>>,
+    /// `null`: back to the default burst.
+    #[serde(default, deserialize_with = "double_option")]
+    pub rate_limit_burst: Option<Option<i64>>,
 }
 
 /// Custom headers must be an object of at most 16 string values (1 KiB each) whose names are
@@ -221,6 +236,7 @@ pub async fn create(
     if let Some(headers) = &req.headers {
         check_headers(headers)?;
     }
+    let rate_limit = validate_rate_limit(req.rate_limit_per_s, req.rate_limit_burst)?;
     if let Some(types) = &req.event_types {
         check_event_types(state, types, &req.scope).await?;
     }
@@ -244,6 +260,7 @@ pub async fn create(
         scope: &req.scope,
         enabled: req.enabled,
         headers: req.headers.as_ref(),
+        rate_limit,
     };
     match webhooks::create(&state.pool, &state.secret_keys, &new).await {
         Ok(webhook) => Ok(Created {
@@ -289,6 +306,8 @@ pub async fn update(
         changes.headers = Some(headers);
     }
     changes.description = req.description;
+    let (per_s, burst) = (req.rate_limit_per_s, req.rate_limit_burst);
+    rate_limit_changes(state, user_id, id, per_s, burst, &mut changes).await?;
     if let Some(Some(types)) = &req.event_types {
         // The scope never changes after creation, so checking against the current one holds.
         let current = get(state, user_id, id).await?;
@@ -299,6 +318,38 @@ pub async fn update(
         .await
         .map_err(|e| ApiError::internal("updating a webhook", &e))?
         .ok_or_else(|| ApiError::not_found("webhook"))
+}
+
+/// The rate limit's part of an update: a new rate is checked with the burst it will have (the
+/// one sent, else the current one); a burst alone needs a rate already set.
+async fn rate_limit_changes(
+    state: &ApiState,
+    user_id: Uuid,
+    id: Uuid,
+    per_s: Option<Option<f64>>,
+    burst: Option<Option<i64>>,
+    changes: &mut WebhookChanges,
+) -> Result<(), ApiError> {
+    let new_burst = burst.flatten();
+    match per_s {
+        Some(rate) => {
+            validate_rate_limit(rate, new_burst.filter(|_| rate.is_some()))?;
+            if rate.is_none() && new_burst.is_some() {
+                return Err(ApiError::bad_request(
+                    "rate_limit_burst",
+                    "rate_limit_burst needs rate_limit_per_s, which this update removes",
+                ));
+            }
+        }
+        None if new_burst.is_some() => {
+            let current = get(state, user_id, id).await?.rate_limit_per_s;
+            validate_rate_limit(current, new_burst)?;
+        }
+        None => {}
+    }
+    changes.rate_limit_per_s = per_s;
+    changes.rate_limit_burst = burst.map(|b| b.map(|b| b as i32));
+    Ok(())
 }
 
 pub async fn delete(state: &ApiState, user_id: Uuid, id: Uuid) -> Result<(), ApiError> {

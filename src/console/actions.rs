@@ -86,6 +86,8 @@ pub async fn perform(ctx: &Ctx<'_>, segments: &[&str], form: &HashMap<String, St
                         event_types: None,
                         enabled: Some(Some(enable)),
                         headers: None,
+                        rate_limit_per_s: None,
+                        rate_limit_burst: None,
                     };
                     let w = webhooks::update(ctx.state, user, id, patch).await?;
                     let state = if w.enabled { "enabled" } else { "disabled" };

@@ -172,6 +172,7 @@ pub async fn create(pool: &Pool, receiver: &Receiver, with_platform: bool) -> an
                 scope,
                 enabled: true,
                 headers: None,
+                rate_limit: None,
             },
         )
         .await

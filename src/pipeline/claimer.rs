@@ -106,8 +106,9 @@ impl Claimer {
     }
 
     /// Delivery policies: looks at the gated webhooks (every round while there are some, else
-    /// every [`GATE_CHECK`]), claims a probe for each one whose wait is over, and remembers when
-    /// the next wait ends. Returns how many probes it claimed.
+    /// every [`GATE_CHECK`]), claims a probe for each one whose wait is over and the deliveries
+    /// that rate-limited ones have tokens for, and remembers when the next wait ends or the next
+    /// token comes. Returns how many it claimed.
     async fn claim_probes(&mut self, due: &mut BTreeSet<DateTime<Utc>>) -> usize {
         let now = Instant::now();
         if !self.gates.gated && self.gates.next_check.is_some_and(|t| now < t) {
@@ -129,27 +130,34 @@ impl Claimer {
             remember(due, t);
         }
         let limit = self.capacity.free().min(self.batch_max);
-        if !gates.ready || limit == 0 {
-            return 0;
-        }
-        let full: Vec<uuid::Uuid> = self
-            .capacity
-            .claim_limits()
-            .webhooks
-            .iter()
-            .filter(|a| a.alone <= 0)
-            .map(|a| a.webhook_id)
-            .collect();
-        match deliveries::claim_probes(&client, limit, self.lease, &full).await {
-            Ok(batch) => {
-                drop(client);
-                self.hand_over(batch).await
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "claimer: cannot claim probes of gated webhooks");
-                0
+        let mut batch = Vec::new();
+        if gates.ready && limit > 0 {
+            let full: Vec<uuid::Uuid> = self
+                .capacity
+                .claim_limits()
+                .webhooks
+                .iter()
+                .filter(|a| a.alone <= 0)
+                .map(|a| a.webhook_id)
+                .collect();
+            match deliveries::claim_probes(&client, limit, self.lease, &full).await {
+                Ok(probes) => batch = probes,
+                Err(e) => {
+                    tracing::warn!(error = %e, "claimer: cannot claim probes of gated webhooks")
+                }
             }
         }
+        // Rate-limited webhooks: within the capacity the main claim and the probes left.
+        let limit = limit.saturating_sub(batch.len());
+        if gates.limited && limit > 0 {
+            let limits = self.capacity.claim_limits();
+            match deliveries::claim_limited(&client, limit, self.lease, &limits).await {
+                Ok(limited) => batch.extend(limited),
+                Err(e) => tracing::warn!(error = %e, "claimer: cannot claim rate-limited webhooks"),
+            }
+        }
+        drop(client);
+        self.hand_over(batch).await
     }
 
     pub async fn run(mut self, stop: CancellationToken) {

@@ -1,9 +1,19 @@
--- Webhooks the claim leaves to the policy claim: how many, whether a probe may go now, and
--- when the next wait ends.
+-- Webhooks the claim leaves to the policy claims: how many, whether a probe may go now, whether
+-- a rate-limited webhook holds a whole token now, and when the next wait ends or the next token
+-- comes (a limited webhook's bucket is below one token only after the claim took from it).
 select count(*) as gated,
-       coalesce(bool_or(coalesce(greatest(w.breaker_until, w.backoff_until), '-infinity') <= now()),
-                false) as ready,
-       min(greatest(w.breaker_until, w.backoff_until))
-           filter (where greatest(w.breaker_until, w.backoff_until) > now()) as next_at
+       coalesce(bool_or(s.probed and coalesce(p.next_at, '-infinity') <= now()), false) as ready,
+       coalesce(bool_or(not s.probed and w.rate_limit_per_s is not null
+                        and coalesce(p.next_at, '-infinity') <= now()),
+                false) as limited,
+       min(p.next_at) filter (where p.next_at > now()) as next_at
   from herald.webhook_gates g
   join herald.user_webhooks w on w.id = g.webhook_id
+ cross join lateral (
+       select w.breaker_state <> 'closed' or w.backoff_until is not null as probed) s
+ cross join lateral (
+       -- A probe's wait, or when the bucket holds one token again (null: it is full).
+       select case when s.probed then greatest(w.breaker_until, w.backoff_until)
+                   else w.rate_tokens_at + make_interval(secs =>
+                            (1 - w.rate_tokens) / w.rate_limit_per_s::float8)
+              end as next_at) p

@@ -385,6 +385,7 @@ async fn secrets_a_removed_key_or_a_copied_ciphertext_fails_that_webhook_clearly
                 scope: "own",
                 enabled: true,
                 headers: None,
+                rate_limit: None,
             },
         )
         .await
