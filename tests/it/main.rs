@@ -18,6 +18,7 @@ mod pipeline;
 mod policies;
 mod process;
 mod queries;
+mod rate_limit;
 mod receiver;
 mod replicas;
 mod security;
