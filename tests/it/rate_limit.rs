@@ -96,6 +96,43 @@ async fn rate_limit_claim_takes_the_burst_then_waits_for_the_next_token() {
 }
 
 #[tokio::test]
+async fn rate_limit_yields_to_an_open_breaker_whose_probe_costs_no_token() {
+    let db = TestDb::new().await;
+    let (_, hook) = seed(&db, 5).await;
+    let c = db.client().await;
+    limit(&c, hook, 1.0, 1).await;
+    c.execute(
+        "update herald.user_webhooks
+            set breaker_state = 'open', breaker_until = now() - interval '1 second'
+          where id = $1",
+        &[&hook],
+    )
+    .await
+    .unwrap();
+    let pool = db.pool();
+    let pc = pool.get().await.unwrap();
+    let lease = Duration::from_secs(300);
+    let gates = deliveries::gates(&pc).await.unwrap();
+    assert!(gates.ready && !gates.limited, "{gates:?}");
+    let any = ClaimLimits::fixed(100, &[]);
+    let limited = deliveries::claim_limited(&pc, 10, lease, &any)
+        .await
+        .unwrap();
+    assert!(limited.is_empty(), "the limit claimed past an open breaker");
+    let probes = deliveries::claim_probes(&pc, 10, lease, &[]).await.unwrap();
+    assert_eq!(probes.len(), 1, "one probe");
+    let bucket: Option<f64> = c
+        .query_one(
+            "select rate_tokens from herald.user_webhooks where id = $1",
+            &[&hook],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(bucket, None, "the probe left the bucket full");
+}
+
+#[tokio::test]
 async fn rate_limit_holds_across_three_replicas_while_an_unlimited_webhook_drains() {
     let db = TestDb::new().await;
     let c = db.client().await;
