@@ -48,12 +48,18 @@ pub struct Claimer {
 /// exactly in SQL; this only bounds how late this worker notices that a probe may go.
 const GATE_CHECK: Duration = Duration::from_secs(1);
 
-/// What the claimer knows of the gated webhooks (breaker not closed, back-off running).
+/// What the claimer knows of the gated webhooks (breaker not closed, back-off running, rate
+/// limit).
 #[derive(Debug, Default)]
 pub struct GateWatch {
     /// Some were gated at the last look: look on every round.
     gated: bool,
     next_check: Option<Instant>,
+    /// The rate-limited claim found nothing although a bucket held a token: no limited webhook
+    /// with a token has a due delivery. Finding that out walks the queue's due rows, so it is
+    /// not tried again before this (a [`GATE_CHECK`] later) unless a notification, the poll or
+    /// a due time wakes the claimer.
+    limited_idle_until: Option<Instant>,
 }
 
 /// Most known due times kept; later ones are left to the safety poll.
@@ -149,10 +155,14 @@ impl Claimer {
         }
         // Rate-limited webhooks: within the capacity the main claim and the probes left.
         let limit = limit.saturating_sub(batch.len());
-        if gates.limited && limit > 0 {
+        let idle = self.gates.limited_idle_until.is_some_and(|t| now < t);
+        if gates.limited && limit > 0 && !idle {
             let limits = self.capacity.claim_limits();
             match deliveries::claim_limited(&client, limit, self.lease, &limits).await {
-                Ok(limited) => batch.extend(limited),
+                Ok(limited) => {
+                    self.gates.limited_idle_until = limited.is_empty().then(|| now + GATE_CHECK);
+                    batch.extend(limited);
+                }
                 Err(e) => tracing::warn!(error = %e, "claimer: cannot claim rate-limited webhooks"),
             }
         }
@@ -234,13 +244,16 @@ impl Claimer {
                     _ = stop.cancelled() => return,
                     _ = self.wake.notified() => {
                         self.metrics.wakeup("notify");
+                        self.gates.limited_idle_until = None;
                     }
                     _ = tokio::time::sleep_until(next_poll) => {
                         self.metrics.wakeup("poll");
                         next_poll = Instant::now() + jitter(self.poll_interval, 0.2);
+                        self.gates.limited_idle_until = None;
                     }
                     _ = tokio::time::sleep_until(due_at.unwrap_or(next_poll)), if due_at.is_some() => {
                         self.metrics.wakeup("due");
+                        self.gates.limited_idle_until = None;
                         let now = Utc::now();
                         while due.first().is_some_and(|t| *t <= now) {
                             due.pop_first();

@@ -23,6 +23,17 @@ async fn limit(c: &tokio_postgres::Client, webhook: Uuid, per_s: f64, burst: i32
     .expect("set the rate limit");
 }
 
+/// The tokens left in a webhook's bucket when it was last written (`None`: never, full).
+async fn bucket(c: &tokio_postgres::Client, webhook: Uuid) -> Option<f64> {
+    c.query_one(
+        "select rate_tokens from herald.user_webhooks where id = $1",
+        &[&webhook],
+    )
+    .await
+    .expect("webhook row")
+    .get(0)
+}
+
 #[tokio::test]
 async fn rate_limit_claim_takes_the_burst_then_waits_for_the_next_token() {
     let db = TestDb::new().await;
@@ -84,14 +95,7 @@ async fn rate_limit_claim_takes_the_burst_then_waits_for_the_next_token() {
         .await
         .unwrap();
     assert_eq!(one.len(), 1);
-    let left: f64 = c
-        .query_one(
-            "select rate_tokens from herald.user_webhooks where id = $1",
-            &[&hook],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let left = bucket(&c, hook).await.expect("a bucket");
     assert!((2.0..2.1).contains(&left), "one token debited: {left} left");
 }
 
@@ -121,15 +125,11 @@ async fn rate_limit_yields_to_an_open_breaker_whose_probe_costs_no_token() {
     assert!(limited.is_empty(), "the limit claimed past an open breaker");
     let probes = deliveries::claim_probes(&pc, 10, lease, &[]).await.unwrap();
     assert_eq!(probes.len(), 1, "one probe");
-    let bucket: Option<f64> = c
-        .query_one(
-            "select rate_tokens from herald.user_webhooks where id = $1",
-            &[&hook],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(bucket, None, "the probe left the bucket full");
+    assert_eq!(
+        bucket(&c, hook).await,
+        None,
+        "the probe left the bucket full"
+    );
 }
 
 #[tokio::test]
