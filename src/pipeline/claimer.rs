@@ -56,10 +56,11 @@ pub struct GateWatch {
     gated: bool,
     next_check: Option<Instant>,
     /// The rate-limited claim found nothing although a bucket held a token: no limited webhook
-    /// with a token has a due delivery. Finding that out walks the queue's due rows, so it is
-    /// not tried again before this (a [`GATE_CHECK`] later) unless a notification, the poll or
-    /// a due time wakes the claimer.
-    limited_idle_until: Option<Instant>,
+    /// with a token has a due delivery. Finding that out walks the queue's due rows, so until
+    /// then (a [`GATE_CHECK`] later) the gated webhooks are looked at only as if none were
+    /// gated, unless a notification or the poll wakes the claimer or a known due time passes.
+    /// (Until when, and since when in wall-clock time.)
+    limited_idle: Option<(Instant, DateTime<Utc>)>,
 }
 
 /// Most known due times kept; later ones are left to the safety poll.
@@ -117,7 +118,11 @@ impl Claimer {
     /// token comes. Returns how many it claimed.
     async fn claim_probes(&mut self, due: &mut BTreeSet<DateTime<Utc>>) -> usize {
         let now = Instant::now();
-        if !self.gates.gated && self.gates.next_check.is_some_and(|t| now < t) {
+        // Idle, unless a known due time passed since (a wait or a bucket may be over).
+        let idle = self.gates.limited_idle.is_some_and(|(until, since)| {
+            now < until && due.range(since..=Utc::now()).next().is_none()
+        });
+        if (!self.gates.gated || idle) && self.gates.next_check.is_some_and(|t| now < t) {
             return 0;
         }
         self.gates.next_check = Some(now + GATE_CHECK);
@@ -155,12 +160,12 @@ impl Claimer {
         }
         // Rate-limited webhooks: within the capacity the main claim and the probes left.
         let limit = limit.saturating_sub(batch.len());
-        let idle = self.gates.limited_idle_until.is_some_and(|t| now < t);
         if gates.limited && limit > 0 && !idle {
             let limits = self.capacity.claim_limits();
             match deliveries::claim_limited(&client, limit, self.lease, &limits).await {
                 Ok(limited) => {
-                    self.gates.limited_idle_until = limited.is_empty().then(|| now + GATE_CHECK);
+                    self.gates.limited_idle =
+                        limited.is_empty().then(|| (now + GATE_CHECK, Utc::now()));
                     batch.extend(limited);
                 }
                 Err(e) => tracing::warn!(error = %e, "claimer: cannot claim rate-limited webhooks"),
@@ -244,16 +249,15 @@ impl Claimer {
                     _ = stop.cancelled() => return,
                     _ = self.wake.notified() => {
                         self.metrics.wakeup("notify");
-                        self.gates.limited_idle_until = None;
+                        self.gates.limited_idle = None;
                     }
                     _ = tokio::time::sleep_until(next_poll) => {
                         self.metrics.wakeup("poll");
                         next_poll = Instant::now() + jitter(self.poll_interval, 0.2);
-                        self.gates.limited_idle_until = None;
+                        self.gates.limited_idle = None;
                     }
                     _ = tokio::time::sleep_until(due_at.unwrap_or(next_poll)), if due_at.is_some() => {
                         self.metrics.wakeup("due");
-                        self.gates.limited_idle_until = None;
                         let now = Utc::now();
                         while due.first().is_some_and(|t| *t <= now) {
                             due.pop_first();
