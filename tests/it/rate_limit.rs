@@ -190,7 +190,7 @@ async fn rate_limit_holds_across_three_replicas_while_an_unlimited_webhook_drain
         .map(|i| {
             limited_at[i..]
                 .iter()
-                .take_while(|t| **t - limited_at[i] < window)
+                .take_while(|t| **t - limited_at[i] <= window)
                 .count()
         })
         .max()
