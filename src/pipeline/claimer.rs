@@ -10,6 +10,7 @@ use tokio::{
     time::Instant,
 };
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 use super::{
     backoff::{jitter, Backoff},
@@ -55,12 +56,19 @@ pub struct GateWatch {
     /// Some were gated at the last look: look on every round.
     gated: bool,
     next_check: Option<Instant>,
-    /// The rate-limited claim found nothing although a bucket held a token: no limited webhook
-    /// with a token has a due delivery. Finding that out walks the queue's due rows, so until
-    /// then (a [`GATE_CHECK`] later) the gated webhooks are looked at only as if none were
-    /// gated, unless a notification or the poll wakes the claimer or a known due time passes.
-    /// (Until when, and since when in wall-clock time.)
-    limited_idle: Option<(Instant, DateTime<Utc>)>,
+    limited_idle: Option<LimitedIdle>,
+}
+
+/// The rate-limited claim found nothing although buckets held a token: no limited webhook with
+/// a token and room on this worker has a due delivery. Finding that out walks the queue's due
+/// rows, so until `until` (a [`GATE_CHECK`] later) the gated webhooks are looked at as if none
+/// were gated, unless a notification or the poll wakes the claimer, a known due time passes
+/// after `since`, or one of `no_room` (limited webhooks with a token but no room then) has room.
+#[derive(Debug)]
+struct LimitedIdle {
+    until: Instant,
+    since: DateTime<Utc>,
+    no_room: Vec<Uuid>,
 }
 
 /// Most known due times kept; later ones are left to the safety poll.
@@ -118,9 +126,11 @@ impl Claimer {
     /// token comes. Returns how many it claimed.
     async fn claim_probes(&mut self, due: &mut BTreeSet<DateTime<Utc>>) -> usize {
         let now = Instant::now();
-        // Idle, unless a known due time passed since (a wait or a bucket may be over).
-        let idle = self.gates.limited_idle.is_some_and(|(until, since)| {
-            now < until && due.range(since..=Utc::now()).next().is_none()
+        let idle = self.gates.limited_idle.as_ref().is_some_and(|i| {
+            now < i.until
+                // A known due time passed since (a wait or a bucket may be over).
+                && due.range(i.since..=Utc::now()).next().is_none()
+                && !i.no_room.iter().any(|id| self.capacity.claim_limits().alone_of(*id) > 0)
         });
         if (!self.gates.gated || idle) && self.gates.next_check.is_some_and(|t| now < t) {
             return 0;
@@ -143,7 +153,7 @@ impl Claimer {
         let limit = self.capacity.free().min(self.batch_max);
         let mut batch = Vec::new();
         if gates.ready && limit > 0 {
-            let full: Vec<uuid::Uuid> = self
+            let full: Vec<Uuid> = self
                 .capacity
                 .claim_limits()
                 .webhooks
@@ -160,12 +170,19 @@ impl Claimer {
         }
         // Rate-limited webhooks: within the capacity the main claim and the probes left.
         let limit = limit.saturating_sub(batch.len());
-        if gates.limited && limit > 0 && !idle {
-            let limits = self.capacity.claim_limits();
+        let limits = self.capacity.claim_limits();
+        let (room, no_room): (Vec<Uuid>, Vec<Uuid>) = gates
+            .limited
+            .iter()
+            .partition(|id| limits.alone_of(**id) > 0);
+        if !room.is_empty() && limit > 0 && !idle {
             match deliveries::claim_limited(&client, limit, self.lease, &limits).await {
                 Ok(limited) => {
-                    self.gates.limited_idle =
-                        limited.is_empty().then(|| (now + GATE_CHECK, Utc::now()));
+                    self.gates.limited_idle = limited.is_empty().then(|| LimitedIdle {
+                        until: now + GATE_CHECK,
+                        since: Utc::now(),
+                        no_room,
+                    });
                     batch.extend(limited);
                 }
                 Err(e) => tracing::warn!(error = %e, "claimer: cannot claim rate-limited webhooks"),

@@ -65,6 +65,14 @@ pub struct ClaimLimits {
 }
 
 impl ClaimLimits {
+    /// How many more deliveries of a webhook a claim may take when no other webhook waits.
+    pub fn alone_of(&self, webhook_id: Uuid) -> i64 {
+        self.webhooks
+            .iter()
+            .find(|a| a.webhook_id == webhook_id)
+            .map_or(self.default, |a| a.alone)
+    }
+
     /// The same fixed limit for every webhook, minus what is already in flight.
     pub fn fixed(per_webhook: i64, busy: &[Busy]) -> Self {
         ClaimLimits {
@@ -171,13 +179,13 @@ fn claimed_from_row(r: &tokio_postgres::Row) -> Result<ClaimedDelivery, StoreErr
 
 /// The webhooks the claim leaves to the policy claims (breaker not closed, back-off running,
 /// rate limit).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Gates {
     pub gated: i64,
     /// A probe may go now for at least one of them.
     pub ready: bool,
-    /// A rate-limited one (breaker closed) holds a whole token now.
-    pub limited: bool,
+    /// The rate-limited ones (breaker closed) whose bucket holds a whole token now.
+    pub limited: Vec<Uuid>,
     /// The next end of a cool-down or back-off, or the next token of an empty bucket.
     pub next_at: Option<DateTime<Utc>>,
 }

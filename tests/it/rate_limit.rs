@@ -46,6 +46,8 @@ async fn rate_limit_claim_takes_the_burst_then_waits_for_the_next_token() {
     let any = ClaimLimits::fixed(100, &[]);
 
     // The main claim leaves a limited webhook alone; the limited claim takes the burst.
+    let gates = deliveries::gates(&pc).await.unwrap();
+    assert_eq!(gates.limited, vec![hook], "a full bucket holds a token");
     let main = deliveries::claim_batch(&pc, 10, lease, &any).await.unwrap();
     assert!(main.is_empty(), "the main claim took {}", main.len());
     let first = deliveries::claim_limited(&pc, 10, lease, &any)
@@ -56,7 +58,7 @@ async fn rate_limit_claim_takes_the_burst_then_waits_for_the_next_token() {
 
     // The bucket is empty: nothing more now, and the gates say when the next token comes.
     let gates = deliveries::gates(&pc).await.unwrap();
-    assert!(!gates.limited && !gates.ready, "{gates:?}");
+    assert!(gates.limited.is_empty() && !gates.ready, "{gates:?}");
     let next = gates.next_at.expect("the next token's time");
     let ahead = (next - chrono::Utc::now()).to_std().unwrap_or_default();
     assert!(
@@ -117,7 +119,7 @@ async fn rate_limit_yields_to_an_open_breaker_whose_probe_costs_no_token() {
     let pc = pool.get().await.unwrap();
     let lease = Duration::from_secs(300);
     let gates = deliveries::gates(&pc).await.unwrap();
-    assert!(gates.ready && !gates.limited, "{gates:?}");
+    assert!(gates.ready && gates.limited.is_empty(), "{gates:?}");
     let any = ClaimLimits::fixed(100, &[]);
     let limited = deliveries::claim_limited(&pc, 10, lease, &any)
         .await

@@ -1,11 +1,12 @@
--- Webhooks the claim leaves to the policy claims: how many, whether a probe may go now, whether
--- a rate-limited webhook holds a whole token now, and when the next wait ends or the next token
--- comes (a limited webhook's bucket is below one token only after the claim took from it).
+-- Webhooks the claim leaves to the policy claims: how many, whether a probe may go now, the
+-- rate-limited ones (breaker closed) whose bucket holds a whole token now, and when the next
+-- wait ends or the next token comes (a limited webhook's bucket is below one token only after
+-- the claim took from it).
 select count(*) as gated,
        coalesce(bool_or(s.probed and coalesce(p.next_at, '-infinity') <= now()), false) as ready,
-       coalesce(bool_or(not s.probed and w.rate_limit_per_s is not null
-                        and coalesce(p.next_at, '-infinity') <= now()),
-                false) as limited,
+       coalesce(array_agg(w.id) filter (where not s.probed and w.rate_limit_per_s is not null
+                                          and coalesce(p.next_at, '-infinity') <= now()),
+                '{}') as limited,
        min(p.next_at) filter (where p.next_at > now()) as next_at
   from herald.webhook_gates g
   join herald.user_webhooks w on w.id = g.webhook_id
