@@ -114,8 +114,25 @@ begin
 end;
 $$;
 
--- After a change of a webhook's breaker, back-off, ordering or enabled state: list it in (or
--- take it out of) herald.webhook_gates, and tell platform webhooks about what happened.
+-- How many tokens a rate-limited webhook's bucket holds now: what was left at p_at plus the
+-- time since x the rate, up to the burst (null: one second's worth, at least 1). A bucket never
+-- taken from (p_tokens null) is full; a webhook without a limit (p_rate null) has no end of them.
+create or replace function herald.rate_tokens(p_rate numeric, p_burst int, p_tokens float8,
+                                              p_at timestamptz)
+returns float8
+language sql stable parallel safe
+as $$
+    select case when p_rate is null then 'infinity'::float8
+                else least(coalesce(p_burst, greatest(ceil(p_rate), 1))::float8,
+                           coalesce(p_tokens + extract(epoch from now() - p_at)::float8
+                                               * p_rate::float8,
+                                    'infinity'))
+           end
+$$;
+
+-- After a change of a webhook's breaker, back-off, ordering, rate limit or enabled state (or
+-- the insert of a limited webhook): list it in (or take it out of) herald.webhook_gates, and
+-- tell platform webhooks about what happened.
 create or replace function herald.webhook_policy_changed() returns trigger
 language plpgsql
 as $$
@@ -123,7 +140,7 @@ declare
     v_active boolean := new.enabled and new.disabled_at is null;
 begin
     if v_active and (new.breaker_state <> 'closed' or new.backoff_until is not null
-                     or new.ordering = 'fifo') then
+                     or new.ordering = 'fifo' or new.rate_limit_per_s is not null) then
         insert into herald.webhook_gates (webhook_id) values (new.id) on conflict do nothing;
     else
         delete from herald.webhook_gates where webhook_id = new.id;
@@ -155,13 +172,22 @@ $$;
 
 drop trigger if exists policy_changed on herald.user_webhooks;
 create trigger policy_changed
-    after update of breaker_state, backoff_until, enabled, disabled_at, ordering on herald.user_webhooks
+    after update of breaker_state, backoff_until, enabled, disabled_at, ordering, rate_limit_per_s
+    on herald.user_webhooks
     for each row
     when (old.breaker_state is distinct from new.breaker_state
           or (old.backoff_until is null) <> (new.backoff_until is null)
           or old.ordering is distinct from new.ordering
           or old.enabled is distinct from new.enabled
-          or old.disabled_at is distinct from new.disabled_at)
+          or old.disabled_at is distinct from new.disabled_at
+          or (old.rate_limit_per_s is null) <> (new.rate_limit_per_s is null))
+    execute function herald.webhook_policy_changed();
+
+drop trigger if exists limited_inserted on herald.user_webhooks;
+create trigger limited_inserted
+    after insert on herald.user_webhooks
+    for each row
+    when (new.rate_limit_per_s is not null)
     execute function herald.webhook_policy_changed();
 
 create or replace function herald.forget_webhook_gates() returns trigger

@@ -103,7 +103,8 @@ begin
                    'herald.event_payload(text, timestamptz, jsonb), '
                    'herald.emit_exhausted(uuid[], int[], text[]), '
                    'herald.emit_operational(text, uuid, uuid, jsonb), '
-                   'herald.refused_header(jsonb), herald.fifo_head(uuid) to %s', v_role);
+                   'herald.refused_header(jsonb), herald.fifo_head(uuid), '
+                   'herald.rate_tokens(numeric, int, float8, timestamptz) to %s', v_role);
 end;
 $$;
 

@@ -3,6 +3,7 @@
 //!
 use super::error::ApiError;
 use crate::domain::{scope::Scope, target::TargetUrl};
+use crate::store::webhooks::RateLimit;
 
 /// Longest description accepted.
 pub const MAX_DESCRIPTION_LEN: usize = 1000;
@@ -62,6 +63,50 @@ pub fn validate_description(description: Option<&str>) -> Result<(), ApiError> {
     }
 }
 
+/// Bounds of a rate limit (the `webhook_rate_limit_range` and `webhook_rate_limit_burst_range`
+/// checks).
+pub const MIN_RATE_PER_S: f64 = 0.000_001;
+pub const MAX_RATE_PER_S: f64 = 1_000_000.0;
+pub const MAX_BURST: i64 = 1_000_000;
+
+/// A rate limit per second: greater than 0 (at least [`MIN_RATE_PER_S`]), at most
+/// [`MAX_RATE_PER_S`]; its burst a whole number from 1 to [`MAX_BURST`], and only with a rate.
+pub fn validate_rate_limit(
+    per_s: Option<f64>,
+    burst: Option<i64>,
+) -> Result<Option<RateLimit>, ApiError> {
+    if let Some(b) = burst {
+        if !(1..=MAX_BURST).contains(&b) {
+            return Err(ApiError::bad_request(
+                "rate_limit_burst",
+                format!("rate_limit_burst must be from 1 to {MAX_BURST}, not {b}"),
+            ));
+        }
+    }
+    let Some(per_s) = per_s else {
+        return match burst {
+            Some(_) => Err(ApiError::bad_request(
+                "rate_limit_burst",
+                "rate_limit_burst needs rate_limit_per_s",
+            )),
+            None => Ok(None),
+        };
+    };
+    if !(MIN_RATE_PER_S..=MAX_RATE_PER_S).contains(&per_s) {
+        return Err(ApiError::bad_request(
+            "rate_limit_per_s",
+            format!(
+                "rate_limit_per_s must be greater than 0 (at least {MIN_RATE_PER_S}) and at most \
+                 {MAX_RATE_PER_S}, not {per_s}"
+            ),
+        ));
+    }
+    Ok(Some(RateLimit {
+        per_s,
+        burst: burst.map(|b| b as i32),
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,5 +157,33 @@ mod tests {
             err.message,
             r#"scope must be "own" or "platform", not "global""#
         );
+    }
+
+    #[test]
+    fn validate_rate_limit_names_the_field_it_refuses() {
+        let ok = validate_rate_limit(Some(20.0), Some(5)).unwrap();
+        assert_eq!(
+            ok,
+            Some(RateLimit {
+                per_s: 20.0,
+                burst: Some(5)
+            })
+        );
+        assert_eq!(validate_rate_limit(None, None).unwrap(), None);
+        assert_eq!(
+            validate_rate_limit(Some(0.5), None).unwrap().unwrap().burst,
+            None
+        );
+        for (per_s, burst, field) in [
+            (Some(0.0), None, "rate_limit_per_s"),
+            (Some(-1.0), None, "rate_limit_per_s"),
+            (Some(2e6), None, "rate_limit_per_s"),
+            (Some(20.0), Some(0), "rate_limit_burst"),
+            (Some(20.0), Some(-3), "rate_limit_burst"),
+            (None, Some(5), "rate_limit_burst"),
+        ] {
+            let err = validate_rate_limit(per_s, burst).unwrap_err();
+            assert_eq!(err.field.as_deref(), Some(field), "{per_s:?} {burst:?}");
+        }
     }
 }

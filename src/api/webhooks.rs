@@ -12,8 +12,8 @@ use super::{
     error::{found, ApiError},
     request::double_option,
     validate::{
-        validate_description, validate_event_type_name, validate_ordering, validate_scope,
-        validate_url,
+        validate_description, validate_event_type_name, validate_ordering, validate_rate_limit,
+        validate_scope, validate_url,
     },
     ApiState,
 };
@@ -53,6 +53,12 @@ pub struct CreateWebhook {
     /// `none` (default) or `fifo`: one delivery at a time, in the order of the events.
     #[serde(default = "no_ordering")]
     pub ordering: String,
+    /// Deliveries per second at most, across every replica (none by default).
+    #[serde(default)]
+    pub rate_limit_per_s: Option<f64>,
+    /// How many may start at once after a quiet spell (default: one second's worth).
+    #[serde(default)]
+    pub rate_limit_burst: Option<i64>,
 }
 
 fn no_ordering() -> String {
@@ -89,6 +95,12 @@ pub struct PatchWebhook {
     /// `none` or `fifo`.
     #[serde(default, deserialize_with = "double_option")]
     pub ordering: Option<Option<String>>,
+    /// `null` removes the rate limit (and its burst).
+    #[serde(default, deserialize_with = "double_option")]
+    pub rate_limit_per_s: Option<Option<f64>>,
+    /// `null`: back to the default burst.
+    #[serde(default, deserialize_with = "double_option")]
+    pub rate_limit_burst: Option<Option<i64>>,
 }
 
 /// Custom headers must be an object of at most 16 string values (1 KiB each) whose names are
@@ -236,6 +248,7 @@ pub async fn create(
     if let Some(headers) = &req.headers {
         check_headers(headers)?;
     }
+    let rate_limit = validate_rate_limit(req.rate_limit_per_s, req.rate_limit_burst)?;
     if let Some(types) = &req.event_types {
         check_event_types(state, types, scope).await?;
     }
@@ -260,6 +273,7 @@ pub async fn create(
         enabled: req.enabled,
         headers: req.headers.as_ref(),
         ordering: &req.ordering,
+        rate_limit,
     };
     match webhooks::create(&state.pool, &state.secret_keys, &new).await {
         Ok(webhook) => Ok(Created {
@@ -311,6 +325,8 @@ pub async fn update(
         changes.headers = Some(headers);
     }
     changes.description = req.description;
+    let (per_s, burst) = (req.rate_limit_per_s, req.rate_limit_burst);
+    rate_limit_changes(state, user_id, id, per_s, burst, &mut changes).await?;
     if let Some(Some(types)) = &req.event_types {
         // The scope never changes after creation, so checking against the current one holds.
         let current = get(state, user_id, id).await?;
@@ -327,6 +343,38 @@ pub async fn update(
         }
     }
     found(updated, "updating a webhook", "webhook")
+}
+
+/// The rate limit's part of an update: a new rate is checked with the burst it will have (the
+/// one sent, else the current one); a burst alone needs a rate already set.
+async fn rate_limit_changes(
+    state: &ApiState,
+    user_id: Uuid,
+    id: Uuid,
+    per_s: Option<Option<f64>>,
+    burst: Option<Option<i64>>,
+    changes: &mut WebhookChanges,
+) -> Result<(), ApiError> {
+    let new_burst = burst.flatten();
+    match per_s {
+        Some(rate) => {
+            validate_rate_limit(rate, new_burst.filter(|_| rate.is_some()))?;
+            if rate.is_none() && new_burst.is_some() {
+                return Err(ApiError::bad_request(
+                    "rate_limit_burst",
+                    "rate_limit_burst needs rate_limit_per_s, which this update removes",
+                ));
+            }
+        }
+        None if new_burst.is_some() => {
+            let current = get(state, user_id, id).await?.rate_limit_per_s;
+            validate_rate_limit(current, new_burst)?;
+        }
+        None => {}
+    }
+    changes.rate_limit_per_s = per_s;
+    changes.rate_limit_burst = burst.map(|b| b.map(|b| b as i32));
+    Ok(())
 }
 
 pub async fn delete(state: &ApiState, user_id: Uuid, id: Uuid) -> Result<(), ApiError> {

@@ -52,6 +52,12 @@ pub enum WebhooksCommand {
         /// `none`, or `fifo`: one delivery at a time, in the order of the events.
         #[arg(long, default_value = "none")]
         ordering: String,
+        /// At most this many deliveries per second, across every replica.
+        #[arg(long, value_name = "N")]
+        rate_limit_per_s: Option<f64>,
+        /// How many may start at once after a quiet spell (default: one second's worth).
+        #[arg(long, value_name = "N", requires = "rate_limit_per_s")]
+        rate_limit_burst: Option<i64>,
     },
     /// One webhook.
     Get(Target),
@@ -90,6 +96,15 @@ pub enum WebhooksCommand {
         /// `none`, or `fifo`: one delivery at a time, in the order of the events.
         #[arg(long)]
         ordering: Option<String>,
+        /// At most this many deliveries per second, across every replica.
+        #[arg(long, value_name = "N", conflicts_with = "no_rate_limit")]
+        rate_limit_per_s: Option<f64>,
+        /// How many may start at once after a quiet spell.
+        #[arg(long, value_name = "N", conflicts_with = "no_rate_limit")]
+        rate_limit_burst: Option<i64>,
+        /// Remove the rate limit.
+        #[arg(long)]
+        no_rate_limit: bool,
     },
     /// Delete a webhook with its deliveries and attempts.
     Delete(Target),
@@ -175,12 +190,21 @@ fn event_types(w: &Webhook) -> String {
     }
 }
 
+fn rate_limit(w: &Webhook) -> String {
+    match (w.rate_limit_per_s, w.rate_limit_burst) {
+        (None, _) => "-".to_owned(),
+        (Some(r), Some(b)) => format!("{r}/s, burst {b}"),
+        (Some(r), None) => format!("{r}/s, burst {} (one second's worth)", r.ceil()),
+    }
+}
+
 fn webhook_fields(w: &Webhook, extra: &[(&str, String)]) -> String {
     let mut pairs: Vec<(&str, String)> = COLUMNS.iter().map(|(h, f)| (*h, f(w))).collect();
     pairs.push(("USER", w.user_id.to_string()));
     pairs.push(("DISABLED AT", opt(w.disabled_at)));
     pairs.push(("HEADERS", w.headers.to_string()));
     pairs.push(("ORDERING", w.ordering.clone()));
+    pairs.push(("RATE LIMIT", rate_limit(w)));
     pairs.push(("PREVIOUS SECRET UNTIL", opt(w.previous_secret_expires_at)));
     pairs.push(("CREATED", w.created_at.to_string()));
     pairs.push(("UPDATED", w.updated_at.to_string()));
@@ -212,6 +236,8 @@ pub async fn run(args: WebhooksArgs) -> Result<(), OpError> {
             signature_scheme,
             headers,
             ordering,
+            rate_limit_per_s,
+            rate_limit_burst,
         } => {
             let req = CreateWebhook {
                 url,
@@ -226,6 +252,8 @@ pub async fn run(args: WebhooksArgs) -> Result<(), OpError> {
                     Some(header_options(&headers)?)
                 },
                 ordering,
+                rate_limit_per_s,
+                rate_limit_burst,
             };
             let created = webhooks::create(&state, uuid("user_id", &user)?, req).await?;
             out.print(&created, || {
@@ -257,6 +285,9 @@ pub async fn run(args: WebhooksArgs) -> Result<(), OpError> {
             headers,
             no_headers,
             ordering,
+            rate_limit_per_s,
+            rate_limit_burst,
+            no_rate_limit,
         } => {
             let (user, id) = target.resolve(&state).await?;
             let req = PatchWebhook {
@@ -280,6 +311,12 @@ pub async fn run(args: WebhooksArgs) -> Result<(), OpError> {
                     Some(Some(header_options(&headers)?))
                 },
                 ordering: ordering.map(Some),
+                rate_limit_per_s: if no_rate_limit {
+                    Some(None)
+                } else {
+                    rate_limit_per_s.map(Some)
+                },
+                rate_limit_burst: rate_limit_burst.map(Some),
             };
             let w = webhooks::update(&state, user, id, req).await?;
             out.print(&w, || webhook_fields(&w, &[]))

@@ -87,6 +87,8 @@ pub async fn perform(ctx: &Ctx<'_>, segments: &[&str], form: &HashMap<String, St
                         enabled: Some(Some(enable)),
                         headers: None,
                         ordering: None,
+                        rate_limit_per_s: None,
+                        rate_limit_burst: None,
                     };
                     let w = webhooks::update(ctx.state, user, id, patch).await?;
                     let state = if w.enabled { "enabled" } else { "disabled" };

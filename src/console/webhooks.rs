@@ -48,6 +48,13 @@ pub const COLUMNS: &[Column] = &[
     }),
     ("Breaker", |w, _| breaker(w)),
     ("Failures", |w, _| w.consecutive_failures.to_string()),
+    ("Rate limit", |w, _| {
+        match (w.rate_limit_per_s, w.rate_limit_burst) {
+            (None, _) => "<span class=\"muted\">none</span>".to_owned(),
+            (Some(r), Some(b)) => format!("{r}/s, burst {b}"),
+            (Some(r), None) => format!("{r}/s"),
+        }
+    }),
     ("Last hour", |_, s| window(&s.last_hour)),
     ("Last day", |_, s| window(&s.last_day)),
     ("Last error", |_, s| match &s.last_failure {

@@ -177,6 +177,7 @@ pub async fn create(pool: &Pool, receiver: &Receiver, with_platform: bool) -> an
                 enabled: true,
                 headers: None,
                 ordering: "none",
+                rate_limit: None,
             },
         )
         .await

@@ -10,6 +10,7 @@ use tokio::{
     time::Instant,
 };
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 use super::{
     backoff::{jitter, Backoff},
@@ -51,12 +52,26 @@ pub struct Claimer {
 /// exactly in SQL; this only bounds how late this worker notices that a probe may go.
 const GATE_CHECK: Duration = Duration::from_secs(1);
 
-/// What the claimer knows of the gated webhooks (breaker not closed, back-off running).
+/// What the claimer knows of the gated webhooks (breaker not closed, back-off running, rate
+/// limit).
 #[derive(Debug, Default)]
 pub struct GateWatch {
     /// Some were gated at the last look: look on every round.
     gated: bool,
     next_check: Option<Instant>,
+    limited_idle: Option<LimitedIdle>,
+}
+
+/// The rate-limited claim found nothing although buckets held a token: no limited webhook with
+/// a token and room on this worker has a due delivery. Finding that out walks the queue's due
+/// rows, so until `until` (a [`GATE_CHECK`] later) the gated webhooks are looked at as if none
+/// were gated, unless a notification or the poll wakes the claimer, a known due time passes
+/// after `since`, or one of `no_room` (limited webhooks with a token but no room then) has room.
+#[derive(Debug)]
+struct LimitedIdle {
+    until: Instant,
+    since: DateTime<Utc>,
+    no_room: Vec<Uuid>,
 }
 
 /// Most known due times kept; later ones are left to the safety poll.
@@ -109,11 +124,20 @@ impl Claimer {
     }
 
     /// Delivery policies: looks at the gated webhooks (every round while there are some, else
-    /// every [`GATE_CHECK`]), claims a probe for each one whose wait is over and the due head of
-    /// each FIFO webhook, and remembers when the next wait ends or head is due. Returns how many
-    /// it claimed.
+    /// every [`GATE_CHECK`]), claims a probe for each one whose wait is over, the due head of
+    /// each FIFO webhook and the deliveries that rate-limited ones have tokens for, and
+    /// remembers when the next wait ends, head is due or token comes. Returns how many it
+    /// claimed.
     async fn claim_probes(&mut self, due: &mut BTreeSet<DateTime<Utc>>) -> usize {
         let now = Instant::now();
+        let idle = self.gates.limited_idle.as_ref().is_some_and(|i| {
+            now < i.until
+                // A known due time passed since (a wait or a bucket may be over).
+                && due.range(i.since..=Utc::now()).next().is_none()
+                && !i.no_room.iter().any(|id| self.capacity.claim_limits().alone_of(*id) > 0)
+        });
+        // (Idle limits only the rate-limited claim: probes and FIFO heads are looked for on
+        // every round while some webhook is gated.)
         if !self.gates.gated && self.gates.next_check.is_some_and(|t| now < t) {
             return 0;
         }
@@ -132,20 +156,20 @@ impl Claimer {
         if let Some(t) = gates.next_at {
             remember(due, t);
         }
-        let full: Vec<uuid::Uuid> = self
-            .capacity
-            .claim_limits()
+        let limits = self.capacity.claim_limits();
+        let full: Vec<Uuid> = limits
             .webhooks
             .iter()
             .filter(|a| a.alone <= 0)
             .map(|a| a.webhook_id)
             .collect();
+        let free = || self.capacity.free().min(self.batch_max);
         let mut batch = Vec::new();
         for (kind, wanted) in [
             (OnePerWebhook::Probes, gates.ready),
             (OnePerWebhook::FifoHeads, gates.fifo_ready),
         ] {
-            let limit = (self.capacity.free().min(self.batch_max)).saturating_sub(batch.len());
+            let limit = free().saturating_sub(batch.len());
             if !wanted || limit == 0 {
                 continue;
             }
@@ -154,6 +178,25 @@ impl Claimer {
                 Err(e) => {
                     tracing::warn!(error = %e, ?kind, "claimer: cannot claim for gated webhooks")
                 }
+            }
+        }
+        // Rate-limited webhooks: within the capacity the other claims left.
+        let limit = free().saturating_sub(batch.len());
+        let (room, no_room): (Vec<Uuid>, Vec<Uuid>) = gates
+            .limited
+            .iter()
+            .partition(|id| limits.alone_of(**id) > 0);
+        if !room.is_empty() && limit > 0 && !idle {
+            match deliveries::claim_limited(&client, limit, self.lease, &limits).await {
+                Ok(limited) => {
+                    self.gates.limited_idle = limited.is_empty().then(|| LimitedIdle {
+                        until: now + GATE_CHECK,
+                        since: Utc::now(),
+                        no_room,
+                    });
+                    batch.extend(limited);
+                }
+                Err(e) => tracing::warn!(error = %e, "claimer: cannot claim rate-limited webhooks"),
             }
         }
         drop(client);
@@ -248,10 +291,12 @@ impl Claimer {
                 _ = stop.cancelled() => return false,
                 _ = self.wake.notified() => {
                     self.metrics.wakeup("notify");
+                    self.gates.limited_idle = None;
                 }
                 _ = tokio::time::sleep_until(*next_poll) => {
                     self.metrics.wakeup("poll");
                     *next_poll = Instant::now() + jitter(self.poll_interval, 0.2);
+                    self.gates.limited_idle = None;
                 }
                 _ = tokio::time::sleep_until(due_at.unwrap_or(*next_poll)), if due_at.is_some() => {
                     self.metrics.wakeup("due");

@@ -26,6 +26,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0008_rollup_bucket_arrays",
         include_str!("../../sql/0008_rollup_bucket_arrays.sql"),
     ),
+    (
+        "0009_rate_limit",
+        include_str!("../../sql/0009_rate_limit.sql"),
+    ),
     ("0010_fifo", include_str!("../../sql/0010_fifo.sql")),
 ];
 

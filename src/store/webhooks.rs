@@ -87,6 +87,10 @@ pub struct Webhook {
     pub headers: serde_json::Value,
     /// `none`, or `fifo`: one delivery at a time, cluster-wide, in the order of the events.
     pub ordering: String,
+    /// Deliveries start at most at this rate per second, across every replica; `None`: no limit.
+    pub rate_limit_per_s: Option<f64>,
+    /// How many may start at once after a quiet spell; `None`: one second's worth (at least 1).
+    pub rate_limit_burst: Option<i32>,
     /// While in the future, the previous secret still signs too.
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
@@ -112,6 +116,8 @@ impl Webhook {
             breaker_until: row.try_get("breaker_until")?,
             headers: row.try_get::<_, Json<serde_json::Value>>("headers")?.0,
             ordering: row.try_get("ordering")?,
+            rate_limit_per_s: row.try_get("rate_limit_per_s")?,
+            rate_limit_burst: row.try_get("rate_limit_burst")?,
             previous_secret_expires_at: row.try_get("previous_secret_expires_at")?,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
@@ -137,6 +143,16 @@ pub struct NewWebhook<'a> {
     pub headers: Option<&'a serde_json::Value>,
     /// `none` or `fifo`, checked by the caller.
     pub ordering: &'a str,
+    /// The rate limit, checked by the caller (`None`: none).
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// A webhook's rate limit: deliveries per second, and how many may start at once (`None`: one
+/// second's worth, at least 1).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    pub per_s: f64,
+    pub burst: Option<i32>,
 }
 
 /// A partial update: `None` keeps a field; `Some(None)` clears a nullable one.
@@ -151,6 +167,10 @@ pub struct WebhookChanges {
     pub headers: Option<serde_json::Value>,
     /// `none` or `fifo` (checked by the caller).
     pub ordering: Option<String>,
+    /// `Some(None)` removes the rate limit (and its burst).
+    pub rate_limit_per_s: Option<Option<f64>>,
+    /// `Some(None)`: back to the default burst.
+    pub rate_limit_burst: Option<Option<i32>>,
 }
 
 fn event_types_json(types: Option<&[String]>) -> Option<serde_json::Value> {
@@ -183,6 +203,8 @@ pub async fn create(
                 &new.public_key,
                 &new.headers,
                 &new.ordering,
+                &new.rate_limit.map(|r| r.per_s),
+                &new.rate_limit.and_then(|r| r.burst),
             ],
         )
         .await?;
@@ -241,6 +263,10 @@ pub async fn update_opt(
                 &changes.enabled,
                 &changes.headers,
                 &changes.ordering,
+                &changes.rate_limit_per_s.is_some(),
+                &changes.rate_limit_per_s.flatten(),
+                &changes.rate_limit_burst.is_some(),
+                &changes.rate_limit_burst.flatten(),
             ],
         )
         .await?

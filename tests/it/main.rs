@@ -20,6 +20,7 @@ mod pipeline;
 mod policies;
 mod process;
 mod queries;
+mod rate_limit;
 mod receiver;
 mod replicas;
 mod security;

@@ -7,11 +7,16 @@
 -- webhook whose breaker is not closed or whose back-off runs is probed with its head by the
 -- policy claim (deliveries_claim_gated.sql).
 with ready as (
-    select w.id as webhook_id
+    select w.id as webhook_id, b.tokens
       from herald.webhook_gates g
       join herald.user_webhooks w on w.id = g.webhook_id
+     cross join lateral (
+           select herald.rate_tokens(w.rate_limit_per_s, w.rate_limit_burst, w.rate_tokens,
+                                     w.rate_tokens_at) as tokens) b
      where w.ordering = 'fifo'
        and w.breaker_state = 'closed' and w.backoff_until is null
+       -- A rate limit too: a head goes only with a whole token, which it spends (below).
+       and b.tokens >= 1
        and g.webhook_id <> all ($3::uuid[])
      limit $1::int8
        for no key update of w skip locked
@@ -31,6 +36,14 @@ claimed as (
       from head
      where q.delivery_id = head.delivery_id and (q.due_at <= now() or q.due_at = 'infinity')
     returning q.delivery_id, q.webhook_id, q.due_at as lease, head.due_at as was_due
+),
+debited as (
+    update herald.user_webhooks w
+       set rate_tokens = r.tokens - 1,
+           rate_tokens_at = now()
+      from ready r
+      join claimed c on c.webhook_id = r.webhook_id
+     where w.id = r.webhook_id and w.rate_limit_per_s is not null
 )
 select c.delivery_id as id, c.webhook_id, c.lease, o.*
   from claimed c

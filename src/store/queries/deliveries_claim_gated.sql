@@ -11,6 +11,7 @@ with ready as (
       from herald.webhook_gates g
       join herald.user_webhooks w on w.id = g.webhook_id
      where g.webhook_id <> all ($3::uuid[])
+       -- A rate-limited webhook whose breaker is closed is the rate-limited claim's.
        and (w.breaker_state <> 'closed' or w.backoff_until is not null)
        and coalesce(greatest(w.breaker_until, w.backoff_until), '-infinity') <= now()
      limit $1::int8

@@ -100,7 +100,7 @@ fn violation(keyword: &str, schema: &Value, example: &Value) -> Option<Value> {
     Some(match keyword {
         "type" => match schema["type"].as_str().expect("type") {
             "string" => json!(12345),
-            "integer" | "boolean" | "array" | "object" => json!("not of this type"),
+            "integer" | "number" | "boolean" | "array" | "object" => json!("not of this type"),
             other => panic!("no violation for type {other}"),
         },
         "maxLength" => {
@@ -124,6 +124,8 @@ fn violation(keyword: &str, schema: &Value, example: &Value) -> Option<Value> {
         // A value of the wrong type (the values' schema is a string's).
         "additionalProperties" => json!({ "X-Wrong-Type": 12345 }),
         "minimum" => json!(schema["minimum"].as_i64().expect("minimum") - 1),
+        // `exclusiveMinimum: true` (OpenAPI 3.0): the minimum itself.
+        "exclusiveMinimum" => schema["minimum"].clone(),
         "maximum" => json!(schema["maximum"].as_i64().expect("maximum") + 1),
         // Not constraints.
         "description" | "default" | "example" | "nullable" | "items" => return None,

@@ -399,5 +399,93 @@ async fn webhooks_ordering_is_validated_shown_and_gates_the_webhook() {
         "none",
         "the default"
     );
+}
+
+#[tokio::test]
+async fn webhooks_rate_limit_is_kept_across_updates_removed_and_refused_when_bad() {
+    let api = TestApi::start().await;
+    let user = Uuid::new_v4();
+    let path = format!("/v1/users/{user}/webhooks");
+    let (id, _) = api
+        .create_webhook(
+            user,
+            json!({"url": "https://example.com/hook", "rate_limit_per_s": 20, "rate_limit_burst": 5}),
+        )
+        .await;
+    let hook = format!("{path}/{id}");
+    let limit = |v: &Value| {
+        (
+            v["rate_limit_per_s"].as_f64(),
+            v["rate_limit_burst"].as_i64(),
+        )
+    };
+    assert_eq!(limit(&api.get(&hook).await.json()), (Some(20.0), Some(5)));
+    let gated = format!("select count(*) from herald.webhook_gates where webhook_id = '{id}'");
+    assert_eq!(
+        count(&api.sql, &gated).await,
+        1,
+        "a limited webhook is gated"
+    );
+
+    // Another change keeps the limit; a new rate keeps the burst.
+    let kept = api.patch(&hook, json!({"description": "orders"})).await;
+    assert_eq!(limit(&kept.json()), (Some(20.0), Some(5)), "{}", kept.text);
+    let rate = api.patch(&hook, json!({"rate_limit_per_s": 2.5})).await;
+    assert_eq!(limit(&rate.json()), (Some(2.5), Some(5)), "{}", rate.text);
+
+    for (body, field) in [
+        (json!({"rate_limit_per_s": 0}), "rate_limit_per_s"),
+        (json!({"rate_limit_per_s": -1.5}), "rate_limit_per_s"),
+        (json!({"rate_limit_per_s": "fast"}), "rate_limit_per_s"),
+        (json!({"rate_limit_burst": 0}), "rate_limit_burst"),
+        (json!({"rate_limit_burst": 2.5}), "rate_limit_burst"),
+        (
+            json!({"rate_limit_per_s": null, "rate_limit_burst": 3}),
+            "rate_limit_burst",
+        ),
+    ] {
+        api.patch(&hook, body)
+            .await
+            .assert_error(StatusCode::BAD_REQUEST, Some(field));
+    }
+    api.post(
+        &path,
+        json!({"url": "https://example.com/b", "rate_limit_burst": 3}),
+    )
+    .await
+    .assert_error(StatusCode::BAD_REQUEST, Some("rate_limit_burst"));
+
+    // Removing the rate removes its burst, and the webhook leaves the gates.
+    let removed = api.patch(&hook, json!({"rate_limit_per_s": null})).await;
+    assert_eq!(limit(&removed.json()), (None, None), "{}", removed.text);
+    assert_eq!(count(&api.sql, &gated).await, 0);
+    api.patch(&hook, json!({"rate_limit_burst": 3}))
+        .await
+        .assert_error(StatusCode::BAD_REQUEST, Some("rate_limit_burst"));
+
+    // SQL refuses what the API refuses, naming the check.
+    for (set, check) in [
+        ("rate_limit_per_s = 0", "webhook_rate_limit_range"),
+        ("rate_limit_per_s = -2", "webhook_rate_limit_range"),
+        (
+            "rate_limit_per_s = 1, rate_limit_burst = 0",
+            "webhook_rate_limit_burst_range",
+        ),
+        (
+            "rate_limit_burst = 3",
+            "webhook_rate_limit_burst_needs_rate",
+        ),
+    ] {
+        let err = api
+            .sql
+            .execute(
+                &format!("update herald.user_webhooks set {set} where id = $1"),
+                &[&id],
+            )
+            .await
+            .expect_err(set);
+        let constraint = err.as_db_error().and_then(|e| e.constraint());
+        assert_eq!(constraint, Some(check), "{set}: {err}");
+    }
     api.stop().await;
 }

@@ -355,6 +355,7 @@ async fn secrets_a_removed_key_or_a_copied_ciphertext_fails_that_webhook_clearly
                 enabled: true,
                 headers: None,
                 ordering: "none",
+                rate_limit: None,
             },
         )
         .await
