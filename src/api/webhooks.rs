@@ -1,9 +1,6 @@
 //! `/v1/users/{user_id}/webhooks[/{webhook_id}[/rotate-secret]]`: a user's webhooks. The
 //! secret is shown only by create and rotate.
 
-use std::time::Duration;
-
-use chrono::{DateTime, Utc};
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -23,14 +20,14 @@ use crate::domain::{
 };
 use crate::store::{
     events,
-    webhooks::{self, NewSecret, NewWebhook, Redacted, Webhook, WebhookChanges, SCHEMES},
+    webhooks::{self, NewWebhook, Redacted, Webhook, WebhookChanges, SCHEMES},
     StoreError,
 };
 
-/// Default grace period of a secret rotation, during which the previous secret still signs.
-pub const DEFAULT_ROTATION_GRACE: Duration = Duration::from_secs(24 * 3600);
-/// Longest grace period accepted.
-pub const MAX_ROTATION_GRACE: Duration = Duration::from_secs(30 * 24 * 3600);
+mod secrets;
+pub use secrets::{
+    rotate_secret, RotateSecret, Rotated, DEFAULT_ROTATION_GRACE, MAX_ROTATION_GRACE,
+};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -111,13 +108,6 @@ fn check_headers(headers: &serde_json::Value) -> Result<(), ApiError> {
         .map_err(|e| ApiError::bad_request("headers", e.to_string()))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RotateSecret {
-    #[serde(default)]
-    pub grace_seconds: Option<u64>,
-}
-
 /// A created webhook and, for hmac, its secret (shown this once). An ed25519 webhook's
 /// signing key never leaves Herald; its public key is part of the webhook.
 #[derive(Debug, Serialize)]
@@ -128,26 +118,14 @@ pub struct Created {
     pub secret: Option<String>,
 }
 
-/// A rotated secret (an hmac secret shown this once, or an ed25519 public key) and when the
-/// previous one stops signing.
-#[derive(Debug, Serialize)]
-pub struct Rotated {
-    pub id: Uuid,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub secret: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub public_key: Option<String>,
-    pub previous_secret_expires_at: Option<DateTime<Utc>>,
-}
-
 /// A fresh signing secret of `scheme`: its text (to store), and for ed25519 the public key.
-struct Generated {
-    secret: String,
-    public_key: Option<String>,
+pub(super) struct Generated {
+    pub(super) secret: String,
+    pub(super) public_key: Option<String>,
 }
 
 /// `whsec_` + base64 of 32 random bytes, or an ed25519 key pair (`whsk_`, `whpk_`).
-fn generate_secret(scheme: &str) -> Result<Generated, ApiError> {
+pub(super) fn generate_secret(scheme: &str) -> Result<Generated, ApiError> {
     let generated = if scheme == "ed25519" {
         Ed25519Secret::generate().map(|k| Generated {
             secret: k.expose(),
@@ -386,38 +364,4 @@ pub async fn delete(state: &ApiState, user_id: Uuid, id: Uuid) -> Result<(), Api
     } else {
         Err(ApiError::not_found("webhook"))
     }
-}
-
-pub async fn rotate_secret(
-    state: &ApiState,
-    user_id: Uuid,
-    id: Uuid,
-    req: RotateSecret,
-) -> Result<Rotated, ApiError> {
-    let grace = req
-        .grace_seconds
-        .map_or(DEFAULT_ROTATION_GRACE, Duration::from_secs);
-    if grace > MAX_ROTATION_GRACE {
-        return Err(ApiError::bad_request(
-            "grace_seconds",
-            format!("at most {} seconds (30 days)", MAX_ROTATION_GRACE.as_secs()),
-        ));
-    }
-    let scheme = get(state, user_id, id).await?.signature_scheme;
-    let generated = generate_secret(&scheme)?;
-    let new = NewSecret {
-        secret: Redacted(&generated.secret),
-        signature_scheme: &scheme,
-        public_key: generated.public_key.as_deref(),
-    };
-    let rotated =
-        webhooks::rotate_secret_opt(&state.pool, &state.secret_keys, user_id, id, &new, grace)
-            .await;
-    let expires = found(rotated, "rotating a secret", "webhook")?;
-    Ok(Rotated {
-        id,
-        secret: generated.public_key.is_none().then_some(generated.secret),
-        public_key: generated.public_key,
-        previous_secret_expires_at: Some(expires),
-    })
 }
