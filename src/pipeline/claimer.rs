@@ -157,12 +157,7 @@ impl Claimer {
             remember(due, t);
         }
         let limits = self.capacity.claim_limits();
-        let full: Vec<Uuid> = limits
-            .webhooks
-            .iter()
-            .filter(|a| a.alone <= 0)
-            .map(|a| a.webhook_id)
-            .collect();
+        let full = limits.full();
         let free = || self.capacity.free().min(self.batch_max);
         let mut batch = Vec::new();
         for (kind, wanted) in [

@@ -80,6 +80,15 @@ impl ClaimLimits {
             .map_or(self.default, |a| a.alone)
     }
 
+    /// The webhooks that may take nothing more (their whole allowance is in flight).
+    pub fn full(&self) -> Vec<Uuid> {
+        self.webhooks
+            .iter()
+            .filter(|a| a.alone <= 0)
+            .map(|a| a.webhook_id)
+            .collect()
+    }
+
     /// The same fixed limit for every webhook, minus what is already in flight.
     pub fn fixed(per_webhook: i64, busy: &[Busy]) -> Self {
         ClaimLimits {
@@ -108,12 +117,7 @@ pub async fn claim_batch(
     limits: &ClaimLimits,
 ) -> Result<Vec<ClaimedDelivery>, StoreError> {
     let stmt = client.prepare_cached(CLAIM).await?;
-    let full: Vec<Uuid> = limits
-        .webhooks
-        .iter()
-        .filter(|a| a.alone <= 0)
-        .map(|a| a.webhook_id)
-        .collect();
+    let full = limits.full();
     let open: Vec<&Allowance> = limits.webhooks.iter().filter(|a| a.alone > 0).collect();
     let ids: Vec<Uuid> = open.iter().map(|a| a.webhook_id).collect();
     let shared: Vec<i64> = open.iter().map(|a| a.shared.max(0)).collect();
