@@ -277,6 +277,7 @@ pub fn run_cli(args: RunArgs) -> anyhow::Result<ExitCode> {
             store::migrate::run(&mut client).await?;
         }
         tracing::info!(settings = ?config, version = env!("CARGO_PKG_VERSION"), "herald starting");
+        warn_if_too_few_open_files(config.max_in_flight);
         let app = App::start(
             config,
             StartOptions {
@@ -325,5 +326,22 @@ pub async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+    }
+}
+
+/// Each request in flight holds a socket and the HTTP pool keeps as many idle: a limit of open
+/// files below about twice `HERALD_MAX_IN_FLIGHT` (plus the database's and the API's) would
+/// make sends fail with "too many open files" under load.
+fn warn_if_too_few_open_files(max_in_flight: usize) {
+    let needed = 2 * max_in_flight as u64 + 128;
+    if let Some(limit) = crate::runtime::open_files_limit() {
+        if limit < needed {
+            tracing::warn!(
+                limit,
+                needed,
+                "the open-files limit (ulimit -n, systemd LimitNOFILE) is below what \
+                 HERALD_MAX_IN_FLIGHT needs at full load: raise it, or lower HERALD_MAX_IN_FLIGHT"
+            );
+        }
     }
 }

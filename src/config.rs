@@ -70,7 +70,7 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// `HERALD_LEASE` unless set.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(300);
 /// `HERALD_MAX_IN_FLIGHT` unless set.
-pub const DEFAULT_MAX_IN_FLIGHT: usize = 256;
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
 
 /// What a missing `DATABASE_URL` is told.
 const DATABASE_URL_NOT_SET: &str =

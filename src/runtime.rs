@@ -4,8 +4,15 @@
 
 use crate::config::LogFormat;
 
-/// The multi-threaded tokio runtime a command runs on.
+/// The open-files limit every command asks for: each request in flight holds a socket (and
+/// the HTTP pool keeps as many idle ones), on top of the database connections and the API's.
+/// The soft limit is often 1,024 while the hard one is far higher.
+const OPEN_FILES_WANTED: u64 = 65_536;
+
+/// The multi-threaded tokio runtime a command runs on. First raises the soft limit of open
+/// files towards the hard one (as far as [`OPEN_FILES_WANTED`]).
 pub fn new() -> anyhow::Result<tokio::runtime::Runtime> {
+    let _ = open_files_limit();
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?)
@@ -26,4 +33,10 @@ pub fn init_tracing(format: LogFormat, default_filter: &str) {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
     };
+}
+
+/// Raises the soft limit of open files as far as the hard limit lets it (up to
+/// [`OPEN_FILES_WANTED`]) and returns it; `None` where the platform has no such limit.
+pub fn open_files_limit() -> Option<u64> {
+    rlimit::increase_nofile_limit(OPEN_FILES_WANTED).ok()
 }

@@ -32,7 +32,7 @@ use crate::store::bench as sql;
 pub struct DrainArgs {
     #[command(flatten)]
     pub queue: QueueArgs,
-    /// HERALD_MAX_IN_FLIGHT for the worker (default: Herald's own, 256).
+    /// HERALD_MAX_IN_FLIGHT for the worker (default: Herald's own, 1024).
     #[arg(long)]
     pub max_in_flight: Option<usize>,
     /// Only the HTTP drain.
@@ -47,9 +47,9 @@ pub struct DrainArgs {
     /// Connections of the database-only ceiling.
     #[arg(long, default_value_t = 4)]
     pub ceiling_connections: usize,
-    /// Rows per claim of the database-only ceiling (Herald claims at most HERALD_MAX_IN_FLIGHT,
-    /// 256 by default).
-    #[arg(long, default_value_t = 256)]
+    /// Rows per claim of the database-only ceiling (as Herald: at most HERALD_MAX_IN_FLIGHT,
+    /// 1024 by default).
+    #[arg(long, default_value_t = crate::config::DEFAULT_MAX_IN_FLIGHT)]
     pub ceiling_batch: usize,
 }
 
@@ -62,7 +62,7 @@ impl Default for DrainArgs {
             engine_only: false,
             database_only: false,
             ceiling_connections: 4,
-            ceiling_batch: 256,
+            ceiling_batch: crate::config::DEFAULT_MAX_IN_FLIGHT,
         }
     }
 }

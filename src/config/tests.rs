@@ -23,7 +23,7 @@ fn config_defaults_match_the_spec() {
     assert_eq!(c.http_timeout, Duration::from_secs(30));
     assert_eq!(c.lease, Duration::from_secs(300));
     assert_eq!(c.poll_interval, Duration::from_secs(1));
-    assert_eq!(c.max_in_flight, 256);
+    assert_eq!(c.max_in_flight, 1024);
     assert_eq!(c.max_in_flight_per_webhook, 16);
     assert_eq!(c.retention, Duration::from_secs(7 * 86400));
     assert!(!c.allow_private_targets);
