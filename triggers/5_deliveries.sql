@@ -56,6 +56,24 @@ select d.id as delivery_id, d.event_id, d.attempt_count, d.created_at,
   left join herald.events e on e.id = d.event_id and d.payload is null
   left join herald.user_webhooks w on w.id = d.webhook_id;
 
+-- Puts deliveries (back) in the queue, due now: what retrying one or recovering a webhook's
+-- failed deliveries does. The queue row carries the event's seq whatever the webhook's ordering
+-- (a FIFO webhook takes it in that order; for others it is unused), so a delivery re-queued
+-- while its webhook switches to fifo is numbered.
+create or replace function herald.requeue(p_ids uuid[])
+returns table (delivery_id uuid, due_at timestamptz)
+language sql volatile
+as $$
+    insert into herald.queue as q (delivery_id, webhook_id, due_at, seq)
+    select d.id, d.webhook_id, now(), coalesce(e.seq, 0)
+      from herald.deliveries d
+      left join herald.events e on e.id = d.event_id
+     where d.id = any (p_ids)
+    on conflict (delivery_id) do update set due_at = excluded.due_at,
+                                            seq = coalesce(q.seq, excluded.seq)
+    returning q.delivery_id, q.due_at
+$$;
+
 -- Deleting a webhook deletes its deliveries, their queue rows and their attempts, in the same
 -- transaction.
 create or replace function herald.delete_webhook_deliveries() returns trigger

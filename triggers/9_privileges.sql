@@ -104,7 +104,7 @@ begin
                    'herald.emit_exhausted(uuid[], int[], text[]), '
                    'herald.emit_operational(text, uuid, uuid, jsonb), '
                    'herald.refused_header(jsonb), herald.fifo_head(uuid), '
-                   'herald.rate_tokens(numeric, int, float8, timestamptz) to %s', v_role);
+                   'herald.rate_tokens(numeric, int, float8, timestamptz), herald.requeue(uuid[]) to %s', v_role);
 end;
 $$;
 
