@@ -140,6 +140,14 @@ async fn restart_mid_drain(outage: Outage) {
         ),
         ("elector", "elector connection lost", "elector reconnected"),
     ] {
+        // A batch that met the outage may still sleep in its backoff (up to 5 s) after the
+        // drain ended through its rows' re-claim: wait for its recovery line, if it logged one.
+        eventually(component, Duration::from_secs(60), || async {
+            let log = herald.log_text();
+            log.matches(back).count() >= log.matches(lost).count()
+        })
+        .await;
+        let log = herald.log_text();
         let (l, b) = (log.matches(lost).count(), log.matches(back).count());
         assert!(
             l <= 1 && b == l,
