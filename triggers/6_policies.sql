@@ -183,11 +183,14 @@ create trigger policy_changed
           or (old.rate_limit_per_s is null) <> (new.rate_limit_per_s is null))
     execute function herald.webhook_policy_changed();
 
+-- A webhook created with a rate limit or FIFO ordering is gated from the start.
 drop trigger if exists limited_inserted on herald.user_webhooks;
-create trigger limited_inserted
+drop trigger if exists fifo_gate on herald.user_webhooks;
+drop trigger if exists gated_inserted on herald.user_webhooks;
+create trigger gated_inserted
     after insert on herald.user_webhooks
     for each row
-    when (new.rate_limit_per_s is not null)
+    when (new.rate_limit_per_s is not null or new.ordering = 'fifo')
     execute function herald.webhook_policy_changed();
 
 create or replace function herald.forget_webhook_gates() returns trigger

@@ -83,10 +83,4 @@ create trigger fifo_release
           and not (new.ordering = 'fifo' and new.enabled and new.disabled_at is null))
     execute function herald.fifo_release_waiting();
 
--- A webhook created FIFO is gated from the start.
-drop trigger if exists fifo_gate on herald.user_webhooks;
-create trigger fifo_gate
-    after insert on herald.user_webhooks
-    for each row
-    when (new.ordering = 'fifo')
-    execute function herald.webhook_policy_changed();
+-- (A webhook created FIFO is gated from the start: `gated_inserted`, triggers/6_policies.sql.)

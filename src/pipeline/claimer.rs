@@ -64,9 +64,10 @@ pub struct GateWatch {
 
 /// The rate-limited claim found nothing although buckets held a token: no limited webhook with
 /// a token and room on this worker has a due delivery. Finding that out walks the queue's due
-/// rows, so until `until` (a [`GATE_CHECK`] later) the gated webhooks are looked at as if none
-/// were gated, unless a notification or the poll wakes the claimer, a known due time passes
-/// after `since`, or one of `no_room` (limited webhooks with a token but no room then) has room.
+/// rows, so until `until` (a [`GATE_CHECK`] later) the rate-limited claim is not run again
+/// (probes and FIFO heads still are), unless a notification or the poll wakes the claimer, a
+/// known due time passes after `since`, or one of `no_room` (limited webhooks with a token but
+/// no room then) has room.
 #[derive(Debug)]
 struct LimitedIdle {
     until: Instant,
