@@ -3,8 +3,13 @@
 //! with the same columns and no trigger, (b) `herald.events` with one subscribed webhook per
 //! client's user and the wake gate closed (no worker asleep: what a busy system pays), and
 //! (c) `herald.events` with the gate held open (a sleeper row, so every statement NOTIFYs:
-//! what an ungated trigger would cost). Phases alternate (a b c c b a ...) to spread the
-//! machine's noise evenly. Herald is not running, unless --with-herald.
+//! what an ungated trigger would cost), and (d) the ceiling: the rows the fan-out writes for
+//! each event (the event, its delivery, its queue row), written by the client in one statement
+//! into trigger-less copies of the three tables (same indexes and storage settings). (d) is
+//! what the database does for the same work with no trigger machinery at all, so (b)/(d) is
+//! the trigger's own cost and (d)/(a) the most the layout allows. Phases alternate
+//! (a b c d d c b a ...) to spread the machine's noise evenly. Herald is not running, unless
+//! --with-herald.
 
 use std::time::{Duration, Instant};
 
@@ -48,6 +53,7 @@ enum Target {
     Plain,
     HeraldGated,
     HeraldNotifyEvery,
+    Ceiling,
 }
 
 pub async fn run(env: &BenchEnv, args: &OverheadArgs, mode: WakeMode) -> anyhow::Result<Report> {
@@ -58,6 +64,7 @@ pub async fn run(env: &BenchEnv, args: &OverheadArgs, mode: WakeMode) -> anyhow:
     let (_receiver, users) = env.reset_with_users(mode, args.clients).await?;
     let admin = env.connect().await?;
     admin.batch_execute(sql::OVERHEAD_PLAIN_TABLE).await?;
+    admin.batch_execute(sql::OVERHEAD_CEILING_TABLES).await?;
     let settings = WorkerSettings::defaults();
     let mut worker = match args.with_herald {
         true => Some(Worker::spawn(&env.url, &settings).await?),
@@ -68,6 +75,7 @@ pub async fn run(env: &BenchEnv, args: &OverheadArgs, mode: WakeMode) -> anyhow:
         Target::Plain,
         Target::HeraldGated,
         Target::HeraldNotifyEvery,
+        Target::Ceiling,
     ];
     let mut order = Vec::new();
     for round in 0..args.rounds {
@@ -79,8 +87,8 @@ pub async fn run(env: &BenchEnv, args: &OverheadArgs, mode: WakeMode) -> anyhow:
     }
     let phase = Duration::from_secs(args.phase_seconds);
     let progress = super::progress::bar(env.quiet, order.len() as u64, "insert phases");
-    let mut counts = [0u64; 3];
-    let mut times = [0f64; 3];
+    let mut counts = [0u64; 4];
+    let mut times = [0f64; 4];
     for kind in order {
         // The gate: a sleeper row makes every statement NOTIFY (when NOTIFY is enabled).
         admin.execute(sql::OVERHEAD_CLOSE_GATE, &[]).await?;
@@ -104,13 +112,14 @@ pub async fn run(env: &BenchEnv, args: &OverheadArgs, mode: WakeMode) -> anyhow:
     let deliveries: i64 = admin.query_one(sql::DELIVERIES_COUNT, &[]).await?.get(0);
 
     let rate = |i: usize| counts[i] as f64 / times[i].max(1e-9);
-    let (plain, gated, open) = (rate(0), rate(1), rate(2));
+    let (plain, gated, open, ceiling) = (rate(0), rate(1), rate(2), rate(3));
     let ratio = gated / plain.max(1e-9);
     let mut r = Report::new("producer-overhead", mode);
     r.setting("database", &env.database)
         .setting("clients", format!("{} connections, each insert its own transaction (autocommit)", args.clients))
         .setting("statement", "insert into <table> (event_type, user_id, resource_id, data) values ($1, $2, gen_random_uuid(), $3)")
         .setting("plain table", "public.herald_bench_plain: same columns, primary key and created_at index, no trigger")
+        .setting("ceiling", "one client statement writes the event, its delivery and its queue row into trigger-less copies of herald.events, herald.deliveries and herald.queue (same indexes and storage settings)")
         .setting("layout", format!("{} users, 1 subscribed webhook each; client k writes for user k", args.clients))
         .setting("phases", format!("{} per kind x {} s, alternating", args.rounds, args.phase_seconds))
         .setting("herald", if args.with_herald { settings.describe() } else { "not running (the point is the trigger's cost)".into() });
@@ -132,6 +141,21 @@ pub async fn run(env: &BenchEnv, args: &OverheadArgs, mode: WakeMode) -> anyhow:
             round(open / plain.max(1e-9) * 100.0),
             "%",
         )
+        .figure(
+            "ceiling: the same rows without a trigger",
+            round(ceiling),
+            "/s",
+        )
+        .figure(
+            "ratio (ceiling / plain)",
+            round(ceiling / plain.max(1e-9) * 100.0),
+            "%",
+        )
+        .figure(
+            "ratio (gate closed / ceiling)",
+            round(gated / ceiling.max(1e-9) * 100.0),
+            "%",
+        )
         .figure("delivery rows written", deliveries, "");
     if mode == WakeMode::PollOnly {
         r.note("poll-only: notify_enabled = false, so the 'NOTIFY on every statement' phase sends none");
@@ -148,7 +172,8 @@ async fn run_phase(
 ) -> anyhow::Result<(u64, f64)> {
     let sql = match kind {
         Target::Plain => sql::OVERHEAD_INSERT_PLAIN,
-        _ => sql::OVERHEAD_INSERT_EVENT,
+        Target::Ceiling => sql::OVERHEAD_INSERT_CEILING,
+        Target::HeraldGated | Target::HeraldNotifyEvery => sql::OVERHEAD_INSERT_EVENT,
     };
     let mut clients = Vec::new();
     for _ in users {

@@ -26,6 +26,7 @@ pub const ENV_WEBHOOK: &str = include_str!("bench/env_webhook.sql");
 pub const FAN_OUT_INSERT: &str = include_str!("bench/fan_out_insert.sql");
 pub const INSERT_EVENTS: &str = include_str!("bench/insert_events.sql");
 pub const OVERHEAD_CLOSE_GATE: &str = include_str!("bench/overhead_close_gate.sql");
+pub const OVERHEAD_INSERT_CEILING: &str = include_str!("bench/overhead_insert_ceiling.sql");
 pub const OVERHEAD_INSERT_EVENT: &str = include_str!("bench/overhead_insert_event.sql");
 pub const OVERHEAD_INSERT_PLAIN: &str = include_str!("bench/overhead_insert_plain.sql");
 pub const OVERHEAD_OPEN_GATE: &str = include_str!("bench/overhead_open_gate.sql");
@@ -34,4 +35,5 @@ pub const SOAK_TABLES: &str = include_str!("bench/soak_tables.sql");
 
 pub const CONSOLE_FIXTURE: &str = include_str!("bench/scripts/console_fixture.sql");
 pub const CONSOLE_VACUUM: &str = include_str!("bench/scripts/console_vacuum.sql");
+pub const OVERHEAD_CEILING_TABLES: &str = include_str!("bench/scripts/overhead_ceiling_tables.sql");
 pub const OVERHEAD_PLAIN_TABLE: &str = include_str!("bench/scripts/overhead_plain_table.sql");
