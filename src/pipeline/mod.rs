@@ -13,6 +13,7 @@
 pub mod backoff;
 pub mod capacity;
 pub mod claimer;
+pub mod gates;
 pub mod listener;
 pub mod sender;
 pub mod writer;
@@ -109,7 +110,7 @@ pub async fn run(
         due_rx,
         claimed_tx,
         metrics: Arc::clone(&metrics),
-        gates: claimer::GateWatch::new(gates_changed, settings.poll_interval),
+        gates: gates::GateWatch::new(gates_changed, settings.poll_interval),
     };
     let claimer_task = supervisor.spawn("claimer", claimer.run(stop_claiming));
 

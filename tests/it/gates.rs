@@ -79,7 +79,11 @@ async fn gates_a_policy_set_while_herald_runs_applies_at_once() {
         arrived(&receiver, "/other") == 2
     })
     .await;
-    assert_eq!(arrived(&receiver, "/limited"), 2, "at 0.001/s after the burst");
+    assert_eq!(
+        arrived(&receiver, "/limited"),
+        2,
+        "at 0.001/s after the burst"
+    );
     app.shutdown().await;
 }
 
@@ -108,7 +112,9 @@ async fn gates_are_not_read_on_every_claim_while_a_webhook_is_limited() {
     for _ in 0..30 {
         emit_many(&c, "order.created", user, 100).await;
     }
-    receiver.wait_for_count(3000, Duration::from_secs(120)).await;
+    receiver
+        .wait_for_count(3000, Duration::from_secs(120))
+        .await;
     let seconds = started.elapsed().as_secs_f64();
     let text = app.metrics.render();
     let claims = metric(&text, "herald_claim_duration_seconds_count");
