@@ -38,6 +38,8 @@ pub struct Metrics {
     /// `source` = `notify`, `poll`, `due` or `capacity`.
     pub wakeups: Family<SourceLabel, Counter>,
     pub breaker_trips: Counter,
+    /// Reads of the gated webhooks by the claimer (`deliveries_gates.sql`).
+    pub gate_reads: Counter,
     /// `state` = `closed`, `open`, `half_open` or `disabled` (measured by the leader).
     pub breaker_states: Family<StateLabel, Gauge>,
     pub leader: Gauge,
@@ -117,6 +119,12 @@ impl Metrics {
             "Times a webhook's circuit breaker opened",
             breaker_trips.clone(),
         );
+        let gate_reads = Counter::default();
+        registry.register(
+            "herald_gate_reads",
+            "Times the claimer read the gated webhooks (breaker, back-off, rate limit, FIFO)",
+            gate_reads.clone(),
+        );
         let breaker_states = Family::<StateLabel, Gauge>::default();
         registry.register(
             "herald_webhooks_by_breaker_state",
@@ -140,6 +148,7 @@ impl Metrics {
             queue_oldest_due_seconds,
             wakeups,
             breaker_trips,
+            gate_reads,
             breaker_states,
             leader,
         })

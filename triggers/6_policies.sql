@@ -131,8 +131,11 @@ as $$
 $$;
 
 -- After a change of a webhook's breaker, back-off, ordering, rate limit or enabled state (or
--- the insert of a limited webhook): list it in (or take it out of) herald.webhook_gates, and
--- tell platform webhooks about what happened.
+-- the insert of a limited webhook): list it in (or take it out of) herald.webhook_gates, tell
+-- the workers (`herald_gates`: each claimer reads the gates again, rather than on every round),
+-- and tell platform webhooks about what happened. This runs in the transactions of the admin
+-- API, the writer and the probe claim, never in a producer's: the events' fan-out notifies
+-- nothing but sleepers.
 create or replace function herald.webhook_policy_changed() returns trigger
 language plpgsql
 as $$
@@ -145,6 +148,7 @@ begin
     else
         delete from herald.webhook_gates where webhook_id = new.id;
     end if;
+    perform pg_notify('herald_gates', '');
 
     if tg_op <> 'UPDATE' or not new.operational_events then
         return null;
@@ -172,7 +176,8 @@ $$;
 
 drop trigger if exists policy_changed on herald.user_webhooks;
 create trigger policy_changed
-    after update of breaker_state, backoff_until, enabled, disabled_at, ordering, rate_limit_per_s
+    after update of breaker_state, backoff_until, enabled, disabled_at, ordering, rate_limit_per_s,
+                    rate_limit_burst
     on herald.user_webhooks
     for each row
     when (old.breaker_state is distinct from new.breaker_state
@@ -180,7 +185,9 @@ create trigger policy_changed
           or old.ordering is distinct from new.ordering
           or old.enabled is distinct from new.enabled
           or old.disabled_at is distinct from new.disabled_at
-          or (old.rate_limit_per_s is null) <> (new.rate_limit_per_s is null))
+          -- (a new rate or burst changes when the next token is due)
+          or old.rate_limit_per_s is distinct from new.rate_limit_per_s
+          or old.rate_limit_burst is distinct from new.rate_limit_burst)
     execute function herald.webhook_policy_changed();
 
 -- A webhook created with a rate limit or FIFO ordering is gated from the start.
@@ -198,6 +205,9 @@ language plpgsql
 as $$
 begin
     delete from herald.webhook_gates g using old_webhooks o where g.webhook_id = o.id;
+    if found then
+        perform pg_notify('herald_gates', '');
+    end if;
     return null;
 end;
 $$;

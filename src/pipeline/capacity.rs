@@ -59,6 +59,9 @@ pub struct Capacity {
     /// Signalled when slots are released while the claimer waits for them.
     freed: Notify,
     claimer_waiting: AtomicBool,
+    /// Set when a slot of a delivery claimed for a gated webhook (probe, FIFO head,
+    /// rate-limited) is released: its result may have changed the gates.
+    gated_released: AtomicBool,
     metrics: Arc<Metrics>,
 }
 
@@ -71,6 +74,7 @@ impl Capacity {
             webhooks: Mutex::new(HashMap::new()),
             freed: Notify::new(),
             claimer_waiting: AtomicBool::new(false),
+            gated_released: AtomicBool::new(false),
             metrics,
         })
     }
@@ -121,6 +125,21 @@ impl Capacity {
     /// Takes a slot for a delivery of `webhook_id`. The claim was sized to the free capacity,
     /// so this only fails if someone else took permits meanwhile.
     pub fn take(self: &Arc<Self>, webhook_id: Uuid) -> Option<Slot> {
+        self.take_slot(webhook_id, false)
+    }
+
+    /// [`Capacity::take`] for a delivery of a gated webhook: releasing its slot (after its
+    /// result committed) is reported by [`Capacity::take_gated_released`].
+    pub fn take_gated(self: &Arc<Self>, webhook_id: Uuid) -> Option<Slot> {
+        self.take_slot(webhook_id, true)
+    }
+
+    /// Whether a gated webhook's slot was released since the last call.
+    pub fn take_gated_released(&self) -> bool {
+        self.gated_released.swap(false, Ordering::AcqRel)
+    }
+
+    fn take_slot(self: &Arc<Self>, webhook_id: Uuid, gated: bool) -> Option<Slot> {
         let permit = self.global.clone().try_acquire_owned().ok()?;
         let shared_max = self.per_webhook_max as f64;
         let mut map = self.lock();
@@ -136,6 +155,7 @@ impl Capacity {
         Some(Slot {
             _permit: permit,
             webhook_id,
+            gated,
             capacity: Arc::clone(self),
         })
     }
@@ -187,6 +207,7 @@ pub fn next_limit(limit: f64, latency: Duration, success: bool, ceiling: f64) ->
 pub struct Slot {
     _permit: OwnedSemaphorePermit,
     webhook_id: Uuid,
+    gated: bool,
     capacity: Arc<Capacity>,
 }
 
@@ -209,6 +230,9 @@ impl Drop for Slot {
             }
         }
         drop(map);
+        if self.gated {
+            self.capacity.gated_released.store(true, Ordering::Release);
+        }
         self.capacity.metrics.in_flight.dec();
     }
 }

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::{
     backoff::{jitter, Backoff},
     capacity::{Capacity, Slot},
+    gates::{LimitedIdle, GATE_CHECK},
     listener::WakeGate,
 };
 use crate::{
@@ -45,34 +46,7 @@ pub struct Claimer {
     pub claimed_tx: mpsc::Sender<Claimed>,
     pub metrics: Arc<Metrics>,
     /// When to look at the gated webhooks (delivery policies) next.
-    pub gates: GateWatch,
-}
-
-/// How often the claimer looks for gated webhooks while it knows of none: the claim skips them
-/// exactly in SQL; this only bounds how late this worker notices that a probe may go.
-const GATE_CHECK: Duration = Duration::from_secs(1);
-
-/// What the claimer knows of the gated webhooks (breaker not closed, back-off running, rate
-/// limit).
-#[derive(Debug, Default)]
-pub struct GateWatch {
-    /// Some were gated at the last look: look on every round.
-    gated: bool,
-    next_check: Option<Instant>,
-    limited_idle: Option<LimitedIdle>,
-}
-
-/// The rate-limited claim found nothing although buckets held a token: no limited webhook with
-/// a token and room on this worker has a due delivery. Finding that out walks the queue's due
-/// rows, so until `until` (a [`GATE_CHECK`] later) the rate-limited claim is not run again
-/// (probes and FIFO heads still are), unless a notification or the poll wakes the claimer, a
-/// known due time passes after `since`, or one of `no_room` (limited webhooks with a token but
-/// no room then) has room.
-#[derive(Debug)]
-struct LimitedIdle {
-    until: Instant,
-    since: DateTime<Utc>,
-    no_room: Vec<Uuid>,
+    pub gates: super::gates::GateWatch,
 }
 
 /// Most known due times kept; later ones are left to the safety poll.
@@ -104,9 +78,24 @@ impl Claimer {
 
     /// Passes claimed deliveries on, each with its capacity slot. Returns how many.
     async fn hand_over(&self, batch: Vec<deliveries::ClaimedDelivery>) -> usize {
+        self.hand_over_slots(batch, false).await
+    }
+
+    /// [`Claimer::hand_over`] for gated webhooks' deliveries: their released slots make the
+    /// claimer read the gates again.
+    async fn hand_over_gated(&self, batch: Vec<deliveries::ClaimedDelivery>) -> usize {
+        self.hand_over_slots(batch, true).await
+    }
+
+    async fn hand_over_slots(&self, batch: Vec<deliveries::ClaimedDelivery>, gated: bool) -> usize {
         let n = batch.len();
         for delivery in batch {
-            let Some(slot) = self.capacity.take(delivery.webhook_id) else {
+            let slot = if gated {
+                self.capacity.take_gated(delivery.webhook_id)
+            } else {
+                self.capacity.take(delivery.webhook_id)
+            };
+            let Some(slot) = slot else {
                 // Cannot happen while the claimer is the only taker; the row returns after
                 // its lease if it ever does.
                 tracing::error!(delivery_id = %delivery.id, "no capacity for a claimed delivery");
@@ -124,36 +113,36 @@ impl Claimer {
         n
     }
 
-    /// Delivery policies: looks at the gated webhooks (every round while there are some, else
-    /// every [`GATE_CHECK`]), claims a probe for each one whose wait is over, the due head of
-    /// each FIFO webhook and the deliveries that rate-limited ones have tokens for, and
-    /// remembers when the next wait ends, head is due or token comes. Returns how many it
-    /// claimed.
+    /// Delivery policies: reads the gated webhooks when they may have changed (see
+    /// [`GateWatch`]), claims a probe for each one whose wait is over, the due head of each FIFO
+    /// webhook and the deliveries that rate-limited ones have tokens for, and remembers when
+    /// the next wait ends, head is due or token comes. Returns how many it claimed.
     async fn claim_probes(&mut self, due: &mut BTreeSet<DateTime<Utc>>) -> usize {
         let now = Instant::now();
+        if !self.gates.due(now, due, &self.capacity) {
+            return 0;
+        }
         let idle = self.gates.limited_idle.as_ref().is_some_and(|i| {
             now < i.until
                 // A known due time passed since (a wait or a bucket may be over).
                 && due.range(i.since..=Utc::now()).next().is_none()
                 && !i.no_room.iter().any(|id| self.capacity.claim_limits().alone_of(*id) > 0)
         });
-        // (Idle limits only the rate-limited claim: probes and FIFO heads are looked for on
-        // every round while some webhook is gated.)
-        if !self.gates.gated && self.gates.next_check.is_some_and(|t| now < t) {
-            return 0;
-        }
-        self.gates.next_check = Some(now + GATE_CHECK);
         let Ok(client) = self.pool.get().await else {
+            self.gates.again = true;
             return 0; // the main claim reports an unreachable database
         };
+        let read_at = Utc::now();
         let gates = match deliveries::gates(&client).await {
             Ok(g) => g,
             Err(e) => {
                 tracing::debug!(error = %e, "claimer: cannot read the gated webhooks");
+                self.gates.again = true;
                 return 0;
             }
         };
-        self.gates.gated = gates.gated > 0;
+        self.metrics.gate_reads.inc();
+        self.gates.read(now, read_at, &gates);
         if let Some(t) = gates.next_at {
             remember(due, t);
         }
@@ -195,8 +184,17 @@ impl Claimer {
                 Err(e) => tracing::warn!(error = %e, "claimer: cannot claim rate-limited webhooks"),
             }
         }
+        if let Some(i) = self.gates.limited_idle.as_ref().filter(|i| i.until > now) {
+            // Try the limited claim again when its rest ends.
+            self.gates.next_check = self.gates.next_check.map(|t| t.min(i.until));
+        }
         drop(client);
-        self.hand_over(batch).await
+        // What was claimed moved a bucket, a head or a breaker, and more may be ready: look
+        // again next round. (A claim that found nothing waits for a reason to look.)
+        self.gates.again = !batch.is_empty();
+        let n = batch.len();
+        self.hand_over_gated(batch).await;
+        n
     }
 
     pub async fn run(mut self, stop: CancellationToken) {
@@ -256,6 +254,10 @@ impl Claimer {
                 self.capacity.want_wakeup();
                 let limit = self.capacity.free().min(self.batch_max);
                 if let Ok(n) = self.claim_once(limit).await {
+                    // A FIFO head or limited delivery committed before the flag was visible
+                    // is announced by nothing either.
+                    self.gates.look_again_if_gated();
+                    let n = n + self.claim_probes(&mut due).await;
                     if n > 0 {
                         self.gate.declare_awake();
                         asleep = false;
@@ -288,11 +290,15 @@ impl Claimer {
                 _ = self.wake.notified() => {
                     self.metrics.wakeup("notify");
                     self.gates.limited_idle = None;
+                    // New deliveries, perhaps for a gated webhook.
+                    self.gates.look_again_if_gated();
                 }
                 _ = tokio::time::sleep_until(*next_poll) => {
                     self.metrics.wakeup("poll");
                     *next_poll = Instant::now() + jitter(self.poll_interval, 0.2);
                     self.gates.limited_idle = None;
+                    // The safety poll: a missed notification costs at most this.
+                    self.gates.again = true;
                 }
                 _ = tokio::time::sleep_until(due_at.unwrap_or(*next_poll)), if due_at.is_some() => {
                     self.metrics.wakeup("due");
@@ -300,6 +306,8 @@ impl Claimer {
                     while due.first().is_some_and(|t| *t <= now) {
                         due.pop_first();
                     }
+                    // A wait's end, a token, a head's lease or retry (or an ordinary retry).
+                    self.gates.look_again_if_gated();
                 }
                 _ = self.capacity.freed() => {
                     self.metrics.wakeup("capacity");

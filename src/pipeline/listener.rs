@@ -1,5 +1,7 @@
 //! The listener: one dedicated connection (a pooled client never receives notifications) that
-//! LISTENs on `herald_wake` and carries the gated-wake flag.
+//! LISTENs on `herald_wake` and carries the gated-wake flag, and LISTENs on `herald_gates`
+//! (sent when a webhook's policy state changes: the claimer then reads the gated webhooks
+//! again).
 //!
 //! The gated wake, worker side (ARCHITECTURE.md has the whole protocol):
 //! 1. the claimer finds nothing to claim and is about to wait;
@@ -9,11 +11,14 @@
 //! 4. it waits for a notification, the safety poll, a known due time or freed capacity;
 //! 5. after its next non-empty claim it declares itself awake (deletes the row).
 //!
-//! Producers NOTIFY only while some row exists. After every (re)connect the claimer is woken,
-//! since notifications sent while disconnected are lost.
+//! Producers NOTIFY only while some row exists. After every (re)connect the claimer is woken
+//! and told the gates may have changed, since notifications sent while disconnected are lost.
 
 use std::{
-    sync::{atomic::Ordering, Arc},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
     time::Duration,
 };
 
@@ -27,6 +32,8 @@ use crate::{readiness::Readiness, store};
 const PING_EVERY: Duration = Duration::from_secs(5);
 const PING_TIMEOUT: Duration = Duration::from_secs(5);
 const DECLARE_TIMEOUT: Duration = Duration::from_secs(1);
+/// The channel on which a change of the gated webhooks is announced (triggers/6_policies.sql).
+const GATES_CHANNEL: &str = "herald_gates";
 /// Why a session on a server that stopped taking writes is left.
 const READ_ONLY: &str =
     "the server is read-only now (a standby, or a primary demoted by a failover)";
@@ -70,6 +77,8 @@ pub struct Listener {
     commands: mpsc::UnboundedReceiver<Command>,
     /// Woken on every notification and after every (re)connect.
     wake: Arc<Notify>,
+    /// Set (before `wake`) on a `herald_gates` notification and after every (re)connect.
+    gates_changed: Arc<AtomicBool>,
     readiness: Arc<Readiness>,
 }
 
@@ -78,6 +87,7 @@ impl Listener {
         database_url: String,
         worker_id: Uuid,
         wake: Arc<Notify>,
+        gates_changed: Arc<AtomicBool>,
         readiness: Arc<Readiness>,
     ) -> (Self, WakeGate) {
         let (tx, rx) = mpsc::unbounded_channel();
@@ -87,6 +97,7 @@ impl Listener {
                 worker_id,
                 commands: rx,
                 wake,
+                gates_changed,
                 readiness,
             },
             WakeGate { commands: tx },
@@ -111,7 +122,9 @@ impl Listener {
                     self.readiness
                         .listener_connected
                         .store(true, Ordering::Release);
-                    // Notifications sent while we were away are lost: look at the queue now.
+                    // Notifications sent while we were away are lost: look at the queue and
+                    // the gates now.
+                    self.gates_changed.store(true, Ordering::Release);
                     self.wake.notify_one();
                     let ended = self.serve(&client, conn, &mut asleep, &stop).await;
                     self.readiness
@@ -160,10 +173,14 @@ impl Listener {
     ) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), store::StoreError> {
         let (notify_tx, mut notify_rx) = mpsc::unbounded_channel();
         let (client, conn) =
-            store::connect_one(&self.database_url, "herald-listener", Some(notify_tx)).await?;
+            store::connect_listener(&self.database_url, "herald-listener", notify_tx).await?;
         let wake = Arc::clone(&self.wake);
+        let gates_changed = Arc::clone(&self.gates_changed);
         tokio::spawn(async move {
-            while notify_rx.recv().await.is_some() {
+            while let Some(n) = notify_rx.recv().await {
+                if n.channel == GATES_CHANNEL {
+                    gates_changed.store(true, Ordering::Release);
+                }
                 wake.notify_one();
             }
         });

@@ -13,11 +13,15 @@
 pub mod backoff;
 pub mod capacity;
 pub mod claimer;
+pub mod gates;
 pub mod listener;
 pub mod sender;
 pub mod writer;
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{atomic::AtomicBool, Arc},
+    time::Duration,
+};
 
 use tokio::sync::{mpsc, Notify};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
@@ -75,6 +79,7 @@ pub async fn run(
         Arc::clone(&metrics),
     );
     let wake = Arc::new(Notify::new());
+    let gates_changed = Arc::new(AtomicBool::new(false));
     let (claimed_tx, claimed_rx) = mpsc::channel(settings.max_in_flight);
     let (results_tx, results_rx) = mpsc::unbounded_channel();
     let (due_tx, due_rx) = mpsc::unbounded_channel();
@@ -89,6 +94,7 @@ pub async fn run(
         settings.database_url.clone(),
         settings.worker_id,
         Arc::clone(&wake),
+        Arc::clone(&gates_changed),
         readiness,
     );
     let listener_task = supervisor.spawn("listener", listener.run(stop_listener.clone()));
@@ -104,7 +110,7 @@ pub async fn run(
         due_rx,
         claimed_tx,
         metrics: Arc::clone(&metrics),
-        gates: claimer::GateWatch::default(),
+        gates: gates::GateWatch::new(gates_changed, settings.poll_interval),
     };
     let claimer_task = supervisor.spawn("claimer", claimer.run(stop_claiming));
 

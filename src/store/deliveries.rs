@@ -196,6 +196,8 @@ fn claimed_from_row(r: &tokio_postgres::Row) -> Result<ClaimedDelivery, StoreErr
 #[derive(Debug, Clone, Default)]
 pub struct Gates {
     pub gated: i64,
+    /// How many of them are FIFO.
+    pub fifo: i64,
     /// A probe may go now for at least one of them.
     pub ready: bool,
     /// The head of at least one FIFO webhook is due.
@@ -212,6 +214,7 @@ pub async fn gates(client: &super::Client) -> Result<Gates, StoreError> {
     let row = client.query_one(&stmt, &[]).await?;
     Ok(Gates {
         gated: row.try_get("gated")?,
+        fifo: row.try_get("fifo")?,
         ready: row.try_get("ready")?,
         fifo_ready: row.try_get("fifo_ready")?,
         limited: row.try_get("limited")?,

@@ -13,6 +13,7 @@ mod failover;
 mod fanout;
 mod faults;
 mod fifo;
+mod gates;
 mod harness;
 mod leader;
 mod migrate;

@@ -1,9 +1,10 @@
--- Webhooks the claim leaves to the policy claims: how many, whether a probe may go now,
--- whether a FIFO webhook's head is due (and its bucket, if it has a rate limit, holds a token),
--- the rate-limited ones (breaker closed, not FIFO) whose bucket holds a whole token now, and
--- when the next wait ends, the next head is due or the next token comes (a limited webhook's
--- bucket is below one token only after a claim took from it).
+-- Webhooks the claim leaves to the policy claims: how many (and how many FIFO), whether a
+-- probe may go now, whether a FIFO webhook's head is due (and its bucket, if it has a rate
+-- limit, holds a token), the rate-limited ones (breaker closed, not FIFO) whose bucket holds a
+-- whole token now, and when the next wait ends, the next head is due or the next token comes
+-- (a limited webhook's bucket is below one token only after a claim took from it).
 select count(*) as gated,
+       count(*) filter (where w.ordering = 'fifo') as fifo,
        coalesce(bool_or(s.probed and coalesce(p.next_at, '-infinity') <= now()), false) as ready,
        coalesce(bool_or(not s.probed and h.due_at <= now()
                         and coalesce(p.next_at, '-infinity') <= now()), false) as fifo_ready,

@@ -79,6 +79,7 @@ async fn metrics_answers_prometheus_text() {
     );
     for name in [
         "herald_breaker_trips_total",
+        "herald_gate_reads_total",
         "herald_in_flight",
         "herald_queue_due",
         "herald_leader",
