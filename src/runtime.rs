@@ -12,7 +12,7 @@ const OPEN_FILES_WANTED: u64 = 65_536;
 /// The multi-threaded tokio runtime a command runs on. First raises the soft limit of open
 /// files towards the hard one (as far as [`OPEN_FILES_WANTED`]).
 pub fn new() -> anyhow::Result<tokio::runtime::Runtime> {
-    let _ = open_files_limit();
+    let _ = raise_open_files_limit();
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?)
@@ -37,6 +37,14 @@ pub fn init_tracing(format: LogFormat, default_filter: &str) {
 
 /// Raises the soft limit of open files as far as the hard limit lets it (up to
 /// [`OPEN_FILES_WANTED`]) and returns it; `None` where the platform has no such limit.
-pub fn open_files_limit() -> Option<u64> {
+fn raise_open_files_limit() -> Option<u64> {
     rlimit::increase_nofile_limit(OPEN_FILES_WANTED).ok()
+}
+
+/// The soft limit of open files as it stands (after [`new`] raised it), without changing it;
+/// `None` where it cannot be read.
+pub fn open_files_limit() -> Option<u64> {
+    rlimit::getrlimit(rlimit::Resource::NOFILE)
+        .ok()
+        .map(|(soft, _hard)| soft)
 }
