@@ -266,6 +266,7 @@ async fn database_answers(pool: &store::Pool, stop: &CancellationToken) -> bool 
 /// `herald run`: exits 0 after SIGINT/SIGTERM, [`supervise::EXIT_TASK_FAILED`] after a task
 /// failed (its one error line is logged already).
 pub fn run_cli(args: RunArgs) -> anyhow::Result<ExitCode> {
+    crate::runtime::use_one_malloc_arena();
     let config = Config::from_env()?;
     crate::runtime::init_tracing(config.log_format, "info");
     supervise::install_panic_hook();
