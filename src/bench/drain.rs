@@ -19,6 +19,7 @@ use chrono::{DateTime, Utc};
 use super::{
     ceiling,
     env::BenchEnv,
+    pg_work::PgWork,
     queue::{write_queue, Queue, QueueArgs},
     receiver::Receiver,
     report::{round, Goal, Report},
@@ -82,6 +83,10 @@ pub struct Drained {
     pub peak_rss: f64,
     /// From spawning the replicas to every result recorded.
     pub wall: f64,
+    /// Main claims made by every replica (`herald_claim_duration_seconds` observations).
+    pub claims: f64,
+    /// What the database did from spawning the replicas to their exit.
+    pub pg: PgWork,
 }
 
 /// Starts `replicas` Herald processes on the written queue and waits until every delivery is
@@ -95,6 +100,8 @@ pub async fn drain_with(
     label: String,
 ) -> anyhow::Result<Drained> {
     let expected = queue.deliveries;
+    let c = env.connect().await?;
+    let pg_before = PgWork::read(&c).await?;
     let mut workers = Vec::with_capacity(replicas);
     for _ in 0..replicas {
         workers.push(Worker::spawn(&env.url, settings).await?);
@@ -126,12 +133,14 @@ pub async fn drain_with(
         "only {seen} of {expected} deliveries were made within 600 s"
     );
     // Every request was made; the last results may still be on their way to the database.
-    let c = env.connect().await?;
     let delivered = wait_delivered(&c, expected, Duration::from_secs(30)).await?;
     let mut cpu = 0.0;
     let mut peak_rss: f64 = 0.0;
+    let mut claims = 0.0;
     for w in &workers {
         cpu += w.cpu_seconds()?;
+        let text = w.metrics().await?;
+        claims += scrape::histogram(&text, "herald_claim_duration_seconds").count();
         peak_rss = peak_rss.max(w.peak_rss_mib()?);
     }
     let wall = workers
@@ -142,6 +151,7 @@ pub async fn drain_with(
     for r in futures_util::future::join_all(stops).await {
         r?;
     }
+    let pg = PgWork::read(&c).await?.since(&pg_before);
     let row = c.query_one(sql::DRAIN_SPAN, &[]).await?;
     let first: DateTime<Utc> = row.get::<_, Option<_>>(0).context("no attempt recorded")?;
     let last: DateTime<Utc> = row.get::<_, Option<_>>(1).context("nothing delivered")?;
@@ -159,6 +169,8 @@ pub async fn drain_with(
         cpu,
         peak_rss,
         wall,
+        claims,
+        pg,
     })
 }
 

@@ -17,6 +17,7 @@ mod fairness;
 mod fan_out;
 mod idle_latency;
 mod load;
+mod pg_work;
 mod producer_overhead;
 mod queue;
 mod receiver;

@@ -94,6 +94,18 @@ pub async fn run(env: &BenchEnv, args: &ReplicasArgs, mode: WakeMode) -> anyhow:
         .figure(&name("delivered rows"), d.delivered, "")
         .figure(&name("attempts recorded"), d.attempts, "")
         .figure(&name("herald CPU, all replicas"), round(d.cpu), "s")
+        .figure(&name("PostgreSQL CPU"), round(d.pg.cpu), "s")
+        .figure(&name("main claims"), d.claims, "")
+        .figure(
+            &name("rows per main claim"),
+            round(d.delivered as f64 / d.claims.max(1.0)),
+            "",
+        )
+        .figure(&name("commits"), d.pg.commits, "")
+        .figure(&name("rows fetched"), d.pg.fetched, "")
+        .figure(&name("rows returned"), d.pg.returned, "")
+        .figure(&name("queue index scans"), d.pg.queue_scans, "")
+        .figure(&name("queue rows updated"), d.pg.queue_updates, "")
         .target(
             &name("largest peak RSS"),
             d.peak_rss,

@@ -10,6 +10,7 @@ use super::{
     load::{self, Committed, Load},
     receiver::Receiver,
     report::{round, Goal, Report},
+    scrape,
     stats::{percentiles, Percentiles},
     worker::{Worker, WorkerSettings},
     WakeMode,
@@ -105,6 +106,9 @@ pub struct Measured {
     pub unanswered: u64,
     pub failed_attempts: i64,
     pub top_error: Option<String>,
+    /// Main claims Herald made (`herald_claim_duration_seconds` observations), linger polls
+    /// included: a claim that finds nothing is a wasted round trip.
+    pub claims: f64,
 }
 
 impl Measured {
@@ -137,7 +141,13 @@ impl Measured {
         r.figure("max", round(p.max_ms), "ms")
             .target("lost", self.lost as f64, "", Goal::Equals(0.0))
             .figure("duplicate requests", self.duplicates, "")
-            .figure("failed attempts (retried)", self.failed_attempts, "");
+            .figure("failed attempts (retried)", self.failed_attempts, "")
+            .figure("main claims", self.claims, "")
+            .figure(
+                "events per main claim",
+                round(c.at.len() as f64 / self.claims.max(1.0)),
+                "",
+            );
         if let Some(e) = &self.top_error {
             r.note(format!("most frequent attempt error: {e}"));
         }
@@ -186,6 +196,8 @@ pub async fn conclude(
         worker.check_alive()?;
     }
     receiver.hang_up();
+    let claims =
+        scrape::histogram(&worker.metrics().await?, "herald_claim_duration_seconds").count();
     worker.stop().await?;
     let arrivals = receiver.arrivals();
     let c = env.connect().await?;
@@ -206,5 +218,6 @@ pub async fn conclude(
         unanswered: receiver.unanswered(),
         failed_attempts: row.get(0),
         top_error: row.get(1),
+        claims,
     })
 }

@@ -30,6 +30,7 @@ pub const OVERHEAD_INSERT_CEILING: &str = include_str!("bench/overhead_insert_ce
 pub const OVERHEAD_INSERT_EVENT: &str = include_str!("bench/overhead_insert_event.sql");
 pub const OVERHEAD_INSERT_PLAIN: &str = include_str!("bench/overhead_insert_plain.sql");
 pub const OVERHEAD_OPEN_GATE: &str = include_str!("bench/overhead_open_gate.sql");
+pub const PG_COUNTERS: &str = include_str!("bench/pg_counters.sql");
 pub const SOAK_NOTIFY_QUEUE: &str = include_str!("bench/soak_notify_queue.sql");
 pub const SOAK_TABLES: &str = include_str!("bench/soak_tables.sql");
 
