@@ -58,8 +58,8 @@ impl PgWork {
 fn postmaster_cpu(data_dir: &str) -> Option<f64> {
     let pid_file = std::fs::read_to_string(format!("{data_dir}/postmaster.pid")).ok()?;
     let postmaster: i64 = pid_file.lines().next()?.trim().parse().ok()?;
-    let (_, own) = stat(postmaster)?;
-    let mut ticks = own;
+    let own = proc_stat(postmaster)?;
+    let mut ticks = own.own + own.children;
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
         let Some(pid) = entry
             .file_name()
@@ -68,23 +68,37 @@ fn postmaster_cpu(data_dir: &str) -> Option<f64> {
         else {
             continue;
         };
-        if let Some((_, t)) = stat(pid).filter(|(ppid, _)| *ppid == postmaster) {
-            ticks += t;
+        if let Some(child) = proc_stat(pid).filter(|c| c.ppid == postmaster) {
+            ticks += child.own + child.children;
         }
     }
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    Some(ticks / hz.max(1.0))
+    Some(ticks_to_seconds(ticks))
 }
 
-/// A process's parent and its utime + stime + cutime + cstime, in clock ticks.
-fn stat(pid: i64) -> Option<(i64, f64)> {
+/// A process's parent and CPU clock ticks, from `/proc/<pid>/stat`.
+pub(super) struct ProcStat {
+    pub ppid: i64,
+    /// utime + stime: the process's own.
+    pub own: f64,
+    /// cutime + cstime: its reaped children's.
+    pub children: f64,
+}
+
+pub(super) fn proc_stat(pid: i64) -> Option<ProcStat> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start after the last ')': state,
+    // ppid (field 4 of the line) ... utime, stime, cutime, cstime (fields 14..17).
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    // After ')': state, ppid (field 4 of the line) ... utime..cstime (fields 14..17).
-    let ppid = fields.get(1)?.parse().ok()?;
-    let ticks = (11..=14)
-        .map(|i| fields.get(i).and_then(|f| f.parse::<f64>().ok()))
-        .sum::<Option<f64>>()?;
-    Some((ppid, ticks))
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+    Some(ProcStat {
+        ppid: fields.get(1)?.parse().ok()?,
+        own: ticks(11)? + ticks(12)?,
+        children: ticks(13)? + ticks(14)?,
+    })
+}
+
+pub(super) fn ticks_to_seconds(ticks: f64) -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    ticks / hz.max(1.0)
 }

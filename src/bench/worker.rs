@@ -152,20 +152,9 @@ impl Worker {
 
     /// User + system CPU seconds used so far.
     pub fn cpu_seconds(&self) -> anyhow::Result<f64> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid))?;
-        // Fields after the command name (which may hold spaces) start after the last ')'.
-        let rest = stat
-            .rsplit_once(')')
-            .map(|(_, r)| r)
-            .context("unreadable /proc stat")?;
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after ')'.
-        let ticks = |i: usize| -> anyhow::Result<f64> {
-            Ok(fields.get(i).context("short /proc stat")?.parse::<f64>()?)
-        };
-        // SAFETY: sysconf has no preconditions.
-        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-        Ok((ticks(11)? + ticks(12)?) / hz.max(1.0))
+        let stat = super::pg_work::proc_stat(i64::from(self.pid))
+            .with_context(|| format!("unreadable /proc/{}/stat", self.pid))?;
+        Ok(super::pg_work::ticks_to_seconds(stat.own))
     }
 
     /// Peak resident memory so far (VmHWM), in MiB.
