@@ -210,10 +210,18 @@ fn build_pool(database_url: &str, size: usize, async_commit: bool) -> Result<Poo
     let create_timeout =
         pg.get_connect_timeout().copied().unwrap_or_default() * hosts + Duration::from_secs(1);
     pg.keepalives_idle(Duration::from_secs(30));
+    let mut options = pg.get_options().unwrap_or_default().to_owned();
     if async_commit {
-        let options = pg.get_options().unwrap_or_default().to_owned();
-        pg.options(format!("{options} -c synchronous_commit=off").trim());
+        options.push_str(" -c synchronous_commit=off");
     }
+    // No JIT compilation unless the URL's options ask for it. Herald's statements are short and
+    // run over and over; compiling one costs more than it can save, and a plan whose estimates
+    // are off (a table just truncated or never analyzed) crosses `jit_above_cost` by orders of
+    // magnitude: the attempt rollup then spent 2-4 s compiling, every 2 s, beside a 5 ms run.
+    if !options.contains("jit=") && !options.contains("jit =") {
+        options.push_str(" -c jit=off");
+    }
+    pg.options(options.trim());
     let manager = Manager {
         inner: deadpool_postgres::Manager::from_config(
             pg,

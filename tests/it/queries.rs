@@ -82,3 +82,67 @@ async fn queries_all_prepare_and_scripts_run_against_the_migrated_schema() {
         failures.join("\n")
     );
 }
+
+/// Herald's pools compile no statement with JIT (a compile cost hundreds of ms to seconds,
+/// for statements that run in milliseconds), unless the URL's own options ask for it.
+#[tokio::test]
+async fn pools_run_without_jit_unless_the_url_asks_for_it() {
+    let db = TestDb::new().await;
+    let jit = |pool: herald::store::Pool| async move {
+        let client = pool.get().await.expect("a pooled connection");
+        let row = client.query_one("show jit", &[]).await.expect("show jit");
+        row.get::<_, String>(0)
+    };
+    let worker = herald::store::connect_worker_pool(&db.url, 1).expect("worker pool");
+    assert_eq!(jit(worker).await, "off", "worker pool");
+    assert_eq!(jit(db.pool()).await, "off", "API pool");
+    // The test URLs are key/value strings.
+    let asked = format!("{} options='-c jit=on'", db.url);
+    let pool = herald::store::connect_worker_pool(&asked, 1).expect("pool with jit=on");
+    assert_eq!(jit(pool).await, "on", "a URL's own jit setting is kept");
+}
+
+/// The attempt rollup's plan is costed for the one row of its state table even when the
+/// planner knows nothing of that table (fresh, or truncated as the bench does between
+/// scenarios). Its guess there, ~1,800 rows, once multiplied through the joins into a plan
+/// costed in hundreds of millions, far past `jit_above_cost`: each run then spent 2-4 s
+/// compiling beside milliseconds of work.
+#[tokio::test]
+async fn rollup_plan_is_costed_for_one_state_row_when_the_table_was_never_analyzed() {
+    let (_db, c) = TestDb::with_client().await;
+    c.batch_execute(
+        "truncate herald.attempt_rollup_state, herald.delivery_attempts;
+         insert into herald.attempt_rollup_state default values",
+    )
+    .await
+    .expect("a fresh state table");
+    let sql = include_str!("../../src/store/queries/stats_roll_up.sql");
+    let bounds = herald::domain::histogram::BOUNDS_MS.to_vec();
+    let rows = c
+        .query(
+            &format!("explain {sql}"),
+            &[
+                &bounds,
+                &50_000i64,
+                &herald::store::stats::SETTLE.as_secs_f64(),
+            ],
+        )
+        .await
+        .expect("explain the rollup");
+    let top: String = rows[0].get(0);
+    let cost: f64 = top
+        .split("..")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no total cost in {top:?}"));
+    let jit_above: f64 = c
+        .query_one("select current_setting('jit_above_cost')::float8", &[])
+        .await
+        .expect("jit_above_cost")
+        .get(0);
+    assert!(
+        cost < jit_above / 10.0,
+        "rollup plan costed {cost} (jit_above_cost {jit_above}): {top}"
+    );
+}
