@@ -2,7 +2,7 @@
 //! Latency = receiver has the request − commit returned. Every event must arrive: `lost`
 //! counts those that did not within the grace period.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{
     env::BenchEnv,
@@ -16,6 +16,9 @@ use super::{
     WakeMode,
 };
 use crate::store::bench as sql;
+
+/// The sources of `herald_wakeups`, in the order the report prints them.
+const WAKEUP_SOURCES: [&str; 4] = ["notify", "poll", "due", "capacity"];
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct SteadyArgs {
@@ -109,6 +112,12 @@ pub struct Measured {
     /// Main claims Herald made (`herald_claim_duration_seconds` observations), linger polls
     /// included: a claim that finds nothing is a wasted round trip.
     pub claims: f64,
+    /// The claimer's wake-ups by source (`herald_wakeups`): under a steady flow it should not
+    /// sleep at all, so a safety-poll wake-up there means it slept through new rows.
+    pub wakeups: Vec<(&'static str, f64)>,
+    /// The second of commits (counted from the first) with the slowest delivery, its wall-clock
+    /// time and that delivery's latency: where to look in the database's log.
+    pub slowest_second: Option<(u64, chrono::DateTime<chrono::Utc>, f64)>,
 }
 
 impl Measured {
@@ -147,7 +156,23 @@ impl Measured {
                 "events per main claim",
                 round(c.at.len() as f64 / self.claims.max(1.0)),
                 "",
+            )
+            .figure(
+                "claimer wake-ups (notify · poll · due · capacity)",
+                self.wakeups
+                    .iter()
+                    .map(|(_, n)| n.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" · "),
+                "",
             );
+        if let Some((second, at, ms)) = self.slowest_second {
+            r.note(format!(
+                "slowest delivery: {ms:.1} ms, of an event committed in second {second} of the \
+                 load ({} UTC)",
+                at.format("%H:%M:%S")
+            ));
+        }
         if let Some(e) = &self.top_error {
             r.note(format!("most frequent attempt error: {e}"));
         }
@@ -196,20 +221,43 @@ pub async fn conclude(
         worker.check_alive()?;
     }
     receiver.hang_up();
-    let claims =
-        scrape::histogram(&worker.metrics().await?, "herald_claim_duration_seconds").count();
+    let metrics = worker.metrics().await?;
+    let claims = scrape::histogram(&metrics, "herald_claim_duration_seconds").count();
+    let wakeups = WAKEUP_SOURCES
+        .iter()
+        .map(|s| {
+            let label = format!("source=\"{s}\"");
+            (
+                *s,
+                scrape::counter(&metrics, "herald_wakeups_total", &label) + 0.0,
+            )
+        })
+        .collect();
     worker.stop().await?;
     let arrivals = receiver.arrivals();
     let c = env.connect().await?;
     let row = c.query_one(sql::ATTEMPT_ERRORS, &[]).await?;
     let mut samples = Vec::with_capacity(committed.at.len());
     let mut lost = 0u64;
+    let mut slowest: Option<(Instant, f64)> = None;
     for (id, at) in &committed.at {
         match arrivals.get(id) {
-            Some(arrived) => samples.push(signed_ms(*arrived, *at)),
+            Some(arrived) => {
+                let ms = signed_ms(*arrived, *at);
+                samples.push(ms);
+                if !slowest.is_some_and(|(_, worst)| ms <= worst) {
+                    slowest = Some((*at, ms));
+                }
+            }
             None => lost += 1,
         }
     }
+    let slowest_second = slowest.and_then(|(at, ms)| {
+        let first = committed.at.values().min()?;
+        let ago = Instant::now().saturating_duration_since(at);
+        let wall = chrono::Utc::now() - chrono::Duration::from_std(ago).ok()?;
+        Some((at.saturating_duration_since(*first).as_secs(), wall, ms))
+    });
     Ok(Measured {
         latency: percentiles(&samples),
         committed,
@@ -219,5 +267,7 @@ pub async fn conclude(
         failed_attempts: row.get(0),
         top_error: row.get(1),
         claims,
+        wakeups,
+        slowest_second,
     })
 }
