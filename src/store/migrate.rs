@@ -31,6 +31,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../sql/0009_rate_limit.sql"),
     ),
     ("0010_fifo", include_str!("../../sql/0010_fifo.sql")),
+    (
+        "0011_queue_keeps_its_pages",
+        include_str!("../../sql/0011_queue_keeps_its_pages.sql"),
+    ),
 ];
 
 /// Trigger functions, re-applied whenever their text changes.

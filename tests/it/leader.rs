@@ -162,3 +162,51 @@ async fn retention_deletes_only_old_terminal_rows_in_batches() {
         "every remaining delivery still has its payload"
     );
 }
+
+/// The leader vacuums a queue full of dead tuples, and keeps its pages: truncating them needs
+/// an ACCESS EXCLUSIVE lock, which the queue's writers (claims, results, every producer's
+/// fan-out) would wait behind, and which a busy queue rarely grants at once (the VACUUM then
+/// retried for seconds).
+#[tokio::test]
+async fn leader_vacuums_the_queue_without_truncating_it() {
+    let (db, c) = TestDb::with_client().await;
+    c.batch_execute(
+        "insert into herald.queue (delivery_id, webhook_id, due_at)
+         select gen_random_uuid(), gen_random_uuid(), 'infinity' from generate_series(1, 20000);
+         delete from herald.queue;",
+    )
+    .await
+    .unwrap();
+    let size = "select pg_relation_size('herald.queue')";
+    let before = count(&c, size).await;
+    assert!(before > 0);
+    let stat = |column: &'static str| {
+        let c = &c;
+        async move {
+            count(
+                c,
+                &format!(
+                    "select {column} from pg_stat_user_tables where relid = 'herald.queue'::regclass"
+                ),
+            )
+            .await
+        }
+    };
+    // The deletes reach the statistics a moment later.
+    eventually(
+        "the dead tuples are counted",
+        Duration::from_secs(30),
+        || async { stat("n_dead_tup").await >= 20000 },
+    )
+    .await;
+    let chores = Chores::new(db.pool(), Duration::from_secs(7 * 86400), Metrics::new());
+    assert!(
+        chores.vacuum_queue().await.unwrap(),
+        "the queue is vacuumed"
+    );
+    eventually("the vacuum is counted", Duration::from_secs(30), || async {
+        stat("vacuum_count").await >= 1
+    })
+    .await;
+    assert_eq!(count(&c, size).await, before, "the queue kept its pages");
+}
