@@ -272,6 +272,7 @@ pub fn run_cli(args: RunArgs) -> anyhow::Result<ExitCode> {
     supervise::install_panic_hook();
     let rt = crate::runtime::new()?;
     let code = rt.block_on(async move {
+        crate::runtime::return_free_memory();
         if args.migrate {
             let (mut client, _conn) =
                 store::connect_one(&config.database_url, "herald-migrate", None).await?;

@@ -32,6 +32,29 @@ pub fn use_one_malloc_arena() {
     }
 }
 
+/// How often [`return_free_memory`] hands freed heap pages back to the system.
+const TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Every [`TRIM_EVERY`], returns the heap's free pages to the system (`malloc_trim`), for as
+/// long as the runtime runs. glibc gives back only the top of the heap by itself: after a burst
+/// (a backlog claimed in full batches, more connections open for a while), the pages freed
+/// below live allocations stayed resident, and the soak's RSS stepped up ~3 MiB after a
+/// hiccup and stayed there. One pass over a heap of tens of MiB takes well under a
+/// millisecond; it runs on a blocking thread.
+pub fn return_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    tokio::spawn(async {
+        let mut every = tokio::time::interval(TRIM_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        every.tick().await;
+        loop {
+            every.tick().await;
+            // SAFETY: malloc_trim only releases free memory; the allocator locks its arena.
+            let _ = tokio::task::spawn_blocking(|| unsafe { libc::malloc_trim(0) }).await;
+        }
+    });
+}
+
 /// Installs the tracing subscriber on stderr: text or JSON, filtered by `RUST_LOG`, else by
 /// `default_filter` (`info` for the worker; `error` where log lines would tear a live display).
 pub fn init_tracing(format: LogFormat, default_filter: &str) {
