@@ -35,6 +35,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0011_queue_keeps_its_pages",
         include_str!("../../sql/0011_queue_keeps_its_pages.sql"),
     ),
+    (
+        "0012_time_ordered_event_ids",
+        include_str!("../../sql/0012_time_ordered_event_ids.sql"),
+    ),
 ];
 
 /// Trigger functions, re-applied whenever their text changes.

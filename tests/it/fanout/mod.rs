@@ -344,3 +344,43 @@ async fn fanout_bulk_insert_fans_out_as_one_statement() {
 
     assert_eq!(deliveries_of(&c, hook).await, 10_000);
 }
+
+/// Events get time-ordered ids (version 7: Unix milliseconds first), so that new events land at
+/// the right edge of `events_pkey` rather than on a random leaf; an id the application gives
+/// its event is kept.
+#[tokio::test]
+async fn events_get_time_ordered_ids_unless_the_application_gives_one() {
+    let (_db, c, user, _hook) = one_hook().await;
+    let first = emit(&c, "order.created", Some(user), None).await;
+    let second = emit(&c, "order.created", Some(user), None).await;
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    for id in [first, second] {
+        assert_eq!(id.get_version_num(), 7, "{id}");
+        let bytes = id.as_bytes();
+        let ms = bytes[..6]
+            .iter()
+            .fold(0i64, |acc, b| (acc << 8) | i64::from(*b));
+        assert!(
+            (now_ms - ms).abs() < 60_000,
+            "{id}: {ms} ms against {now_ms}"
+        );
+    }
+    let millis = |id: Uuid| id.as_bytes()[..6].to_vec();
+    assert!(millis(first) <= millis(second), "{first} then {second}");
+    let given = Uuid::new_v4();
+    c.execute(
+        "insert into herald.events (id, event_type, user_id, data)
+         values ($1, 'order.created', $2, '{}')",
+        &[&given, &user],
+    )
+    .await
+    .expect("an event with its own id");
+    assert_eq!(
+        count(
+            &c,
+            &format!("select count(*) from herald.deliveries where event_id = '{given}'")
+        )
+        .await,
+        1
+    );
+}
