@@ -30,7 +30,8 @@ fn samples<'a>(
 
 /// The sum of the samples of a counter (`herald_deliveries_total`) carrying `label`.
 pub fn counter(text: &str, name: &str, label: &str) -> f64 {
-    samples(text, name, label).map(|(_, v)| v).sum()
+    // Folded from +0.0: `sum()` of no samples is -0.0, which prints as "-0".
+    samples(text, name, label).fold(0.0, |total, (_, v)| total + v)
 }
 
 /// The buckets of the histogram `name` (without the `_bucket` suffix).

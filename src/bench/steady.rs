@@ -112,9 +112,10 @@ pub struct Measured {
     /// Main claims Herald made (`herald_claim_duration_seconds` observations), linger polls
     /// included: a claim that finds nothing is a wasted round trip.
     pub claims: f64,
-    /// The claimer's wake-ups by source (`herald_wakeups`): under a steady flow it should not
-    /// sleep at all, so a safety-poll wake-up there means it slept through new rows.
-    pub wakeups: Vec<(&'static str, f64)>,
+    /// The claimer's wake-ups (`herald_wakeups`), one count per [`WAKEUP_SOURCES`]: under a
+    /// steady flow it should not sleep at all, so a safety-poll wake-up there means it slept
+    /// through new rows.
+    pub wakeups: Vec<f64>,
     /// The second of commits (counted from the first) with the slowest delivery, its wall-clock
     /// time and that delivery's latency: where to look in the database's log.
     pub slowest_second: Option<(u64, chrono::DateTime<chrono::Utc>, f64)>,
@@ -158,10 +159,10 @@ impl Measured {
                 "",
             )
             .figure(
-                "claimer wake-ups (notify · poll · due · capacity)",
+                &format!("claimer wake-ups ({})", WAKEUP_SOURCES.join(" · ")),
                 self.wakeups
                     .iter()
-                    .map(|(_, n)| n.to_string())
+                    .map(f64::to_string)
                     .collect::<Vec<_>>()
                     .join(" · "),
                 "",
@@ -225,13 +226,7 @@ pub async fn conclude(
     let claims = scrape::histogram(&metrics, "herald_claim_duration_seconds").count();
     let wakeups = WAKEUP_SOURCES
         .iter()
-        .map(|s| {
-            let label = format!("source=\"{s}\"");
-            (
-                *s,
-                scrape::counter(&metrics, "herald_wakeups_total", &label) + 0.0,
-            )
-        })
+        .map(|s| scrape::counter(&metrics, "herald_wakeups_total", &format!("source=\"{s}\"")))
         .collect();
     worker.stop().await?;
     let arrivals = receiver.arrivals();
