@@ -39,8 +39,8 @@ const TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 /// long as the runtime runs. glibc gives back only the top of the heap by itself: after a burst
 /// (a backlog claimed in full batches, more connections open for a while), the pages freed
 /// below live allocations stayed resident, and the soak's RSS stepped up ~3 MiB after a
-/// hiccup and stayed there. One pass over a heap of tens of MiB takes well under a
-/// millisecond; it runs on a blocking thread.
+/// hiccup and stayed there. It runs on a blocking thread; the pass itself was not timed, but
+/// the soak's delivery p99 did not rise with it (9.2 ms, against 12.6 ms without).
 pub fn return_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     tokio::spawn(async {

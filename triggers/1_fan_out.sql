@@ -13,7 +13,9 @@
 -- common case) skip the platform join entirely.
 
 -- A time-ordered id (48 bits of Unix milliseconds, version 7, random bits): new rows land at the
--- right edge of the primary key instead of on a random page.
+-- right edge of the primary key instead of on a random page. herald.events.id's default is the
+-- same expression, written out (sql/0012_time_ordered_event_ids.sql): EXECUTE on this function
+-- is revoked from PUBLIC, and a default runs as the inserting role. Change both together.
 create or replace function herald.new_delivery_id() returns uuid
 language sql volatile parallel safe
 as $$

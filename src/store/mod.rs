@@ -217,7 +217,7 @@ fn build_pool(database_url: &str, size: usize, async_commit: bool) -> Result<Poo
     // No JIT compilation unless the URL's options ask for it. Herald's statements are short and
     // run over and over; compiling one costs more than it can save, and a plan whose estimates
     // are off (a table just truncated or never analyzed) crosses `jit_above_cost` by orders of
-    // magnitude: the attempt rollup then spent 2-4 s compiling, every 2 s, beside a 5 ms run.
+    // magnitude: the attempt rollup then spent 2-4 s compiling, every 2 s, beside a 40 ms run.
     if !options.contains("jit=") && !options.contains("jit =") {
         options.push_str(" -c jit=off");
     }
