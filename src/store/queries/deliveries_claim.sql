@@ -14,15 +14,18 @@ with candidates as (
              where due_at <= now()
                -- Webhooks in $4, and those whose breaker is not closed or whose back-off runs
                -- (delivery policies: left to the policy claim, deliveries_claim_gated.sql), take
-               -- nothing. The gates are read once per claim (an empty array while no webhook is
-               -- gated: as cheap as no check; a per-row anti-join cost 3x the scan).
+               -- nothing. Both lists make one array, built once per claim (empty while no
+               -- webhook is full or gated: as cheap as no check; a per-row anti-join cost 3x
+               -- the scan).
                -- webhook_id is compared through coalesce(), an expression the planner has no
                -- statistics for. On the bare column, a queue whose rows belong to one webhook
                -- (or a few) is estimated to have no row outside a list it cannot see, and the
                -- claim then reads and sorts every due row (a seq scan and a top-N sort: 75 ms a
                -- claim at 200k rows) instead of walking queue_due to the first $3.
                and coalesce(webhook_id, webhook_id)
-                   <> all ($4::uuid[] || array(select webhook_id from herald.webhook_gates))
+                   <> all (array(select unnest($4::uuid[])
+                                 union all
+                                 select webhook_id from herald.webhook_gates))
              order by due_at
              limit $3::int8) q
 ),
