@@ -7,9 +7,12 @@
 //! each event (the event, its delivery, its queue row), written by the client in one statement
 //! into trigger-less copies of the three tables (same indexes and storage settings). (d) is
 //! what the database does for the same work with no trigger machinery at all, so (b)/(d) is
-//! the trigger's own cost and (d)/(a) the most the layout allows. Phases alternate
-//! (a b c d d c b a ...) to spread the machine's noise evenly. Herald is not running, unless
-//! --with-herald.
+//! the trigger's own cost and (d)/(a) the most the layout allows; and (e) the floor: the event
+//! into the plain table and one delivery row with only a primary key and the idempotency key
+//! (no queue row, no other index), also written by the client in one statement. (e)/(a) is the
+//! most any layout could allow while the fan-out writes its deliveries in the producer's
+//! transaction. Phases alternate (a b c d e e d c b a ...) to spread the machine's noise evenly.
+//! Herald is not running, unless --with-herald.
 
 use std::time::{Duration, Instant};
 
@@ -54,6 +57,7 @@ enum Target {
     HeraldGated,
     HeraldNotifyEvery,
     Ceiling,
+    Floor,
 }
 
 pub async fn run(env: &BenchEnv, args: &OverheadArgs, mode: WakeMode) -> anyhow::Result<Report> {
@@ -65,6 +69,7 @@ pub async fn run(env: &BenchEnv, args: &OverheadArgs, mode: WakeMode) -> anyhow:
     let admin = env.connect().await?;
     admin.batch_execute(sql::OVERHEAD_PLAIN_TABLE).await?;
     admin.batch_execute(sql::OVERHEAD_CEILING_TABLES).await?;
+    admin.batch_execute(sql::OVERHEAD_FLOOR_TABLE).await?;
     let settings = WorkerSettings::defaults();
     let mut worker = match args.with_herald {
         true => Some(Worker::spawn(&env.url, &settings).await?),
@@ -76,6 +81,7 @@ pub async fn run(env: &BenchEnv, args: &OverheadArgs, mode: WakeMode) -> anyhow:
         Target::HeraldGated,
         Target::HeraldNotifyEvery,
         Target::Ceiling,
+        Target::Floor,
     ];
     let mut order = Vec::new();
     for round in 0..args.rounds {
@@ -87,8 +93,8 @@ pub async fn run(env: &BenchEnv, args: &OverheadArgs, mode: WakeMode) -> anyhow:
     }
     let phase = Duration::from_secs(args.phase_seconds);
     let progress = super::progress::bar(env.quiet, order.len() as u64, "insert phases");
-    let mut counts = [0u64; 4];
-    let mut times = [0f64; 4];
+    let mut counts = [0u64; 5];
+    let mut times = [0f64; 5];
     for kind in order {
         // The gate: a sleeper row makes every statement NOTIFY (when NOTIFY is enabled).
         admin.execute(sql::OVERHEAD_CLOSE_GATE, &[]).await?;
@@ -112,7 +118,7 @@ pub async fn run(env: &BenchEnv, args: &OverheadArgs, mode: WakeMode) -> anyhow:
     let deliveries: i64 = admin.query_one(sql::DELIVERIES_COUNT, &[]).await?.get(0);
 
     let rate = |i: usize| counts[i] as f64 / times[i].max(1e-9);
-    let (plain, gated, open, ceiling) = (rate(0), rate(1), rate(2), rate(3));
+    let (plain, gated, open, ceiling, floor) = (rate(0), rate(1), rate(2), rate(3), rate(4));
     let ratio = gated / plain.max(1e-9);
     let mut r = Report::new("producer-overhead", mode);
     r.setting("database", &env.database)
@@ -120,6 +126,7 @@ pub async fn run(env: &BenchEnv, args: &OverheadArgs, mode: WakeMode) -> anyhow:
         .setting("statement", "insert into <table> (event_type, user_id, resource_id, data) values ($1, $2, gen_random_uuid(), $3)")
         .setting("plain table", "public.herald_bench_plain: same columns, primary key and created_at index, no trigger")
         .setting("ceiling", "one client statement writes the event, its delivery and its queue row into trigger-less copies of herald.events, herald.deliveries and herald.queue (same indexes and storage settings)")
+        .setting("floor", "one client statement writes the event into the plain table and one delivery row into a table with only a primary key and the idempotency key (webhook_id, event_type, resource_id); no queue row, no trigger")
         .setting("layout", format!("{} users, 1 subscribed webhook each; client k writes for user k", args.clients))
         .setting("phases", format!("{} per kind x {} s, alternating", args.rounds, args.phase_seconds))
         .setting("herald", if args.with_herald { settings.describe() } else { "not running (the point is the trigger's cost)".into() });
@@ -152,6 +159,16 @@ pub async fn run(env: &BenchEnv, args: &OverheadArgs, mode: WakeMode) -> anyhow:
             "%",
         )
         .figure(
+            "floor: the event and one narrow delivery row, no trigger",
+            round(floor),
+            "/s",
+        )
+        .figure(
+            "ratio (floor / plain)",
+            round(floor / plain.max(1e-9) * 100.0),
+            "%",
+        )
+        .figure(
             "ratio (gate closed / ceiling)",
             round(gated / ceiling.max(1e-9) * 100.0),
             "%",
@@ -173,6 +190,7 @@ async fn run_phase(
     let sql = match kind {
         Target::Plain => sql::OVERHEAD_INSERT_PLAIN,
         Target::Ceiling => sql::OVERHEAD_INSERT_CEILING,
+        Target::Floor => sql::OVERHEAD_INSERT_FLOOR,
         Target::HeraldGated | Target::HeraldNotifyEvery => sql::OVERHEAD_INSERT_EVENT,
     };
     let mut clients = Vec::new();
