@@ -9,9 +9,10 @@
 //! what the database does for the same work with no trigger machinery at all, so (b)/(d) is
 //! the trigger's own cost and (d)/(a) the most the layout allows; and (e) the floor: the event
 //! into the plain table and one delivery row with only a primary key and the idempotency key
-//! (no queue row, no other index), also written by the client in one statement. (e)/(a) is the
-//! most any layout could allow while the fan-out writes its deliveries in the producer's
-//! transaction. Phases alternate (a b c d e e d c b a ...) to spread the machine's noise evenly.
+//! (no queue row, no other index), also written by the client in one statement. (e)/(a) bounds
+//! any layout that stores the event as the plain table does and writes its deliveries in the
+//! producer's transaction. Phases alternate (a b c d e e d c b a ...) to spread the machine's
+//! noise evenly.
 //! Herald is not running, unless --with-herald.
 
 use std::time::{Duration, Instant};
