@@ -12,8 +12,7 @@
 //! (no queue row, no other index), also written by the client in one statement. (e)/(a) bounds
 //! any layout that stores the event as the plain table does and writes its deliveries in the
 //! producer's transaction. Phases alternate (a b c d e e d c b a ...) to spread the machine's
-//! noise evenly.
-//! Herald is not running, unless --with-herald.
+//! noise evenly. Herald is not running, unless --with-herald.
 
 use std::time::{Duration, Instant};
 
@@ -52,6 +51,7 @@ impl Default for OverheadArgs {
     }
 }
 
+/// The kinds of insert, in the order of a round.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Target {
     Plain,
@@ -60,6 +60,22 @@ enum Target {
     Ceiling,
     Floor,
 }
+
+const KINDS: [Target; 5] = [
+    Target::Plain,
+    Target::HeraldGated,
+    Target::HeraldNotifyEvery,
+    Target::Ceiling,
+    Target::Floor,
+];
+// KINDS lists every kind at its own index, so that `kind as usize` finds its totals.
+const _: () = {
+    let mut i = 0;
+    while i < KINDS.len() {
+        assert!(KINDS[i] as usize == i);
+        i += 1;
+    }
+};
 
 pub async fn run(env: &BenchEnv, args: &OverheadArgs, mode: WakeMode) -> anyhow::Result<Report> {
     anyhow::ensure!(
@@ -77,25 +93,18 @@ pub async fn run(env: &BenchEnv, args: &OverheadArgs, mode: WakeMode) -> anyhow:
         false => None,
     };
 
-    let kinds = [
-        Target::Plain,
-        Target::HeraldGated,
-        Target::HeraldNotifyEvery,
-        Target::Ceiling,
-        Target::Floor,
-    ];
     let mut order = Vec::new();
     for round in 0..args.rounds {
         if round % 2 == 0 {
-            order.extend(kinds);
+            order.extend(KINDS);
         } else {
-            order.extend(kinds.iter().rev());
+            order.extend(KINDS.iter().rev());
         }
     }
     let phase = Duration::from_secs(args.phase_seconds);
     let progress = super::progress::bar(env.quiet, order.len() as u64, "insert phases");
-    let mut counts = [0u64; 5];
-    let mut times = [0f64; 5];
+    let mut counts = [0u64; KINDS.len()];
+    let mut times = [0f64; KINDS.len()];
     for kind in order {
         // The gate: a sleeper row makes every statement NOTIFY (when NOTIFY is enabled).
         admin.execute(sql::OVERHEAD_CLOSE_GATE, &[]).await?;
@@ -103,9 +112,8 @@ pub async fn run(env: &BenchEnv, args: &OverheadArgs, mode: WakeMode) -> anyhow:
             admin.execute(sql::OVERHEAD_OPEN_GATE, &[]).await?;
         }
         let (n, secs) = run_phase(env, kind, &users, phase).await?;
-        let i = kinds.iter().position(|k| *k == kind).unwrap_or(0);
-        counts[i] += n;
-        times[i] += secs;
+        counts[kind as usize] += n;
+        times[kind as usize] += secs;
         progress.inc(1);
     }
     admin.execute(sql::OVERHEAD_CLOSE_GATE, &[]).await?;
@@ -118,8 +126,14 @@ pub async fn run(env: &BenchEnv, args: &OverheadArgs, mode: WakeMode) -> anyhow:
     }
     let deliveries: i64 = admin.query_one(sql::DELIVERIES_COUNT, &[]).await?.get(0);
 
-    let rate = |i: usize| counts[i] as f64 / times[i].max(1e-9);
-    let (plain, gated, open, ceiling, floor) = (rate(0), rate(1), rate(2), rate(3), rate(4));
+    let rate = |k: Target| counts[k as usize] as f64 / times[k as usize].max(1e-9);
+    let (plain, gated, open, ceiling, floor) = (
+        rate(Target::Plain),
+        rate(Target::HeraldGated),
+        rate(Target::HeraldNotifyEvery),
+        rate(Target::Ceiling),
+        rate(Target::Floor),
+    );
     let ratio = gated / plain.max(1e-9);
     let mut r = Report::new("producer-overhead", mode);
     r.setting("database", &env.database)
