@@ -97,3 +97,46 @@ async fn wake_is_silent_when_notify_is_disabled() {
 
     assert_eq!(next_payload(&mut rx).await, "marker");
 }
+
+/// Statements with platform events take the trigger's general path; its wake is gated the same.
+#[tokio::test]
+async fn wake_is_gated_the_same_for_statements_with_platform_events() {
+    let (db, c) = TestDb::with_client().await;
+    wake_setup(&c).await;
+    let user: Uuid = value(&c, "select user_id from herald.user_webhooks", &[]).await;
+    event_type(&c, "plan.changed", "platform").await;
+    let manager = Uuid::new_v4();
+    super::grant_manager(&c, manager).await;
+    super::webhook(&c, manager, "platform", None).await;
+    let platform = "insert into herald.events (event_type, data)
+                    select 'plan.changed', '{}' from generate_series(1, 3)";
+    let (_listener, mut rx) = listen(&db).await;
+
+    // No worker asleep: silent.
+    c.batch_execute(platform).await.expect("platform events");
+    send_marker(&c).await;
+    assert_eq!(next_payload(&mut rx).await, "marker");
+
+    // A worker asleep: one wake for a statement mixing both scopes.
+    c.batch_execute(
+        "insert into herald.sleepers (worker_id, backend_pid) values (gen_random_uuid(), 1)",
+    )
+    .await
+    .expect("a sleeper");
+    let mixed = format!(
+        "insert into herald.events (event_type, user_id, data)
+         values ('order.created', '{user}', '{{}}'), ('plan.changed', null, '{{}}')"
+    );
+    c.batch_execute(&mixed).await.expect("mixed statement");
+    send_marker(&c).await;
+    assert_eq!(next_payload(&mut rx).await, "");
+    assert_eq!(next_payload(&mut rx).await, "marker", "exactly one wake");
+
+    // NOTIFY turned off: silent again.
+    c.batch_execute("update herald.settings set notify_enabled = false")
+        .await
+        .expect("notify off");
+    c.batch_execute(platform).await.expect("platform events");
+    send_marker(&c).await;
+    assert_eq!(next_payload(&mut rx).await, "marker");
+}
