@@ -39,6 +39,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0012_time_ordered_event_ids",
         include_str!("../../sql/0012_time_ordered_event_ids.sql"),
     ),
+    (
+        "0013_deliveries_room_for_a_batch",
+        include_str!("../../sql/0013_deliveries_room_for_a_batch.sql"),
+    ),
 ];
 
 /// Trigger functions, re-applied whenever their text changes.

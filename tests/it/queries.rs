@@ -192,3 +192,61 @@ async fn claim_walks_the_due_index_when_one_webhook_owns_the_whole_queue() {
         );
     }
 }
+
+/// A batch of results updates most rows of the same few pages of `herald.deliveries` in one
+/// transaction (a claim takes the oldest due rows, which sit side by side). Each page must have
+/// room for its rows' new versions, so that the updates stay HOT and write no index entry: at
+/// fillfactor 75, 43 % of a one-webhook drain's updates were not HOT.
+#[tokio::test]
+async fn a_batch_of_results_updates_whole_pages_of_delivery_records_in_place() {
+    let (_db, c) = TestDb::with_client().await;
+    crate::app::event_type(&c, "order.created", "own").await;
+    let user = uuid::Uuid::new_v4();
+    c.execute(
+        "insert into herald.user_webhooks (user_id, url, secret, scope)
+         values ($1, 'https://example.com/hook', 'whsec_dGVzdA==', 'own')",
+        &[&user],
+    )
+    .await
+    .expect("a webhook");
+    c.execute(
+        "insert into herald.events (event_type, user_id, resource_id, data)
+         select 'order.created', $1, gen_random_uuid(), '{\"n\": 1}'
+           from generate_series(1, 1000)",
+        &[&user],
+    )
+    .await
+    .expect("1,000 deliveries");
+    // The columns the results statement sets, for every row at once, in one transaction; its
+    // own table statistics are read back before they are flushed.
+    let mut c = c;
+    let tx = c.transaction().await.expect("a transaction");
+    let updated = tx
+        .execute(
+            "update herald.deliveries
+                set status = 'delivered', attempt_count = attempt_count + 1,
+                    last_status_code = 204, last_error = null, delivered_at = now(),
+                    updated_at = now()",
+            &[],
+        )
+        .await
+        .expect("record 1,000 results at once");
+    assert_eq!(updated, 1000);
+    let stats = tx
+        .query_one(
+            "select n_tup_upd, n_tup_hot_upd from pg_stat_xact_user_tables
+              where relid = 'herald.deliveries'::regclass",
+            &[],
+        )
+        .await
+        .expect("this transaction's table statistics");
+    let (updated, hot): (i64, i64) = (stats.get(0), stats.get(1));
+    assert_eq!(updated, 1000);
+    // The last row of a page may not fit (a new version is a few bytes longer than the row it
+    // replaces); at fillfactor 75 about two thirds did not.
+    assert!(
+        hot >= 950,
+        "{} of 1,000 updates wrote index entries",
+        updated - hot
+    );
+}

@@ -1,0 +1,14 @@
+-- Delivery records keep room on each page for all of their rows' updates. Forward-only: never
+-- edit this file once released.
+--
+-- A delivery's record is updated once when its result is recorded, in place (HOT: no index
+-- entry written) when its page has room for the new version. A claim takes the oldest due rows,
+-- which sit side by side, so one batch of results updates most rows of the same few pages in
+-- one transaction, and the old versions cannot be pruned before it commits. At fillfactor 75 a
+-- page had room for the new versions of about a third of its rows: with every delivery to one
+-- webhook, 43 % of the updates were not HOT (each wrote four index entries), and the drain's
+-- results statement took 2.6 times as long per row as with 100 webhooks. At 50 a whole page
+-- can be updated in place (98-99 % HOT, measured). Pages written from now on are filled to
+-- half, so new records take about 1.5 times the space; pages already written keep theirs.
+-- Setting it takes no lock that blocks reads or writes.
+alter table herald.deliveries set (fillfactor = 50);
