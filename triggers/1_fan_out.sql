@@ -13,12 +13,12 @@
 -- Two paths, because every statement the trigger runs costs the producer its executor start-up
 -- (opening relations and indexes, building each plan node and expression), whatever its rows:
 --   * the common statement, valid events of `own` types only, takes the fast path: one probe
---     that finds no event needing more (no aggregate, no join), one insert, the wake check;
+--     that finds no event needing more (no aggregate), then the insert of own deliveries;
 --   * any other statement (a platform event, or a bad one) takes the general path: the query
---     that validates (and raises) and tells whether platform events are present, then the
---     insert of both scopes.
--- Counted with callgrind for single own events inserted by a prepared statement
--- (BENCHMARKS.md): 549k instructions per insert on the fast path, 609k on the general path.
+--     that validates (and raises), then the insert of both scopes.
+-- Both end with the same wake check. Counted with callgrind for single own events inserted by
+-- a prepared statement (BENCHMARKS.md): 549k instructions per insert, against 609k when every
+-- statement took the general path.
 
 -- A time-ordered id (48 bits of Unix milliseconds, version 7, random bits): new rows land at the
 -- right edge of the primary key instead of on a random page. herald.events.id's default is the
@@ -46,9 +46,8 @@ declare
     v_bad        record;
     v_inserted   bigint;
 begin
-    -- The fast path. The probe finds an event that is of no registered `own` type, has no
-    -- user, or is over the size limit; when there is none, the statement is what the insert
-    -- below handles alone.
+    -- The probe finds an event that is of no registered `own` type, has no user, or is over
+    -- the size limit; when there is none, the statement takes the fast path (below).
     perform 1
        from new_events e
       where e.user_id is null
@@ -56,6 +55,7 @@ begin
                          where t.name = e.event_type and t.scope = 'own')
          or octet_length(e.data::text) > (select max_payload_bytes from herald.settings);
     if not found then
+        -- The fast path: own deliveries only.
         with inserted as (
             insert into herald.deliveries (id, webhook_id, event_id, event_type, resource_id, created_at, seq)
             select herald.new_delivery_id(), w.id, e.id, e.event_type, e.resource_id, e.created_at,
@@ -72,89 +72,82 @@ begin
         insert into herald.queue (delivery_id, webhook_id, seq, due_at)
         select id, webhook_id, seq, case when seq is null then now() else 'infinity' end
           from inserted;
-        get diagnostics v_inserted = row_count;
-        -- The gated wake: at most one NOTIFY per statement, and only while a worker sleeps.
-        if v_inserted > 0 and exists (select 1 from herald.sleepers)
-           and (select notify_enabled from herald.settings) then
-            perform pg_notify('herald_wake', '');
-        end if;
-        return null;
-    end if;
-
-    -- The general path: validate, and write both scopes.
-    select s.max_payload_bytes as max_bytes, s.notify_enabled as notify,
-           coalesce(bool_or(t.name is null
-                            or (t.scope = 'own' and e.user_id is null)
-                            or octet_length(e.data::text) > s.max_payload_bytes), false) as bad,
-           coalesce(bool_or(t.scope = 'platform'), false) as platform
-      into v_check
-      from herald.settings s
-      cross join new_events e
-      left join herald.event_types t on t.name = e.event_type
-     group by s.max_payload_bytes, s.notify_enabled;
-    if not found then
-        return null;
-    end if;
-    if v_check.bad then
-        select e.event_type, t.scope, e.user_id, octet_length(e.data::text) as bytes into v_bad
-          from new_events e
+    else
+        -- The general path: validate, and write both scopes.
+        select s.max_payload_bytes as max_bytes,
+               coalesce(bool_or(t.name is null
+                                or (t.scope = 'own' and e.user_id is null)
+                                or octet_length(e.data::text) > s.max_payload_bytes), false) as bad
+          into v_check
+          from herald.settings s
+          cross join new_events e
           left join herald.event_types t on t.name = e.event_type
-         where t.name is null
-            or (t.scope = 'own' and e.user_id is null)
-            or octet_length(e.data::text) > v_check.max_bytes
-         limit 1;
-        if v_bad.scope is null then
-            raise exception 'herald: unknown event type "%"', v_bad.event_type
-                using errcode = 'HR001',
-                      hint = 'Register it first: insert into herald.event_types (name, scope) values (...).';
-        elsif v_bad.scope = 'own' and v_bad.user_id is null then
-            raise exception 'herald: event type "%" has scope own and needs a user_id', v_bad.event_type
-                using errcode = 'HR002';
-        else
-            raise exception 'herald: payload of a "%" event is % bytes, over the limit of % bytes',
-                    v_bad.event_type, v_bad.bytes, v_check.max_bytes
-                using errcode = 'HR003';
+         group by s.max_payload_bytes;
+        if not found then
+            return null;
         end if;
-    end if;
+        if v_check.bad then
+            select e.event_type, t.scope, e.user_id, octet_length(e.data::text) as bytes into v_bad
+              from new_events e
+              left join herald.event_types t on t.name = e.event_type
+             where t.name is null
+                or (t.scope = 'own' and e.user_id is null)
+                or octet_length(e.data::text) > v_check.max_bytes
+             limit 1;
+            if v_bad.scope is null then
+                raise exception 'herald: unknown event type "%"', v_bad.event_type
+                    using errcode = 'HR001',
+                          hint = 'Register it first: insert into herald.event_types (name, scope) values (...).';
+            elsif v_bad.scope = 'own' and v_bad.user_id is null then
+                raise exception 'herald: event type "%" has scope own and needs a user_id', v_bad.event_type
+                    using errcode = 'HR002';
+            else
+                raise exception 'herald: payload of a "%" event is % bytes, over the limit of % bytes',
+                        v_bad.event_type, v_bad.bytes, v_check.max_bytes
+                    using errcode = 'HR003';
+            end if;
+        end if;
 
-    -- The probe found an event needing more, and the validation passed: so the statement holds
-    -- platform events.
-    with e as (
-        select n.id, n.event_type, n.user_id, n.resource_id, n.created_at, n.seq, t.scope
-          from new_events n
-          join herald.event_types t on t.name = n.event_type
-    ),
-    inserted as (
-        insert into herald.deliveries (id, webhook_id, event_id, event_type, resource_id, created_at, seq)
-        select herald.new_delivery_id(), w.id, e.id, e.event_type, e.resource_id, e.created_at,
-               case when w.ordering = 'fifo' then coalesce(e.seq, 0) end
-          from e
-          join herald.user_webhooks w
-            on w.user_id = e.user_id
-           and w.scope = 'own'
-           and w.enabled and w.disabled_at is null
-           and (w.event_types is null or w.event_types ? e.event_type)
-         where e.scope = 'own'
-        union all
-        select herald.new_delivery_id(), w.id, e.id, e.event_type, e.resource_id, e.created_at,
-               case when w.ordering = 'fifo' then coalesce(e.seq, 0) end
-          from e
-          join herald.user_webhooks w
-            on w.scope = 'platform'
-           and w.enabled and w.disabled_at is null
-           and (w.event_types is null or w.event_types ? e.event_type)
-          join herald.user_roles r on r.user_id = w.user_id and r.role = 'PLATFORMMANAGER'
-         where e.scope = 'platform'
-        on conflict (webhook_id, event_type, resource_id) where resource_id is not null do nothing
-        returning id, webhook_id, seq
-    )
-    insert into herald.queue (delivery_id, webhook_id, seq, due_at)
-    select id, webhook_id, seq, case when seq is null then now() else 'infinity' end
-      from inserted;
+        -- The probe found an event needing more and the validation passed: the statement
+        -- holds platform events.
+        with e as (
+            select n.id, n.event_type, n.user_id, n.resource_id, n.created_at, n.seq, t.scope
+              from new_events n
+              join herald.event_types t on t.name = n.event_type
+        ),
+        inserted as (
+            insert into herald.deliveries (id, webhook_id, event_id, event_type, resource_id, created_at, seq)
+            select herald.new_delivery_id(), w.id, e.id, e.event_type, e.resource_id, e.created_at,
+                   case when w.ordering = 'fifo' then coalesce(e.seq, 0) end
+              from e
+              join herald.user_webhooks w
+                on w.user_id = e.user_id
+               and w.scope = 'own'
+               and w.enabled and w.disabled_at is null
+               and (w.event_types is null or w.event_types ? e.event_type)
+             where e.scope = 'own'
+            union all
+            select herald.new_delivery_id(), w.id, e.id, e.event_type, e.resource_id, e.created_at,
+                   case when w.ordering = 'fifo' then coalesce(e.seq, 0) end
+              from e
+              join herald.user_webhooks w
+                on w.scope = 'platform'
+               and w.enabled and w.disabled_at is null
+               and (w.event_types is null or w.event_types ? e.event_type)
+              join herald.user_roles r on r.user_id = w.user_id and r.role = 'PLATFORMMANAGER'
+             where e.scope = 'platform'
+            on conflict (webhook_id, event_type, resource_id) where resource_id is not null do nothing
+            returning id, webhook_id, seq
+        )
+        insert into herald.queue (delivery_id, webhook_id, seq, due_at)
+        select id, webhook_id, seq, case when seq is null then now() else 'infinity' end
+          from inserted;
+    end if;
 
     get diagnostics v_inserted = row_count;
     -- The gated wake: at most one NOTIFY per statement, and only while a worker sleeps.
-    if v_inserted > 0 and v_check.notify and exists (select 1 from herald.sleepers) then
+    if v_inserted > 0 and exists (select 1 from herald.sleepers)
+       and (select notify_enabled from herald.settings) then
         perform pg_notify('herald_wake', '');
     end if;
     return null;
