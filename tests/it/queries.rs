@@ -199,16 +199,9 @@ async fn claim_walks_the_due_index_when_one_webhook_owns_the_whole_queue() {
 /// fillfactor 75, 43 % of a one-webhook drain's updates were not HOT.
 #[tokio::test]
 async fn a_batch_of_results_updates_whole_pages_of_delivery_records_in_place() {
-    let (_db, c) = TestDb::with_client().await;
+    let (_db, mut c) = TestDb::with_client().await;
     crate::app::event_type(&c, "order.created", "own").await;
-    let user = uuid::Uuid::new_v4();
-    c.execute(
-        "insert into herald.user_webhooks (user_id, url, secret, scope)
-         values ($1, 'https://example.com/hook', 'whsec_dGVzdA==', 'own')",
-        &[&user],
-    )
-    .await
-    .expect("a webhook");
+    let (user, _, _) = crate::app::webhook(&c, "https://example.com/hook").await;
     c.execute(
         "insert into herald.events (event_type, user_id, resource_id, data)
          select 'order.created', $1, gen_random_uuid(), '{\"n\": 1}'
@@ -219,9 +212,8 @@ async fn a_batch_of_results_updates_whole_pages_of_delivery_records_in_place() {
     .expect("1,000 deliveries");
     // The columns the results statement sets, for every row at once, in one transaction; its
     // own table statistics are read back before they are flushed.
-    let mut c = c;
     let tx = c.transaction().await.expect("a transaction");
-    let updated = tx
+    let recorded = tx
         .execute(
             "update herald.deliveries
                 set status = 'delivered', attempt_count = attempt_count + 1,
@@ -231,7 +223,7 @@ async fn a_batch_of_results_updates_whole_pages_of_delivery_records_in_place() {
         )
         .await
         .expect("record 1,000 results at once");
-    assert_eq!(updated, 1000);
+    assert_eq!(recorded, 1000);
     let stats = tx
         .query_one(
             "select n_tup_upd, n_tup_hot_upd from pg_stat_xact_user_tables

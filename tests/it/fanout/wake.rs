@@ -32,21 +32,32 @@ async fn send_marker(c: &Client) {
         .expect("marker");
 }
 
-/// A webhook for one `own` type and a statement inserting three events for it.
-async fn wake_setup(c: &Client) -> String {
+/// A webhook for one `own` type and a statement inserting three events for it: (its user, the
+/// statement).
+async fn wake_setup(c: &Client) -> (Uuid, String) {
     event_type(c, "order.created", "own").await;
     let user = Uuid::new_v4();
     webhook(c, user, "own", None).await;
-    format!(
+    let insert = format!(
         "insert into herald.events (event_type, user_id, data)
          select 'order.created', '{user}', '{{}}' from generate_series(1, 3)"
+    );
+    (user, insert)
+}
+
+/// A worker asleep (a sleeper row), as the claimer declares before it waits.
+async fn a_sleeper(c: &Client) {
+    c.batch_execute(
+        "insert into herald.sleepers (worker_id, backend_pid) values (gen_random_uuid(), 1)",
     )
+    .await
+    .expect("a sleeper");
 }
 
 #[tokio::test]
 async fn wake_is_silent_when_no_worker_sleeps() {
     let (db, c) = TestDb::with_client().await;
-    let insert = wake_setup(&c).await;
+    let (_, insert) = wake_setup(&c).await;
     let (_listener, mut rx) = listen(&db).await;
 
     c.batch_execute(&insert).await.expect("insert events");
@@ -58,12 +69,8 @@ async fn wake_is_silent_when_no_worker_sleeps() {
 #[tokio::test]
 async fn wake_notifies_once_per_statement_when_a_worker_sleeps() {
     let (db, c) = TestDb::with_client().await;
-    let insert = wake_setup(&c).await;
-    c.batch_execute(
-        "insert into herald.sleepers (worker_id, backend_pid) values (gen_random_uuid(), 1)",
-    )
-    .await
-    .expect("a sleeper");
+    let (_, insert) = wake_setup(&c).await;
+    a_sleeper(&c).await;
     let (_listener, mut rx) = listen(&db).await;
 
     c.batch_execute(&insert).await.expect("insert events");
@@ -82,13 +89,11 @@ async fn wake_notifies_once_per_statement_when_a_worker_sleeps() {
 #[tokio::test]
 async fn wake_is_silent_when_notify_is_disabled() {
     let (db, c) = TestDb::with_client().await;
-    let insert = wake_setup(&c).await;
-    c.batch_execute(
-        "insert into herald.sleepers (worker_id, backend_pid) values (gen_random_uuid(), 1);
-         update herald.settings set notify_enabled = false;",
-    )
-    .await
-    .expect("a sleeper, notify off");
+    let (_, insert) = wake_setup(&c).await;
+    a_sleeper(&c).await;
+    c.batch_execute("update herald.settings set notify_enabled = false")
+        .await
+        .expect("notify off");
     let (_listener, mut rx) = listen(&db).await;
 
     c.batch_execute(&insert).await.expect("insert events");
@@ -102,8 +107,7 @@ async fn wake_is_silent_when_notify_is_disabled() {
 #[tokio::test]
 async fn wake_is_gated_the_same_for_statements_with_platform_events() {
     let (db, c) = TestDb::with_client().await;
-    wake_setup(&c).await;
-    let user: Uuid = value(&c, "select user_id from herald.user_webhooks", &[]).await;
+    let (user, _) = wake_setup(&c).await;
     event_type(&c, "plan.changed", "platform").await;
     let manager = Uuid::new_v4();
     super::grant_manager(&c, manager).await;
@@ -118,11 +122,7 @@ async fn wake_is_gated_the_same_for_statements_with_platform_events() {
     assert_eq!(next_payload(&mut rx).await, "marker");
 
     // A worker asleep: one wake for a statement mixing both scopes.
-    c.batch_execute(
-        "insert into herald.sleepers (worker_id, backend_pid) values (gen_random_uuid(), 1)",
-    )
-    .await
-    .expect("a sleeper");
+    a_sleeper(&c).await;
     let mixed = format!(
         "insert into herald.events (event_type, user_id, data)
          values ('order.created', '{user}', '{{}}'), ('plan.changed', null, '{{}}')"
