@@ -23,7 +23,7 @@ use hyper::{body::Incoming, service::service_fn};
 use tokio::{net::TcpListener, sync::watch};
 use uuid::Uuid;
 
-use crate::http::server::serve_http1_until_dropped;
+use crate::http::server::{listen_loopback, serve_http1_until_dropped};
 
 /// The receiver, for the reports' settings.
 pub const AT_ONCE: &str = "in-process hyper HTTP/1 server on 127.0.0.1, 204 at once, keep-alive";
@@ -96,7 +96,7 @@ impl Drop for Receiver {
 
 impl Receiver {
     pub async fn start() -> anyhow::Result<Receiver> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let listener = listen_loopback()?;
         let addr = listener.local_addr()?;
         let arrivals = Arc::new(Mutex::new(Arrivals::default()));
         let (total_tx, total) = watch::channel(0u64);

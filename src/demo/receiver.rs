@@ -34,7 +34,7 @@ use uuid::Uuid;
 
 use crate::{
     domain::{secret::WebhookSecret, signature},
-    http::server::serve_http1_until_dropped,
+    http::server::{listen_loopback, serve_http1_until_dropped},
 };
 
 /// How far a `webhook-timestamp` may be from the receiver's clock (the Standard Webhooks
@@ -136,7 +136,7 @@ pub struct Receiver {
 impl Receiver {
     /// Binds `127.0.0.1:0` and starts serving.
     pub async fn start() -> std::io::Result<Receiver> {
-        let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+        let listener = listen_loopback()?;
         let addr = listener.local_addr()?;
         let state = Arc::new(Mutex::new(State::default()));
         let task = tokio::spawn(serve(listener, Arc::clone(&state)));

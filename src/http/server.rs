@@ -1,7 +1,12 @@
 //! The server side, shared by the admin API and the receivers of `herald demo`, `herald bench`
 //! and the tests: one accept loop and one way to serve an HTTP/1.1 connection.
 
-use std::{error::Error as StdError, future::Future, time::Duration};
+use std::{
+    error::Error as StdError,
+    future::Future,
+    net::{Ipv4Addr, SocketAddr},
+    time::Duration,
+};
 
 use hyper::{
     body::{Body, Incoming},
@@ -14,6 +19,22 @@ use tokio::{
     task::JoinSet,
 };
 use tokio_util::sync::CancellationToken;
+
+/// Connections a loopback receiver lets wait to be accepted (the kernel caps it at
+/// `net.core.somaxconn`). `TcpListener::bind` listens with 128, as the standard library does:
+/// a worker that starts 1,024 requests at once (4,096 with four replicas) overflowed it, and
+/// every connection the kernel dropped stalled for its client's retransmission back-off,
+/// seconds at a time, at the end of the bench's drains (`TcpExtListenOverflows`).
+pub const LOOPBACK_BACKLOG: u32 = 4096;
+
+/// A listener on `127.0.0.1` at a free port, for the loopback receivers of demo, bench and
+/// tests, with an accept queue of [`LOOPBACK_BACKLOG`].
+pub fn listen_loopback() -> std::io::Result<TcpListener> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
+    socket.listen(LOOPBACK_BACKLOG)
+}
 
 /// Accepts connections on `listener` and runs `connection` on each in its own task, until
 /// `stop` is cancelled; then waits for the connections in progress and returns. Dropping (or
@@ -108,4 +129,40 @@ pub async fn serve_http1_until_dropped<F, S, B>(
         }
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// More connections than the standard backlog of 128 arrive while nothing accepts: each
+    /// must still be established at once. With 128, the kernel drops the SYNs past the full
+    /// queue and those connects wait for retransmissions (1 s, 3 s, 7 s, ...) that find the
+    /// queue still full.
+    #[tokio::test]
+    async fn a_loopback_listener_queues_hundreds_of_connections_before_accepting() {
+        // The kernel caps the queue at net.core.somaxconn (4,096 by default since Linux 5.4).
+        let cap = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .ok()
+            .and_then(|s| s.trim().parse::<usize>().ok())
+            .unwrap_or(4096);
+        let wanted = cap.min(600);
+        let listener = listen_loopback().expect("listen");
+        let addr = listener.local_addr().expect("address");
+        let connects: Vec<_> = (0..wanted)
+            .map(|_| tokio::spawn(tokio::net::TcpStream::connect(addr)))
+            .collect();
+        let all = async {
+            let mut streams = Vec::new();
+            for c in connects {
+                streams.push(c.await.expect("task").expect("connect"));
+            }
+            streams
+        };
+        let streams = tokio::time::timeout(Duration::from_secs(30), all)
+            .await
+            .expect("every connection queued within 30 s");
+        assert_eq!(streams.len(), wanted);
+        drop(listener);
+    }
 }
