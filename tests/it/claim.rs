@@ -176,6 +176,38 @@ async fn claim_orders_oldest_due_first() {
     assert_eq!(batch.len(), 5);
 }
 
+/// Replicas claiming at once read the same oldest candidates: a claim must fill its batch from
+/// the candidates nobody holds, not give up the rows another worker is locking.
+#[tokio::test]
+async fn claim_fills_its_batch_past_rows_another_worker_holds() {
+    let db = TestDb::new().await;
+    seed(&db, 30).await;
+    let mut other = db.client().await;
+    let tx = other.transaction().await.unwrap();
+    let held: Vec<Uuid> = tx
+        .query(
+            "select delivery_id from herald.queue order by due_at, delivery_id limit 10 for update",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(held.len(), 10);
+    let pool = db.pool();
+    let pc = pool.get().await.unwrap();
+    let batch = deliveries::claim_batch(&pc, 10, LEASE, &ClaimLimits::fixed(100, &[]))
+        .await
+        .unwrap();
+    assert_eq!(batch.len(), 10, "ten free due rows were there to claim");
+    assert!(
+        batch.iter().all(|d| !held.contains(&d.id)),
+        "a row another worker holds was claimed"
+    );
+    tx.rollback().await.unwrap();
+}
+
 #[tokio::test]
 async fn record_results_ignores_a_stale_fenced_write() {
     let db = TestDb::new().await;

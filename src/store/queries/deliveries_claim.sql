@@ -4,8 +4,8 @@
 -- Per-webhook limits: webhooks in $4 take nothing; webhooks in $5 may take up to $6 more rows
 -- while others wait and up to $7 when they do not; every other webhook up to $8. Rows within the
 -- first allowance come first, so a limit only bites when someone else has rows waiting in the
--- $3 oldest due candidates. The first step reads without locking; the second locks what it
--- picked, skipping rows that another worker holds.
+-- $3 oldest due candidates. The first step reads without locking; the second locks in that
+-- order, skipping rows that another worker holds, until it has $1.
 with candidates as (
     select q.delivery_id, q.webhook_id, q.due_at,
            row_number() over (partition by q.webhook_id order by q.due_at, q.delivery_id) as n
@@ -30,20 +30,27 @@ with candidates as (
              limit $3::int8) q
 ),
 allowed as (
-    select c.delivery_id
+    select c.delivery_id, c.n > coalesce(a.shared, $8::int8) as over_share, c.due_at
       from candidates c
       left join unnest($5::uuid[], $6::int8[], $7::int8[]) as a (webhook_id, shared, alone)
         on a.webhook_id = c.webhook_id
      where c.n <= coalesce(a.alone, $8::int8)
-     order by c.n > coalesce(a.shared, $8::int8), c.due_at
-     limit $1::int8
 ),
+-- The first $1 allowed rows that no other worker holds, in the allowed order. The limit counts
+-- rows locked, not rows tried: when several replicas claim at once they read the same oldest
+-- candidates, and a claim that took only the first $1 of them came back with what the others
+-- had not locked yet (a few rows), although the rest of its candidates were free. The lateral
+-- lookup stops at the $1th lock, so an uncontended claim reads no more rows than before. The
+-- per-webhook counts (n) include rows another worker holds, so an allowance is never exceeded.
 locked as (
-    select q.delivery_id, q.due_at
-      from herald.queue q
-     where q.delivery_id in (select delivery_id from allowed)
-       and q.due_at <= now()
-       for update skip locked
+    select l.delivery_id, l.due_at
+      from (select delivery_id from allowed order by over_share, due_at, delivery_id) a,
+           lateral (select q.delivery_id, q.due_at
+                      from herald.queue q
+                     where q.delivery_id = a.delivery_id
+                       and q.due_at <= now()
+                       for update skip locked) l
+     limit $1::int8
 ),
 claimed as (
     update herald.queue q
