@@ -328,7 +328,7 @@ impl Writer {
         let mut closed = false;
         loop {
             // Start a write when none runs, or a second one once enough results wait for it.
-            while !buf.is_empty()
+            if !buf.is_empty()
                 && (writes.is_empty()
                     || (writes.len() < CONCURRENT_WRITES && buf.len() >= SECOND_WRITE_MIN))
             {

@@ -5,7 +5,7 @@ use std::{collections::HashSet, time::Duration};
 use chrono::Utc;
 use herald::{
     domain::status::DeliveryStatus::{self, Delivered, Exhausted},
-    store::deliveries::{self, ClaimLimits, ResultRow},
+    store::deliveries::{self, ClaimLimits, ClaimedDelivery, ResultRow},
 };
 use uuid::Uuid;
 
@@ -35,6 +35,13 @@ pub async fn seed(db: &TestDb, n: i64) -> (Uuid, Uuid) {
 }
 
 const LEASE: Duration = Duration::from_secs(300);
+
+/// Claims up to `n` due rows for `LEASE`, `per_webhook` at most per webhook, none in flight.
+async fn claim(pc: &herald::store::Client, n: usize, per_webhook: i64) -> Vec<ClaimedDelivery> {
+    deliveries::claim_batch(pc, n, LEASE, &ClaimLimits::fixed(per_webhook, &[]))
+        .await
+        .unwrap()
+}
 
 #[tokio::test]
 async fn claim_concurrent_claimers_never_share_a_row() {
@@ -89,9 +96,7 @@ async fn claim_skips_future_delivered_and_exhausted_rows() {
     .unwrap();
     let pool = db.pool();
     let pc = pool.get().await.unwrap();
-    let batch = deliveries::claim_batch(&pc, 10, LEASE, &ClaimLimits::fixed(16, &[]))
-        .await
-        .unwrap();
+    let batch = claim(&pc, 10, 16).await;
     assert_eq!(batch.len(), 1, "only the pending, due row is claimable");
 }
 
@@ -102,9 +107,7 @@ async fn claim_moves_the_lease_forward_and_a_second_claim_finds_nothing() {
     let pool = db.pool();
     let pc = pool.get().await.unwrap();
     let before = Utc::now();
-    let batch = deliveries::claim_batch(&pc, 10, LEASE, &ClaimLimits::fixed(16, &[]))
-        .await
-        .unwrap();
+    let batch = claim(&pc, 10, 16).await;
     assert_eq!(batch.len(), 3);
     for d in &batch {
         let ahead = (d.lease - before).num_seconds();
@@ -121,9 +124,7 @@ async fn claim_moves_the_lease_forward_and_a_second_claim_finds_nothing() {
         let body: serde_json::Value = serde_json::from_slice(&d.body).unwrap();
         assert_eq!(body["type"], "order.created");
     }
-    let again = deliveries::claim_batch(&pc, 10, LEASE, &ClaimLimits::fixed(16, &[]))
-        .await
-        .unwrap();
+    let again = claim(&pc, 10, 16).await;
     assert!(again.is_empty(), "leased rows must not be claimed again");
 }
 
@@ -133,9 +134,7 @@ async fn claim_respects_the_per_webhook_limit() {
     let (_, webhook) = seed(&db, 40).await;
     let pool = db.pool();
     let pc = pool.get().await.unwrap();
-    let batch = deliveries::claim_batch(&pc, 100, LEASE, &ClaimLimits::fixed(16, &[]))
-        .await
-        .unwrap();
+    let batch = claim(&pc, 100, 16).await;
     assert_eq!(batch.len(), 16);
     let busy = [deliveries::Busy {
         webhook_id: webhook,
@@ -157,9 +156,7 @@ async fn claim_orders_oldest_due_first() {
         .unwrap();
     let pool = db.pool();
     let pc = pool.get().await.unwrap();
-    let batch = deliveries::claim_batch(&pc, 5, LEASE, &ClaimLimits::fixed(100, &[]))
-        .await
-        .unwrap();
+    let batch = claim(&pc, 5, 100).await;
     let claimed: Vec<Uuid> = batch.iter().map(|d| d.id).collect();
     // The five oldest due (as they were before the claim moved them) are exactly these.
     let remaining_min: chrono::DateTime<Utc> = value(
@@ -197,9 +194,7 @@ async fn claim_fills_its_batch_past_rows_another_worker_holds() {
     assert_eq!(held.len(), 10);
     let pool = db.pool();
     let pc = pool.get().await.unwrap();
-    let batch = deliveries::claim_batch(&pc, 10, LEASE, &ClaimLimits::fixed(100, &[]))
-        .await
-        .unwrap();
+    let batch = claim(&pc, 10, 100).await;
     assert_eq!(batch.len(), 10, "ten free due rows were there to claim");
     assert!(
         batch.iter().all(|d| !held.contains(&d.id)),
@@ -215,9 +210,7 @@ async fn record_results_ignores_a_stale_fenced_write() {
     let c = db.client().await;
     let pool = db.pool();
     let pc = pool.get().await.unwrap();
-    let first = deliveries::claim_batch(&pc, 1, LEASE, &ClaimLimits::fixed(16, &[]))
-        .await
-        .unwrap();
+    let first = claim(&pc, 1, 16).await;
     assert_eq!(first.len(), 1);
     // The lease runs out; another worker claims the row again.
     c.execute(
@@ -226,11 +219,9 @@ async fn record_results_ignores_a_stale_fenced_write() {
     )
     .await
     .unwrap();
-    let second = deliveries::claim_batch(&pc, 1, LEASE, &ClaimLimits::fixed(16, &[]))
-        .await
-        .unwrap();
+    let second = claim(&pc, 1, 16).await;
     assert_eq!(second.len(), 1);
-    let result = |d: &deliveries::ClaimedDelivery, status: DeliveryStatus| ResultRow {
+    let result = |d: &ClaimedDelivery, status: DeliveryStatus| ResultRow {
         id: d.id,
         claimed_attempt_count: d.attempt_count,
         lease: d.lease,
@@ -271,10 +262,7 @@ async fn record_results_retried_after_a_lost_acknowledgement_changes_nothing_mor
     let c = db.client().await;
     let pool = db.pool();
     let pc = pool.get().await.unwrap();
-    let d = deliveries::claim_batch(&pc, 1, LEASE, &ClaimLimits::fixed(16, &[]))
-        .await
-        .unwrap()
-        .remove(0);
+    let d = claim(&pc, 1, 16).await.remove(0);
     let result = ResultRow {
         id: d.id,
         claimed_attempt_count: d.attempt_count,

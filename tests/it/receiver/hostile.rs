@@ -11,7 +11,7 @@ use std::{
 use herald::http::server::accept_loop;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
-    net::{TcpListener, TcpStream},
+    net::TcpStream,
 };
 use tokio_util::{sync::CancellationToken, task::AbortOnDropHandle};
 
@@ -39,9 +39,7 @@ pub struct HostileServer {
 
 impl HostileServer {
     pub async fn start(hostility: Hostility) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the hostile server");
+        let listener = herald::http::server::listen_loopback().expect("bind the hostile server");
         let addr = listener.local_addr().expect("hostile server address");
         let connections = Arc::new(AtomicUsize::new(0));
         let counter = connections.clone();

@@ -140,9 +140,7 @@ impl TestReceiver {
     }
 
     async fn start_with(tls: Option<TlsAcceptor>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the test receiver");
+        let listener = herald::http::server::listen_loopback().expect("bind the test receiver");
         let addr = listener.local_addr().expect("receiver address");
         let (count_tx, _) = watch::channel(0);
         let state = Arc::new(State {
