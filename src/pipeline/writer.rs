@@ -1,8 +1,8 @@
 //! The writer: records results as they arrive, in batches of whatever is ready (one round trip
 //! per batch), fenced by each claim's lease. Capacity is released only after the commit.
-//! Up to [`CONCURRENT_WRITES`] batches are written at once, on their own connections: results
-//! that arrive while a batch commits are not held back until it is done, so a slot spends less
-//! time waiting for its commit and the claim of the next batch overlaps the writes.
+//! One batch is written at a time; results that arrive while it commits go with the next one,
+//! so a loaded worker's writes grow with its load instead of multiplying. The claim of the next
+//! batch overlaps the write (the claimer has its own connection).
 
 use std::{
     collections::HashMap,
@@ -12,8 +12,6 @@ use std::{
     },
     time::Duration,
 };
-
-use futures_util::{stream::FuturesUnordered, StreamExt};
 
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
@@ -39,14 +37,6 @@ use crate::{
 
 /// Most results written in one statement.
 pub const MAX_BATCH: usize = 1000;
-/// Batches written at the same time. Each result row belongs to one batch, so concurrent
-/// batches touch different queue and delivery rows; breaker updates of the same webhook in two
-/// batches are serialised by its row lock (a deadlock between them is retried).
-pub const CONCURRENT_WRITES: usize = 2;
-/// Results waiting before a write starts beside one already running. Fewer wait for it to
-/// commit and go with the next: a loaded worker otherwise started its second write as soon as
-/// one result arrived, and with four replicas on two cores its writes carried 30-40 results.
-pub const SECOND_WRITE_MIN: usize = 64;
 /// Kept in the attempt log per response: the sender reads no more bytes than this, and the
 /// writer keeps no more characters of whatever excerpt it is handed.
 const EXCERPT_CHARS: usize = crate::http::MAX_RESPONSE_EXCERPT;
@@ -323,24 +313,20 @@ impl Writer {
         stop_unfinished: CancellationToken,
     ) {
         let writer = Arc::new(self);
-        let mut writes = FuturesUnordered::new();
+        let mut write = None;
         let mut buf = Vec::with_capacity(MAX_BATCH);
         let mut closed = false;
         loop {
-            // Start a write when none runs, or a second one once enough results wait for it.
-            if !buf.is_empty()
-                && (writes.is_empty()
-                    || (writes.len() < CONCURRENT_WRITES && buf.len() >= SECOND_WRITE_MIN))
-            {
+            if write.is_none() && !buf.is_empty() {
                 let batch = std::mem::replace(&mut buf, Vec::with_capacity(MAX_BATCH));
                 let writer = Arc::clone(&writer);
                 let stop_unfinished = stop_unfinished.clone();
-                writes.push(async move {
+                write = Some(Box::pin(async move {
                     writer.flush(&batch, &stop_unfinished).await;
                     // Dropping the results releases their capacity, after the commit.
                     drop(batch);
                     writer.capacity.batch_released();
-                });
+                }));
             }
             if closed && buf.is_empty() {
                 break;
@@ -348,7 +334,9 @@ impl Writer {
             let room = MAX_BATCH - buf.len();
             tokio::select! {
                 biased;
-                Some(()) = writes.next(), if !writes.is_empty() => {}
+                () = async { write.as_mut().expect("guarded").await }, if write.is_some() => {
+                    write = None;
+                }
                 n = results_rx.recv_many(&mut buf, room), if !closed && room > 0 => {
                     if n == 0 {
                         closed = true;
@@ -356,7 +344,9 @@ impl Writer {
                 }
             }
         }
-        while writes.next().await.is_some() {}
+        if let Some(last) = write {
+            last.await;
+        }
     }
 }
 
