@@ -132,7 +132,7 @@ pub async fn run(
         due_tx,
         capacity,
         metrics,
-        outage: std::sync::atomic::AtomicBool::new(false),
+        outage: false,
     };
     let writer_task =
         supervisor.spawn_stage("writer", writer.run(results_rx, stop_unfinished.clone()));

@@ -5,12 +5,9 @@
 //! batch overlaps the write (the claimer has its own connection).
 
 use std::{
-    collections::HashMap,
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc,
-    },
-    time::Duration,
+    collections::{HashMap, VecDeque},
+    sync::Arc,
+    time::{Duration, Instant},
 };
 
 use chrono::{DateTime, Utc};
@@ -48,14 +45,14 @@ pub struct Writer {
     pub pool: Pool,
     /// Batches committed in the last [`REPLAY_WINDOW`], kept to be written again after a
     /// failed write (see [`Writer::flush`]).
-    pub recent: std::sync::Mutex<std::collections::VecDeque<(std::time::Instant, Batch)>>,
+    pub recent: VecDeque<(Instant, Batch)>,
     pub schedule: RetrySchedule,
     pub breaker: BreakerPolicy,
     pub due_tx: mpsc::UnboundedSender<DateTime<Utc>>,
     pub capacity: Arc<Capacity>,
     pub metrics: Arc<Metrics>,
     /// Set while a write has failed and not yet got through (see [`Writer::flush`]).
-    pub outage: AtomicBool,
+    pub outage: bool,
 }
 
 /// A batch turned into rows, ready to write.
@@ -163,10 +160,10 @@ pub fn prepare(
 }
 
 impl Writer {
-    /// Writes one batch, retrying transient failures until `stop_unfinished` is cancelled. Of
-    /// batches written at once, the first to meet an outage logs it and, once it gets through,
-    /// the recovery: one warning and one recovery line per outage.
-    pub async fn flush(&self, sent: &[Sent], stop_unfinished: &CancellationToken) -> bool {
+    /// Writes one batch, retrying transient failures until `stop_unfinished` is cancelled. The
+    /// first batch to meet an outage logs it and, once it gets through, the recovery: one
+    /// warning and one recovery line per outage.
+    pub async fn flush(&mut self, sent: &[Sent], stop_unfinished: &CancellationToken) -> bool {
         let batch = prepare(
             sent,
             &self.schedule,
@@ -180,7 +177,7 @@ impl Writer {
             match self.write(&batch).await {
                 Ok(recorded) => {
                     if logged {
-                        self.outage.store(false, Ordering::Release);
+                        self.outage = false;
                         tracing::info!("writer: database reachable again; results recorded");
                         self.replay().await;
                     }
@@ -191,7 +188,7 @@ impl Writer {
                 Err(e) => {
                     if !failed {
                         failed = true;
-                        logged = !self.outage.swap(true, Ordering::AcqRel);
+                        logged = !std::mem::replace(&mut self.outage, true);
                         if logged {
                             tracing::warn!(
                                 error = %e,
@@ -204,7 +201,7 @@ impl Writer {
                     // the insert of its attempt) is retried too: the statement re-checks.
                     if !e.is_transient() && backoff.failures() >= 3 {
                         if logged {
-                            self.outage.store(false, Ordering::Release);
+                            self.outage = false;
                         }
                         tracing::error!(error = %e, "writer: giving up on a batch; its rows return after their lease");
                         return false;
@@ -222,9 +219,9 @@ impl Writer {
     }
 
     /// Remembers a committed batch for [`REPLAY_WINDOW`].
-    fn keep(&self, batch: Batch) {
-        let now = std::time::Instant::now();
-        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+    fn keep(&mut self, batch: Batch) {
+        let now = Instant::now();
+        let recent = &mut self.recent;
         while recent
             .front()
             .is_some_and(|(at, _)| now.duration_since(*at) > REPLAY_WINDOW)
@@ -238,11 +235,8 @@ impl Writer {
     /// committed just before it again. Their commits did not wait for the disk or a standby,
     /// so a new primary may not have them; the lease fences each result, so one that did
     /// arrive changes nothing, and an attempt is never logged twice.
-    async fn replay(&self) {
-        let batches: Vec<Batch> = {
-            let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
-            recent.drain(..).map(|(_, b)| b).collect()
-        };
+    async fn replay(&mut self) {
+        let batches: Vec<Batch> = self.recent.drain(..).map(|(_, b)| b).collect();
         let mut again = 0;
         for batch in &batches {
             match self.write(batch).await {
@@ -308,44 +302,17 @@ impl Writer {
     /// Runs until every sender is gone and all results are written. `stop_unfinished` abandons
     /// unwritable results at the end of a shutdown.
     pub async fn run(
-        self,
+        mut self,
         mut results_rx: mpsc::UnboundedReceiver<Sent>,
         stop_unfinished: CancellationToken,
     ) {
-        let writer = Arc::new(self);
-        let mut write = None;
-        let mut buf = Vec::with_capacity(MAX_BATCH);
-        let mut closed = false;
-        loop {
-            if write.is_none() && !buf.is_empty() {
-                let batch = std::mem::replace(&mut buf, Vec::with_capacity(MAX_BATCH));
-                let writer = Arc::clone(&writer);
-                let stop_unfinished = stop_unfinished.clone();
-                write = Some(Box::pin(async move {
-                    writer.flush(&batch, &stop_unfinished).await;
-                    // Dropping the results releases their capacity, after the commit.
-                    drop(batch);
-                    writer.capacity.batch_released();
-                }));
-            }
-            if closed && buf.is_empty() {
-                break;
-            }
-            let room = MAX_BATCH - buf.len();
-            tokio::select! {
-                biased;
-                () = async { write.as_mut().expect("guarded").await }, if write.is_some() => {
-                    write = None;
-                }
-                n = results_rx.recv_many(&mut buf, room), if !closed && room > 0 => {
-                    if n == 0 {
-                        closed = true;
-                    }
-                }
-            }
-        }
-        if let Some(last) = write {
-            last.await;
+        // Results that arrive while a batch commits wait in the channel and go with the next.
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        while results_rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+            self.flush(&batch, &stop_unfinished).await;
+            // Dropping the results releases their capacity, after the commit.
+            batch.clear();
+            self.capacity.batch_released();
         }
     }
 }
