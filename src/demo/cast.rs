@@ -69,7 +69,9 @@ impl Role {
                 failures: 2,
                 status: 500,
             },
-            Role::Dead => Behaviour::Dead { status: 503 },
+            // 502, not 503: a 503 (like a 429) backs the whole endpoint off, 1 s, 2 s, 4 s, ... while
+            // it lasts, which would stretch the breaker's story over half a minute.
+            Role::Dead => Behaviour::Dead { status: 502 },
         }
     }
 
@@ -78,7 +80,7 @@ impl Role {
         match self {
             Role::Healthy | Role::Platform => "204 at once",
             Role::Flaky => "500 twice per message, then 204",
-            Role::Dead => "always 503",
+            Role::Dead => "always 502",
         }
     }
 }

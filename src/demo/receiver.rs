@@ -272,7 +272,7 @@ mod tests {
             status: 500,
         };
         assert_eq!([1, 2, 3, 4].map(|n| flaky.status(n)), [500, 500, 204, 204]);
-        assert_eq!(Behaviour::Dead { status: 503 }.status(9), 503);
+        assert_eq!(Behaviour::Dead { status: 502 }.status(9), 502);
         assert_eq!(Behaviour::Healthy.status(1), 204);
     }
 }
