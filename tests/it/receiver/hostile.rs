@@ -39,6 +39,7 @@ pub struct HostileServer {
 
 impl HostileServer {
     pub async fn start(hostility: Hostility) -> Self {
+        crate::harness::raise_open_files_limit();
         let listener = herald::http::server::listen_loopback().expect("bind the hostile server");
         let addr = listener.local_addr().expect("hostile server address");
         let connections = Arc::new(AtomicUsize::new(0));

@@ -140,6 +140,7 @@ impl TestReceiver {
     }
 
     async fn start_with(tls: Option<TlsAcceptor>) -> Self {
+        crate::harness::raise_open_files_limit();
         let listener = herald::http::server::listen_loopback().expect("bind the test receiver");
         let addr = listener.local_addr().expect("receiver address");
         let (count_tx, _) = watch::channel(0);
