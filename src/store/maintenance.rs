@@ -15,6 +15,8 @@ const QUEUE_TUPLES: &str = include_str!("queries/maintenance_queue_tuples.sql");
 /// Sent as a simple query (VACUUM runs outside any transaction); preparing would only parse it,
 /// so the queries test runs it instead.
 const VACUUM_QUEUE: &str = include_str!("scripts/maintenance_vacuum_queue.sql");
+/// Sent as a simple query too, like [`VACUUM_QUEUE`].
+const ANALYZE_QUEUE: &str = include_str!("scripts/maintenance_analyze_queue.sql");
 const BREAKER_GAUGES: &str = include_str!("queries/maintenance_breaker_gauges.sql");
 
 /// Where a retention pass over the events has got to: `(created_at, id)` of the last event
@@ -90,11 +92,13 @@ pub async fn queue_gauges(client: &Client) -> Result<QueueGauges, StoreError> {
     })
 }
 
-/// Live and dead tuples of `herald.queue`, as the statistics estimate them.
+/// Live and dead tuples of `herald.queue`, as the statistics estimate them, and the rows the
+/// planner believes it holds (`pg_class.reltuples`, -1 before the first VACUUM or ANALYZE).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct QueueTuples {
     pub live: i64,
     pub dead: i64,
+    pub planned: i64,
 }
 
 pub async fn queue_tuples(client: &Client) -> Result<QueueTuples, StoreError> {
@@ -103,6 +107,7 @@ pub async fn queue_tuples(client: &Client) -> Result<QueueTuples, StoreError> {
     Ok(QueueTuples {
         live: row.try_get("live")?,
         dead: row.try_get("dead")?,
+        planned: row.try_get("planned")?,
     })
 }
 
@@ -110,6 +115,12 @@ pub async fn queue_tuples(client: &Client) -> Result<QueueTuples, StoreError> {
 /// role owns the table.
 pub async fn vacuum_queue(client: &Client) -> Result<(), StoreError> {
     client.batch_execute(VACUUM_QUEUE).await?;
+    Ok(())
+}
+
+/// `ANALYZE (SKIP_LOCKED) herald.queue`: as [`vacuum_queue`], only for the table's owner.
+pub async fn analyze_queue(client: &Client) -> Result<(), StoreError> {
+    client.batch_execute(ANALYZE_QUEUE).await?;
     Ok(())
 }
 

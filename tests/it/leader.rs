@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use herald::{
-    leader::chores::{Chores, PRUNE_BATCH},
+    leader::chores::{Chores, QueueUpkeep, PRUNE_BATCH},
     metrics::Metrics,
 };
 use tokio_util::sync::CancellationToken;
@@ -200,8 +200,9 @@ async fn leader_vacuums_the_queue_without_truncating_it() {
     )
     .await;
     let chores = Chores::new(db.pool(), Duration::from_secs(7 * 86400), Metrics::new());
-    assert!(
+    assert_eq!(
         chores.vacuum_queue().await.unwrap(),
+        QueueUpkeep::Vacuumed,
         "the queue is vacuumed"
     );
     eventually("the vacuum is counted", Duration::from_secs(30), || async {
@@ -209,4 +210,45 @@ async fn leader_vacuums_the_queue_without_truncating_it() {
     })
     .await;
     assert_eq!(count(&c, size).await, before, "the queue kept its pages");
+}
+
+/// The leader analyzes a queue whose live rows outgrew what the planner believes: a queue
+/// vacuumed while empty is planned as empty (`reltuples` 0), sessions keep the claim plan they
+/// cached then, and with a backlog that plan scanned the whole queue once per row it locked.
+#[tokio::test]
+async fn leader_analyzes_the_queue_when_a_backlog_outgrows_the_planners_count() {
+    let (db, c) = TestDb::with_client().await;
+    c.batch_execute("vacuum herald.queue").await.unwrap();
+    let planned = "select reltuples::int8 from pg_class where oid = 'herald.queue'::regclass";
+    assert_eq!(count(&c, planned).await, 0, "vacuumed while empty");
+    c.batch_execute(
+        "insert into herald.queue (delivery_id, webhook_id, due_at)
+         select gen_random_uuid(), gen_random_uuid(), 'infinity' from generate_series(1, 20000)",
+    )
+    .await
+    .unwrap();
+    let live = "select n_live_tup from pg_stat_user_tables where relid = 'herald.queue'::regclass";
+    // The inserts reach the statistics a moment later.
+    eventually(
+        "the live rows are counted",
+        Duration::from_secs(30),
+        || async { count(&c, live).await >= 20000 },
+    )
+    .await;
+    let chores = Chores::new(db.pool(), Duration::from_secs(7 * 86400), Metrics::new());
+    assert_eq!(
+        chores.vacuum_queue().await.unwrap(),
+        QueueUpkeep::Analyzed,
+        "a backlog 20,000 rows above the planner's 0 is analyzed"
+    );
+    assert_eq!(
+        count(&c, planned).await,
+        20000,
+        "the planner's count caught up"
+    );
+    assert_eq!(
+        chores.vacuum_queue().await.unwrap(),
+        QueueUpkeep::Nothing,
+        "once counted, not analyzed again"
+    );
 }

@@ -1,4 +1,7 @@
--- Live and dead tuples of herald.queue, as the statistics estimate them.
-select coalesce(n_live_tup, 0)::int8 as live, coalesce(n_dead_tup, 0)::int8 as dead
-  from pg_stat_user_tables
- where relid = 'herald.queue'::regclass
+-- Live and dead tuples of herald.queue, as the statistics estimate them, and the row count the
+-- planner works with (pg_class.reltuples: -1 before the first VACUUM or ANALYZE).
+select coalesce(s.n_live_tup, 0)::int8 as live, coalesce(s.n_dead_tup, 0)::int8 as dead,
+       c.reltuples::int8 as planned
+  from pg_class c
+  left join pg_stat_user_tables s on s.relid = c.oid
+ where c.oid = 'herald.queue'::regclass
