@@ -201,7 +201,7 @@ async fn leader_vacuums_the_queue_without_truncating_it() {
     .await;
     let chores = Chores::new(db.pool(), Duration::from_secs(7 * 86400), Metrics::new());
     assert_eq!(
-        chores.vacuum_queue().await.unwrap(),
+        chores.queue_upkeep().await.unwrap(),
         QueueUpkeep::Vacuumed,
         "the queue is vacuumed"
     );
@@ -237,7 +237,7 @@ async fn leader_analyzes_the_queue_when_a_backlog_outgrows_the_planners_count() 
     .await;
     let chores = Chores::new(db.pool(), Duration::from_secs(7 * 86400), Metrics::new());
     assert_eq!(
-        chores.vacuum_queue().await.unwrap(),
+        chores.queue_upkeep().await.unwrap(),
         QueueUpkeep::Analyzed,
         "a backlog 20,000 rows above the planner's 0 is analyzed"
     );
@@ -247,7 +247,7 @@ async fn leader_analyzes_the_queue_when_a_backlog_outgrows_the_planners_count() 
         "the planner's count caught up"
     );
     assert_eq!(
-        chores.vacuum_queue().await.unwrap(),
+        chores.queue_upkeep().await.unwrap(),
         QueueUpkeep::Nothing,
         "once counted, not analyzed again"
     );
