@@ -41,8 +41,9 @@ const QUEUE_DEAD_PER_LIVE: i64 = 2;
 /// a backlog building, the claim's lock step scanned the whole queue once per row it locked
 /// (16.8 s a claim at 150,000 rows, against 38 ms once planned for them). The vacuum above,
 /// which would correct the count, does not run while the live rows outnumber the dead, and
-/// autovacuum's ANALYZE came up to a minute later: in one run of `herald bench steady --rate
-/// 5000`, Herald claimed 26 times in the whole run and delivered 9,000 of 150,000 events in time.
+/// autovacuum's ANALYZE can come up to `autovacuum_naptime` (1 min) later: in one run of
+/// `herald bench steady --rate 5000`, Herald claimed 26 times in the whole run and delivered
+/// 9,000 of 150,000 events in time.
 const QUEUE_LIVE_MIN: i64 = 1_000;
 const QUEUE_LIVE_PER_PLANNED: i64 = 4;
 /// Replicas not seen for this long leave the registry.

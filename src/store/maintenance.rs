@@ -93,7 +93,8 @@ pub async fn queue_gauges(client: &Client) -> Result<QueueGauges, StoreError> {
 }
 
 /// Live and dead tuples of `herald.queue`, as the statistics estimate them, and the rows the
-/// planner believes it holds (`pg_class.reltuples`, -1 before the first VACUUM or ANALYZE).
+/// planner believes it holds (`pg_class.reltuples`; before the first VACUUM or ANALYZE, -1 from
+/// PostgreSQL 14 on and 0 before).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct QueueTuples {
     pub live: i64,

@@ -13,6 +13,11 @@ use crate::{
     process::HeraldProcess,
 };
 
+/// The leader's chores on `db`, with a week's retention.
+fn chores(db: &TestDb) -> Chores {
+    Chores::new(db.pool(), Duration::from_secs(7 * 86400), Metrics::new())
+}
+
 async fn leader_name(c: &tokio_postgres::Client) -> Option<String> {
     c.query_opt("select application_name from herald.leader", &[])
         .await
@@ -119,7 +124,7 @@ async fn retention_deletes_only_old_terminal_rows_in_batches() {
     )
     .await
     .unwrap();
-    let chores = Chores::new(db.pool(), Duration::from_secs(7 * 86400), Metrics::new());
+    let chores = chores(&db);
     let pruned = chores.prune(&CancellationToken::new()).await.unwrap();
     assert_eq!(pruned.deliveries, 2510 + 3);
     assert_eq!(
@@ -171,7 +176,9 @@ async fn retention_deletes_only_old_terminal_rows_in_batches() {
 async fn leader_vacuums_the_queue_without_truncating_it() {
     let (db, c) = TestDb::with_client().await;
     c.batch_execute(
-        "insert into herald.queue (delivery_id, webhook_id, due_at)
+        // Autovacuum could otherwise vacuum the queue before the chore looks.
+        "alter table herald.queue set (autovacuum_enabled = false);
+         insert into herald.queue (delivery_id, webhook_id, due_at)
          select gen_random_uuid(), gen_random_uuid(), 'infinity' from generate_series(1, 20000);
          delete from herald.queue;",
     )
@@ -199,7 +206,7 @@ async fn leader_vacuums_the_queue_without_truncating_it() {
         || async { stat("n_dead_tup").await >= 20000 },
     )
     .await;
-    let chores = Chores::new(db.pool(), Duration::from_secs(7 * 86400), Metrics::new());
+    let chores = chores(&db);
     assert_eq!(
         chores.queue_upkeep().await.unwrap(),
         QueueUpkeep::Vacuumed,
@@ -218,6 +225,10 @@ async fn leader_vacuums_the_queue_without_truncating_it() {
 #[tokio::test]
 async fn leader_analyzes_the_queue_when_a_backlog_outgrows_the_planners_count() {
     let (db, c) = TestDb::with_client().await;
+    // Autovacuum could otherwise analyze the queue before the chore looks.
+    c.batch_execute("alter table herald.queue set (autovacuum_enabled = false)")
+        .await
+        .unwrap();
     c.batch_execute("vacuum herald.queue").await.unwrap();
     let planned = "select reltuples::int8 from pg_class where oid = 'herald.queue'::regclass";
     assert_eq!(count(&c, planned).await, 0, "vacuumed while empty");
@@ -235,7 +246,7 @@ async fn leader_analyzes_the_queue_when_a_backlog_outgrows_the_planners_count() 
         || async { count(&c, live).await >= 20000 },
     )
     .await;
-    let chores = Chores::new(db.pool(), Duration::from_secs(7 * 86400), Metrics::new());
+    let chores = chores(&db);
     assert_eq!(
         chores.queue_upkeep().await.unwrap(),
         QueueUpkeep::Analyzed,
