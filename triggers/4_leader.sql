@@ -16,3 +16,17 @@ select a.pid,
    and l.granted;
 
 comment on view herald.leader is 'The Herald replica that currently holds leadership (at most one row).';
+
+-- Analyzes the queue (never waiting for a lock), so that the planner's row count and the plans
+-- cached by every session catch up with a backlog; the leader calls it when the live rows
+-- outgrow that count. ANALYZE is for the table's owner only (another role gets a warning and
+-- nothing is done), so it runs as the owner; it takes no argument and does nothing else.
+create or replace function herald.analyze_queue() returns void
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    analyze (skip_locked) herald.queue;
+end;
+$$;

@@ -104,7 +104,14 @@ begin
                    'herald.emit_exhausted(uuid[], int[], text[]), '
                    'herald.emit_operational(text, uuid, uuid, jsonb), '
                    'herald.refused_header(jsonb), herald.fifo_head(uuid), '
-                   'herald.rate_tokens(numeric, int, float8, timestamptz), herald.requeue(uuid[]) to %s', v_role);
+                   'herald.rate_tokens(numeric, int, float8, timestamptz), herald.requeue(uuid[]), '
+                   'herald.analyze_queue() to %s', v_role);
+    -- The leader vacuums the queue when it fills with dead tuples. Only the table's owner may
+    -- before PostgreSQL 17 (a worker of another role leaves it to autovacuum); from 17 on,
+    -- MAINTAIN lets it.
+    if current_setting('server_version_num')::int >= 170000 then
+        execute format('grant maintain on herald.queue to %s', v_role);
+    end if;
 end;
 $$;
 

@@ -3,7 +3,13 @@
 //! and analyzing it when a backlog outgrows the planner's count. Bounded and idempotent, so
 //! two leaders overlapping for a moment do no harm.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
 
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -55,6 +61,9 @@ pub enum QueueUpkeep {
     Nothing,
     Vacuumed,
     Analyzed,
+    /// The queue needed a vacuum that the session's role may not run (it owns neither the
+    /// queue nor the database): autovacuum alone keeps its dead tuples down.
+    LeftToAutovacuum,
 }
 
 pub struct Chores {
@@ -65,6 +74,10 @@ pub struct Chores {
     last_gauges: std::sync::Mutex<Option<Instant>>,
     last_rollup: std::sync::Mutex<Option<Instant>>,
     last_snapshot: std::sync::Mutex<Option<Instant>>,
+    /// Whether the warnings that the queue's vacuum, or its analyze, is left to autovacuum were
+    /// logged: once per process, not once a second.
+    warned_vacuum: AtomicBool,
+    warned_analyze: AtomicBool,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +97,8 @@ impl Chores {
             last_gauges: std::sync::Mutex::new(None),
             last_rollup: std::sync::Mutex::new(None),
             last_snapshot: std::sync::Mutex::new(None),
+            warned_vacuum: AtomicBool::new(false),
+            warned_analyze: AtomicBool::new(false),
         }
     }
 
@@ -125,21 +140,51 @@ impl Chores {
 
     /// Vacuums `herald.queue` when its dead tuples outgrow its live rows (see
     /// [`QUEUE_DEAD_MIN`]), or else analyzes it when its live rows outgrow what the planner
-    /// believes (see [`QUEUE_LIVE_MIN`]). Returns which it ran.
+    /// believes (see [`QUEUE_LIVE_MIN`]). Returns which it ran. A role that may not vacuum the
+    /// queue does not try (PostgreSQL would skip it with a warning, each tick): it analyzes it
+    /// when due, and says once that autovacuum alone vacuums it.
     pub async fn queue_upkeep(&self) -> Result<QueueUpkeep, StoreError> {
         let client = self.pool.get().await?;
         let t = maintenance::queue_tuples(&client).await?;
+        let mut upkeep = QueueUpkeep::Nothing;
         if t.dead > QUEUE_DEAD_MIN && t.dead > QUEUE_DEAD_PER_LIVE * t.live {
-            maintenance::vacuum_queue(&client).await?;
-            tracing::debug!(live = t.live, dead = t.dead, "vacuumed the queue");
-            return Ok(QueueUpkeep::Vacuumed);
+            if t.may_vacuum {
+                maintenance::vacuum_queue(&client).await?;
+                tracing::debug!(live = t.live, dead = t.dead, "vacuumed the queue");
+                return Ok(QueueUpkeep::Vacuumed);
+            }
+            if !self.warned_vacuum.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    role = %t.role,
+                    live = t.live,
+                    dead = t.dead,
+                    "herald.queue needs a vacuum this role may not run (only the table's or \
+                     the database's owner may, or from PostgreSQL 17 on a role granted MAINTAIN \
+                     on it, as `herald migrate --grant-worker` does there); autovacuum alone \
+                     keeps its dead tuples down, and claims slow down while they pile up"
+                );
+            }
+            upkeep = QueueUpkeep::LeftToAutovacuum;
         }
         if t.live > QUEUE_LIVE_MIN && t.live > QUEUE_LIVE_PER_PLANNED * t.planned.max(0) {
-            maintenance::analyze_queue(&client).await?;
-            tracing::debug!(live = t.live, planned = t.planned, "analyzed the queue");
-            return Ok(QueueUpkeep::Analyzed);
+            if t.may_analyze {
+                maintenance::analyze_queue(&client).await?;
+                tracing::debug!(live = t.live, planned = t.planned, "analyzed the queue");
+                return Ok(QueueUpkeep::Analyzed);
+            }
+            if !self.warned_analyze.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    role = %t.role,
+                    live = t.live,
+                    planned = t.planned,
+                    "herald.queue needs an analyze and this role may not call \
+                     herald.analyze_queue(); re-run `herald migrate --grant-worker` for it \
+                     (grants are re-run after an upgrade)"
+                );
+            }
+            upkeep = QueueUpkeep::LeftToAutovacuum;
         }
-        Ok(QueueUpkeep::Nothing)
+        Ok(upkeep)
     }
 
     pub async fn update_gauges(&self) -> Result<(), StoreError> {

@@ -15,8 +15,7 @@ const QUEUE_TUPLES: &str = include_str!("queries/maintenance_queue_tuples.sql");
 /// Sent as a simple query (VACUUM runs outside any transaction); preparing would only parse it,
 /// so the queries test runs it instead.
 const VACUUM_QUEUE: &str = include_str!("scripts/maintenance_vacuum_queue.sql");
-/// Sent as a simple query too, like [`VACUUM_QUEUE`].
-const ANALYZE_QUEUE: &str = include_str!("scripts/maintenance_analyze_queue.sql");
+const ANALYZE_QUEUE: &str = include_str!("queries/maintenance_analyze_queue.sql");
 const BREAKER_GAUGES: &str = include_str!("queries/maintenance_breaker_gauges.sql");
 
 /// Where a retention pass over the events has got to: `(created_at, id)` of the last event
@@ -94,12 +93,19 @@ pub async fn queue_gauges(client: &Client) -> Result<QueueGauges, StoreError> {
 
 /// Live and dead tuples of `herald.queue`, as the statistics estimate them, and the rows the
 /// planner believes it holds (`pg_class.reltuples`; before the first VACUUM or ANALYZE, -1 from
-/// PostgreSQL 14 on and 0 before).
-#[derive(Debug, Clone, Copy, Default)]
+/// PostgreSQL 14 on and 0 before); and what the session's role may do about them.
+#[derive(Debug, Clone, Default)]
 pub struct QueueTuples {
     pub live: i64,
     pub dead: i64,
     pub planned: i64,
+    /// The session's role (`current_user`).
+    pub role: String,
+    /// The role owns the queue or the database (or, from PostgreSQL 17 on, holds MAINTAIN on
+    /// the queue): its VACUUM is not skipped with a warning.
+    pub may_vacuum: bool,
+    /// The role may call `herald.analyze_queue()` (`--grant-worker` grants it).
+    pub may_analyze: bool,
 }
 
 pub async fn queue_tuples(client: &Client) -> Result<QueueTuples, StoreError> {
@@ -109,19 +115,24 @@ pub async fn queue_tuples(client: &Client) -> Result<QueueTuples, StoreError> {
         live: row.try_get("live")?,
         dead: row.try_get("dead")?,
         planned: row.try_get("planned")?,
+        role: row.try_get("role")?,
+        may_vacuum: row.try_get("may_vacuum")?,
+        may_analyze: row.try_get("may_analyze")?,
     })
 }
 
 /// `VACUUM (SKIP_LOCKED) herald.queue`: a no-op with a server warning unless the connection's
-/// role owns the table.
+/// role may vacuum the table ([`QueueTuples::may_vacuum`]).
 pub async fn vacuum_queue(client: &Client) -> Result<(), StoreError> {
     client.batch_execute(VACUUM_QUEUE).await?;
     Ok(())
 }
 
-/// `ANALYZE (SKIP_LOCKED) herald.queue`: as [`vacuum_queue`], only for the table's owner.
+/// `ANALYZE (SKIP_LOCKED) herald.queue`, run as the schema owner by `herald.analyze_queue()`,
+/// so that a worker role that does not own the queue can run it too.
 pub async fn analyze_queue(client: &Client) -> Result<(), StoreError> {
-    client.batch_execute(ANALYZE_QUEUE).await?;
+    let stmt = client.prepare_cached(ANALYZE_QUEUE).await?;
+    client.execute(&stmt, &[]).await?;
     Ok(())
 }
 

@@ -4,7 +4,7 @@
 use std::{sync::atomic::Ordering, time::Duration};
 
 use herald::{
-    leader::chores::Chores,
+    leader::chores::{Chores, QueueUpkeep},
     metrics::Metrics,
     store::{self, migrate},
 };
@@ -30,14 +30,29 @@ fn denied(result: Result<impl std::fmt::Debug, tokio_postgres::Error>, what: &st
     );
 }
 
-#[tokio::test]
-async fn grant_app_lets_the_application_emit_and_read_but_not_secrets_or_writes() {
+/// A fresh database, a client as its owner, and a new role granted `grant`.
+async fn granted(kind: &str, grant: migrate::Grant) -> (TestDb, tokio_postgres::Client, TestRole) {
     let db = TestDb::new().await;
     let owner = db.client().await;
-    let app = TestRole::create(&db, "app").await;
-    migrate::grant(&owner, migrate::Grant::App, &app.name)
+    let role = TestRole::create(&db, kind).await;
+    migrate::grant(&owner, grant, &role.name)
         .await
-        .expect("grant app");
+        .unwrap_or_else(|e| panic!("grant {kind}: {e}"));
+    (db, owner, role)
+}
+
+/// The leader's chores with `role`'s rights.
+fn chores_as(role: &TestRole, retention: Duration) -> Chores {
+    Chores::new(
+        store::connect_pool(&role.url(), 2).expect("pool"),
+        retention,
+        Metrics::new(),
+    )
+}
+
+#[tokio::test]
+async fn grant_app_lets_the_application_emit_and_read_but_not_secrets_or_writes() {
+    let (_db, owner, app) = granted("app", migrate::Grant::App).await;
     event_type(&owner, "order.created", "own").await;
     let user = Uuid::new_v4();
     let (_, hook, _) = webhook_for(&owner, user, "https://example.com/hook").await;
@@ -161,12 +176,7 @@ async fn grant_app_lets_the_application_emit_and_read_but_not_secrets_or_writes(
 
 #[tokio::test]
 async fn grant_worker_runs_herald_with_no_other_rights() {
-    let db = TestDb::new().await;
-    let owner = db.client().await;
-    let worker = TestRole::create(&db, "worker").await;
-    migrate::grant(&owner, migrate::Grant::Worker, &worker.name)
-        .await
-        .expect("grant worker");
+    let (db, owner, worker) = granted("worker", migrate::Grant::Worker).await;
     let receiver = TestReceiver::start().await;
     // The first attempt fails, so that the API's retry has something to re-queue.
     receiver.set_behaviour(Route::All, Behaviour::fail_first_per_id(1, 500));
@@ -245,11 +255,7 @@ async fn grant_worker_runs_herald_with_no_other_rights() {
 
     // The leader's retention, run now under the same role, deletes what is old enough.
     eventually_delivered(&owner, 1, "the retry is recorded", Duration::from_secs(20)).await;
-    let chores = Chores::new(
-        store::connect_pool(&worker.url(), 2).expect("pool"),
-        Duration::from_millis(1),
-        Metrics::new(),
-    );
+    let chores = chores_as(&worker, Duration::from_millis(1));
     let pruned = chores
         .prune(&CancellationToken::new())
         .await
@@ -273,6 +279,73 @@ async fn grant_worker_runs_herald_with_no_other_rights() {
     );
 }
 
+/// A worker that does not own the queue still analyzes it when a backlog outgrows the planner's
+/// count (the cached claim plan then scanned the queue once per row it locked), through the
+/// owner's `herald.analyze_queue()`; and it does not try a VACUUM PostgreSQL would skip with a
+/// warning each tick, leaving that to autovacuum.
+#[tokio::test]
+async fn grant_worker_lets_the_leader_analyze_the_queue_and_leaves_its_vacuum_to_autovacuum() {
+    let (db, owner, worker) = granted("worker", migrate::Grant::Worker).await;
+    // Autovacuum could otherwise vacuum or analyze the queue before the chore looks.
+    for sql in [
+        "alter table herald.queue set (autovacuum_enabled = false)",
+        "vacuum herald.queue",
+    ] {
+        owner.batch_execute(sql).await.unwrap();
+    }
+    let planned = "select reltuples::int8 from pg_class where oid = 'herald.queue'::regclass";
+    let stat = |column: &str| {
+        format!("select {column} from pg_stat_user_tables where relid = 'herald.queue'::regclass")
+    };
+    assert_eq!(count(&owner, planned).await, 0, "vacuumed while empty");
+    owner
+        .batch_execute(
+            "insert into herald.queue (delivery_id, webhook_id, due_at)
+             select gen_random_uuid(), gen_random_uuid(), 'infinity' from generate_series(1, 20000)",
+        )
+        .await
+        .unwrap();
+    eventually(
+        "the live rows are counted",
+        Duration::from_secs(30),
+        || async { count(&owner, &stat("n_live_tup")).await >= 20000 },
+    )
+    .await;
+    let chores = chores_as(&worker, Duration::from_secs(7 * 86400));
+    assert_eq!(
+        chores.queue_upkeep().await.expect("upkeep as the worker"),
+        QueueUpkeep::Analyzed,
+        "the worker analyzes a backlog the planner does not know of"
+    );
+    assert_eq!(
+        count(&owner, planned).await,
+        20000,
+        "the planner's count caught up"
+    );
+
+    owner
+        .batch_execute("delete from herald.queue")
+        .await
+        .unwrap();
+    eventually(
+        "the dead tuples are counted",
+        Duration::from_secs(30),
+        || async { count(&owner, &stat("n_dead_tup")).await >= 20000 },
+    )
+    .await;
+    assert_eq!(
+        chores.queue_upkeep().await.expect("upkeep as the worker"),
+        QueueUpkeep::LeftToAutovacuum,
+        "the worker does not vacuum a queue it does not own"
+    );
+    // The owner's leader does.
+    let as_owner = Chores::new(db.pool(), Duration::from_secs(7 * 86400), Metrics::new());
+    assert_eq!(
+        as_owner.queue_upkeep().await.expect("upkeep as the owner"),
+        QueueUpkeep::Vacuumed
+    );
+}
+
 #[tokio::test]
 async fn grant_refuses_a_role_that_does_not_exist() {
     let db = TestDb::new().await;
@@ -288,7 +361,7 @@ async fn grant_refuses_a_role_that_does_not_exist() {
 }
 
 #[tokio::test]
-async fn security_definer_is_exactly_the_fan_out_with_a_fixed_search_path() {
+async fn security_definer_is_exactly_the_fan_out_and_the_queue_analyze_with_a_fixed_search_path() {
     let (_db, c) = TestDb::with_client().await;
     let rows = c
         .query(
@@ -303,7 +376,11 @@ async fn security_definer_is_exactly_the_fan_out_with_a_fixed_search_path() {
     for r in &rows {
         let (name, definer, config, acl): (String, bool, String, String) =
             (r.get(0), r.get(1), r.get(2), r.get(3));
-        assert_eq!(definer, name == "fan_out_events", "{name}");
+        assert_eq!(
+            definer,
+            name == "fan_out_events" || name == "analyze_queue",
+            "{name}"
+        );
         if definer {
             assert!(
                 config.contains("search_path=pg_catalog, pg_temp"),
