@@ -96,7 +96,8 @@ pub async fn run(env: &BenchEnv, args: &ConsoleArgs, mode: WakeMode) -> anyhow::
                 break;
             }
         }
-        store::fleet::snapshot_queue(&client).await?;
+        store::fleet::snapshot_queue(&client, crate::leader::chores::FINISHED_BLOCKS_PER_TICK)
+            .await?;
     }
     let rollup_s = rolled_at.elapsed().as_secs_f64();
     let big: (uuid::Uuid, uuid::Uuid) = {

@@ -1,4 +1,5 @@
-//! The leader's chores: retention, queue gauges, the queue snapshot, the attempt rollup
+//! The leader's chores: retention, queue gauges, the queue snapshot (pending and failed from
+//! the queue, delivered and exhausted by a walk over the deliveries), the attempt rollup
 //! read by the console and `herald status`, vacuuming the queue when it fills with dead tuples
 //! and analyzing it when a backlog outgrows the planner's count. Bounded and idempotent, so
 //! two leaders overlapping for a moment do no harm.
@@ -16,7 +17,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     metrics::Metrics,
-    store::{fleet, maintenance, stats, Pool, StoreError},
+    store::{
+        fleet::{self, FinishedCount},
+        maintenance, stats, Pool, StoreError,
+    },
 };
 
 /// Rows looked at per retention statement: small, so no statement holds locks for long.
@@ -31,6 +35,12 @@ const ROLLUP_EVERY: Duration = Duration::from_secs(2);
 const ROLLUP_BATCH: i64 = 50_000;
 const ROLLUP_BATCHES_PER_RUN: usize = 10;
 const SNAPSHOT_EVERY: Duration = Duration::from_secs(10);
+/// Blocks of `herald.deliveries` whose delivered and exhausted rows the leader counts each tick:
+/// 8 MiB, about 50,000 rows, 8-16 ms here. A pass over 1.2 million deliveries takes about 23
+/// ticks, over 30 million about 10 minutes; counting them all in one statement, every 10 s, had
+/// read 1.2 million rows in 120 ms on both cores (the soak's claims slowed each time) and would
+/// have read the whole retention period's history.
+pub const FINISHED_BLOCKS_PER_TICK: i64 = 1_000;
 /// Per-minute rollup rows serve the hour window, per-hour ones the day window.
 const ROLLUP_KEEP_MINUTES: Duration = Duration::from_secs(2 * 3600);
 const ROLLUP_KEEP_HOURS: Duration = Duration::from_secs(2 * 24 * 3600);
@@ -62,7 +72,8 @@ pub enum QueueUpkeep {
     Vacuumed,
     Analyzed,
     /// The queue needed a vacuum that the session's role may not run (it owns neither the
-    /// queue nor the database): autovacuum alone keeps its dead tuples down.
+    /// queue nor the database), or an analyze and the role may not call
+    /// `herald.analyze_queue()` (its grants predate the function): autovacuum alone does it.
     LeftToAutovacuum,
 }
 
@@ -74,6 +85,9 @@ pub struct Chores {
     last_gauges: std::sync::Mutex<Option<Instant>>,
     last_rollup: std::sync::Mutex<Option<Instant>>,
     last_snapshot: std::sync::Mutex<Option<Instant>>,
+    /// The walk over `herald.deliveries` counting its delivered and exhausted rows: the next
+    /// block, and what the blocks before it held.
+    finished_walk: std::sync::Mutex<(i64, FinishedCount)>,
     /// Whether the warnings that the queue's vacuum, or its analyze, is left to autovacuum were
     /// logged: once per process, not once a second.
     warned_vacuum: AtomicBool,
@@ -97,6 +111,7 @@ impl Chores {
             last_gauges: std::sync::Mutex::new(None),
             last_rollup: std::sync::Mutex::new(None),
             last_snapshot: std::sync::Mutex::new(None),
+            finished_walk: std::sync::Mutex::new((0, FinishedCount::default())),
             warned_vacuum: AtomicBool::new(false),
             warned_analyze: AtomicBool::new(false),
         }
@@ -122,6 +137,10 @@ impl Chores {
             if let Err(e) = self.snapshot_queue().await {
                 tracing::debug!(error = %e, "queue snapshot not taken");
             }
+        }
+        // Every tick, a step of the walk counting the finished deliveries.
+        if let Err(e) = self.count_finished().await {
+            tracing::debug!(error = %e, "finished deliveries not counted");
         }
         if due(&self.last_prune, PRUNE_EVERY) {
             match self.prune(stop).await {
@@ -215,10 +234,32 @@ impl Chores {
         Ok(rolled)
     }
 
-    /// Counts the deliveries by status for readers of the queue depth.
+    /// Counts the pending and failed deliveries (those in the queue) for readers of the queue
+    /// depth.
     pub async fn snapshot_queue(&self) -> Result<(), StoreError> {
         let client = self.pool.get().await?;
-        fleet::snapshot_queue(&client).await
+        fleet::snapshot_unfinished(&client).await
+    }
+
+    /// Counts the delivered and exhausted deliveries in the next [`FINISHED_BLOCKS_PER_TICK`]
+    /// blocks of `herald.deliveries`; at the table's end, writes the pass's totals into the
+    /// snapshot and starts again from the first block. Returns the totals when it wrote them.
+    /// Rows inserted, deleted or moved while a pass runs may be missed or counted twice: the
+    /// totals are as exact as the table is still during a pass.
+    pub async fn count_finished(&self) -> Result<Option<FinishedCount>, StoreError> {
+        let (from, mut total) = *self.finished_walk.lock().unwrap_or_else(|p| p.into_inner());
+        let client = self.pool.get().await?;
+        let step = fleet::count_finished(&client, from, FINISHED_BLOCKS_PER_TICK).await?;
+        total.delivered += step.delivered;
+        total.exhausted += step.exhausted;
+        let (next, written) = if step.last {
+            fleet::snapshot_finished(&client, total).await?;
+            ((0, FinishedCount::default()), Some(total))
+        } else {
+            ((from + FINISHED_BLOCKS_PER_TICK, total), None)
+        };
+        *self.finished_walk.lock().unwrap_or_else(|p| p.into_inner()) = next;
+        Ok(written)
     }
 
     /// Deletes delivered and exhausted deliveries (with their attempts) and events older than

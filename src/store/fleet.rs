@@ -1,6 +1,7 @@
 //! The fleet: the replica registry (each `herald run` upserts its row on a heartbeat), who
-//! leads, and the queue depth by status (a snapshot the leader takes every few seconds, read
-//! as four rows) with the oldest due delivery.
+//! leads, and the queue depth by status (a snapshot the leader keeps, read as four rows: the
+//! pending and failed deliveries counted every few seconds, the delivered and exhausted ones
+//! by a walk over the table) with the oldest due delivery.
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -15,7 +16,9 @@ const HEARTBEAT: &str = include_str!("queries/fleet_heartbeat.sql");
 const REPLICAS: &str = include_str!("queries/fleet_replicas.sql");
 const PRUNE_REPLICAS: &str = include_str!("queries/fleet_prune_replicas.sql");
 const LEADER: &str = include_str!("queries/fleet_leader.sql");
-const SNAPSHOT_QUEUE: &str = include_str!("queries/fleet_snapshot_queue.sql");
+const SNAPSHOT_UNFINISHED: &str = include_str!("queries/fleet_snapshot_unfinished.sql");
+const COUNT_FINISHED: &str = include_str!("queries/fleet_count_finished.sql");
+const SNAPSHOT_FINISHED: &str = include_str!("queries/fleet_snapshot_finished.sql");
 const QUEUE: &str = include_str!("queries/fleet_queue.sql");
 
 /// One `herald run` process as it registers itself.
@@ -96,11 +99,64 @@ pub async fn leader_opt(pool: &Pool) -> Result<Option<Leader>, StoreError> {
         .transpose()
 }
 
-/// Counts the deliveries by status into the snapshot (a leader's chore).
-pub async fn snapshot_queue(client: &Client) -> Result<(), StoreError> {
-    let stmt = client.prepare_cached(SNAPSHOT_QUEUE).await?;
+/// Counts the pending and failed deliveries into the snapshot (a leader's chore): as many rows
+/// as the queue holds.
+pub async fn snapshot_unfinished(client: &Client) -> Result<(), StoreError> {
+    let stmt = client.prepare_cached(SNAPSHOT_UNFINISHED).await?;
     client.execute(&stmt, &[]).await?;
     Ok(())
+}
+
+/// Delivered and exhausted deliveries counted in a range of `herald.deliveries`' blocks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FinishedCount {
+    pub delivered: i64,
+    pub exhausted: i64,
+    /// The range reached the table's end.
+    pub last: bool,
+}
+
+/// Counts the delivered and exhausted deliveries in `blocks` blocks of `herald.deliveries` from
+/// block `from`.
+pub async fn count_finished(
+    client: &Client,
+    from: i64,
+    blocks: i64,
+) -> Result<FinishedCount, StoreError> {
+    let stmt = client.prepare_cached(COUNT_FINISHED).await?;
+    let r = client.query_one(&stmt, &[&from, &blocks]).await?;
+    Ok(FinishedCount {
+        delivered: r.try_get("delivered")?,
+        exhausted: r.try_get("exhausted")?,
+        last: r.try_get("last")?,
+    })
+}
+
+/// Writes the delivered and exhausted counts of a finished walk into the snapshot.
+pub async fn snapshot_finished(client: &Client, count: FinishedCount) -> Result<(), StoreError> {
+    let stmt = client.prepare_cached(SNAPSHOT_FINISHED).await?;
+    client
+        .execute(&stmt, &[&count.delivered, &count.exhausted])
+        .await?;
+    Ok(())
+}
+
+/// The whole snapshot at once: the unfinished deliveries, then a walk over every block in
+/// steps of `blocks`. For a caller that waits for it (the console bench); the leader walks a
+/// step per tick.
+pub async fn snapshot_queue(client: &Client, blocks: i64) -> Result<(), StoreError> {
+    snapshot_unfinished(client).await?;
+    let mut total = FinishedCount::default();
+    let mut from = 0;
+    loop {
+        let step = count_finished(client, from, blocks).await?;
+        total.delivered += step.delivered;
+        total.exhausted += step.exhausted;
+        if step.last {
+            return snapshot_finished(client, total).await;
+        }
+        from += blocks;
+    }
 }
 
 /// The queue as the last snapshot saw it, and the oldest due delivery now.

@@ -3,8 +3,9 @@
 use std::time::{Duration, Instant};
 
 use herald::{
-    leader::chores::{Chores, QueueUpkeep, PRUNE_BATCH},
+    leader::chores::{Chores, QueueUpkeep, FINISHED_BLOCKS_PER_TICK, PRUNE_BATCH},
     metrics::Metrics,
+    store::fleet,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -262,4 +263,71 @@ async fn leader_analyzes_the_queue_when_a_backlog_outgrows_the_planners_count() 
         QueueUpkeep::Nothing,
         "once counted, not analyzed again"
     );
+}
+
+/// The leader counts the pending and failed deliveries from the queue, and the delivered and
+/// exhausted ones by a walk over `herald.deliveries` a thousand blocks a tick: no statement
+/// reads the whole history the retention period keeps (a count of every delivery every 10 s
+/// had read 1.2 million rows on both cores, each time slowing the claims).
+#[tokio::test]
+async fn leader_counts_finished_deliveries_in_steps_and_unfinished_ones_from_the_queue() {
+    let (db, c) = TestDb::with_client().await;
+    c.batch_execute(
+        "insert into herald.deliveries (id, webhook_id, event_id, event_type, status)
+         select gen_random_uuid(), gen_random_uuid(), gen_random_uuid(), 'order.created',
+                case when n <= 100000 then 'delivered'
+                     when n <= 130000 then 'exhausted'
+                     when n <= 130003 then 'failed'
+                     else 'pending' end
+           from generate_series(1, 130010) as n;
+         insert into herald.queue (delivery_id, webhook_id, due_at)
+         select id, webhook_id, 'infinity' from herald.deliveries
+          where status in ('pending', 'failed');",
+    )
+    .await
+    .unwrap();
+    let blocks = count(
+        &c,
+        "select pg_relation_size('herald.deliveries') / current_setting('block_size')::int8",
+    )
+    .await;
+    let steps = (blocks + FINISHED_BLOCKS_PER_TICK - 1) / FINISHED_BLOCKS_PER_TICK;
+    assert!(
+        steps >= 2,
+        "the fixture spans {blocks} blocks, more than one step"
+    );
+
+    let chores = chores(&db);
+    chores.snapshot_queue().await.unwrap();
+    for step in 1..steps {
+        assert_eq!(
+            chores.count_finished().await.unwrap(),
+            None,
+            "step {step} of {steps} counts {FINISHED_BLOCKS_PER_TICK} blocks and goes on"
+        );
+    }
+    let total = chores
+        .count_finished()
+        .await
+        .unwrap()
+        .expect("the last step writes the totals");
+    assert_eq!((total.delivered, total.exhausted), (100000, 30000));
+    let queue = fleet::queue(&db.pool()).await.unwrap();
+    let by_status: Vec<(&str, i64)> = queue
+        .by_status
+        .iter()
+        .map(|(s, n)| (s.as_str(), *n))
+        .collect();
+    assert_eq!(
+        by_status,
+        [
+            ("delivered", 100000),
+            ("exhausted", 30000),
+            ("failed", 3),
+            ("pending", 7)
+        ]
+    );
+    assert!(queue.counted_at.is_some());
+    // The next pass starts again from the first block.
+    assert_eq!(chores.count_finished().await.unwrap(), None);
 }
