@@ -165,7 +165,8 @@ pub struct Queue {
     /// Deliveries by status (`pending`, `failed`, `delivered`, `exhausted`); empty before the
     /// first snapshot.
     pub by_status: BTreeMap<String, i64>,
-    /// When those counts were taken.
+    /// When the pending and failed deliveries were counted (the delivered and exhausted ones
+    /// come from the leader's last finished walk over the table, which may be older).
     pub counted_at: Option<DateTime<Utc>>,
     /// `next_attempt_at` of the oldest due delivery; `None` when nothing is due.
     pub oldest_due: Option<DateTime<Utc>>,
